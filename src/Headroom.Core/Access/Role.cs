@@ -1,0 +1,3 @@
+namespace Headroom.Core.Access;
+
+public enum Role { Viewer, Member, Admin, Owner, Billing, FleetAdmin }
