@@ -50,7 +50,7 @@ public sealed class AuditChainProperties
         {
             Assert.Empty(AuditChain.Verify(Org, chain));
             Assert.Empty(AuditChain.Verify(Org, chain, AuditAnchor.Of(chain[^1])));
-        }, iter: 200, print: Describe);
+        }, iter: 100, print: Describe);
     }
 
     [Fact]
