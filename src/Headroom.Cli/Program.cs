@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using Headroom.Cli;
+
+var root = new RootCommand("Headroom: a self-hosted AI cloud. Sells a GPU fleet's spare capacity and hosted models while the owner's work keeps first call.");
+root.Subcommands.Add(ServerCommands.Up());
+root.Subcommands.Add(ServerCommands.Migrate());
+root.Subcommands.Add(AuditCommands.Create());
+root.Subcommands.Add(ServerCommands.VersionCommand());
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on Debian with the .NET 10 SDK:
+#   1. installs what the tests need (idempotent: apt packages only when missing),
+#   2. starts the engines the tests run against (a throwaway PostgreSQL),
+#   3. builds once and runs every test project, writing TRX results,
+#   4. stops the engines and prints "N passed, N failed" as the last line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RESULTS="$ROOT/TestResults"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "Installing: ${need_apt[*]}"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+export PGROOT=${PGROOT:-/tmp/headroom-test-pg} PGPORT=${PGPORT:-15433}
+export HEADROOM_TEST_POSTGRES
+HEADROOM_TEST_POSTGRES=$(deploy/postgres/dev-postgres.sh start) || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
+trap 'deploy/postgres/dev-postgres.sh stop' EXIT
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+if ! dotnet build Headroom.slnx -c Release -nologo -v q; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+status=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  dotnet test "$project" -c Release --no-build --nologo \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$RESULTS" -- RunConfiguration.TestSessionTimeout=1500000 || status=1
+done
+
+# dotnet test's own summary is not read by CI: sum the TRX counters.
+read -r passed failed < <(python3 - "$RESULTS" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = 0
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    counters = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    passed += int(counters.get("passed", 0))
+    failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
+print(passed, failed)
+PY
+)
+trx_count=$(ls "$RESULTS"/*.trx 2>/dev/null | wc -l)
+projects=$(ls tests/*/*.csproj | wc -l)
+if [ "$trx_count" -lt "$projects" ]; then
+  failed=$((failed + projects - trx_count))   # a test host that crashed wrote no results
+fi
+[ "$failed" -gt 0 ] && status=1
+echo "$passed passed, $failed failed"
+exit $status

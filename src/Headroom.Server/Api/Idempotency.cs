@@ -1,0 +1,140 @@
+using System.Security.Cryptography;
+using System.Text;
+using Headroom.Server.Identity;
+using Headroom.Store;
+using Headroom.Store.Api;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+
+namespace Headroom.Server.Api;
+
+/// <summary>
+/// <c>Idempotency-Key</c> on POST: the first request with a key claims it (a row with no response
+/// yet), runs, and stores its response; a repeat with the same body gets that response again with
+/// <c>Idempotent-Replayed: true</c>; a repeat with another body, or one that arrives while the
+/// first still runs, gets 409. A 5xx is not stored, so the caller can retry. A claim left by a
+/// replica that died mid-request is taken over after <see cref="AbandonedAfter"/>.
+/// </summary>
+internal sealed class Idempotency(RequestDelegate next)
+{
+    public const string Header = "Idempotency-Key";
+    private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
+
+    public async Task InvokeAsync(HttpContext context, Database database, TimeProvider time)
+    {
+        var principal = Access.Of(context);
+        if (!HttpMethods.IsPost(context.Request.Method) || principal is null ||
+            !context.Request.Headers.TryGetValue(Header, out var values))
+        {
+            await next(context);
+            return;
+        }
+
+        var key = values.ToString();
+        if (key.Length is 0 or > 255 || key.Any(c => c is < ' ' or > '~'))
+        {
+            await Errors.BadRequest($"{Header} must be 1–255 printable ASCII characters.", Header).ExecuteAsync(context);
+            return;
+        }
+
+        var requestHash = await HashRequestAsync(context.Request);
+        var now = time.GetUtcNow();
+        await using (var db = database.Open())
+        {
+            var existing = await db.IdempotencyRecords.SingleOrDefaultAsync(r => r.OrgId == principal.OrgId && r.Key == key, context.RequestAborted);
+            if (existing is not null && !(existing.StatusCode == 0 && existing.CreatedAt < now - AbandonedAfter && existing.RequestHash == requestHash))
+            {
+                await AnswerRepeatAsync(context, existing, requestHash);
+                return;
+            }
+            if (existing is null)
+            {
+                db.IdempotencyRecords.Add(new IdempotencyRow { OrgId = principal.OrgId, Key = key, RequestHash = requestHash, Body = [], CreatedAt = now });
+                if (!await Persist.TrySaveAsync(db, context.RequestAborted))
+                {
+                    await using var again = database.Open();
+                    var winner = await again.IdempotencyRecords.SingleAsync(r => r.OrgId == principal.OrgId && r.Key == key, context.RequestAborted);
+                    await AnswerRepeatAsync(context, winner, requestHash);
+                    return;
+                }
+            }
+            else
+            {
+                existing.CreatedAt = now;
+                await db.SaveChangesAsync(context.RequestAborted);
+            }
+        }
+
+        var original = context.Response.Body;
+        await using var buffer = new MemoryStream();
+        context.Response.Body = buffer;
+        try
+        {
+            await next(context);
+        }
+        catch
+        {
+            context.Response.Body = original;
+            await ForgetAsync(database, principal.OrgId, key);
+            throw;
+        }
+        context.Response.Body = original;
+
+        if (context.Response.StatusCode >= 500)
+        {
+            await ForgetAsync(database, principal.OrgId, key);
+        }
+        else
+        {
+            await using var db = database.Open();
+            await db.IdempotencyRecords.Where(r => r.OrgId == principal.OrgId && r.Key == key).ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.StatusCode, context.Response.StatusCode)
+                .SetProperty(r => r.ContentType, context.Response.ContentType ?? "")
+                .SetProperty(r => r.Location, context.Response.Headers.Location.ToString())
+                .SetProperty(r => r.Body, buffer.ToArray()), CancellationToken.None);
+        }
+        buffer.Position = 0;
+        await buffer.CopyToAsync(original, context.RequestAborted);
+    }
+
+    private static async Task AnswerRepeatAsync(HttpContext context, IdempotencyRow row, string requestHash)
+    {
+        if (row.RequestHash != requestHash)
+        {
+            await Errors.Conflict($"This {Header} was already used with a different request.", "idempotency_key_reused", Header).ExecuteAsync(context);
+            return;
+        }
+        if (row.StatusCode == 0)
+        {
+            await Errors.Conflict($"A request with this {Header} is still being processed; retry shortly.", "idempotency_key_in_use", Header).ExecuteAsync(context);
+            return;
+        }
+        context.Response.StatusCode = row.StatusCode;
+        if (row.ContentType.Length > 0)
+            context.Response.ContentType = row.ContentType;
+        if (row.Location.Length > 0)
+            context.Response.Headers.Location = row.Location;
+        context.Response.Headers["Idempotent-Replayed"] = "true";
+        await context.Response.Body.WriteAsync(row.Body, context.RequestAborted);
+    }
+
+    private static async Task ForgetAsync(Database database, string orgId, string key)
+    {
+        await using var db = database.Open();
+        await db.IdempotencyRecords.Where(r => r.OrgId == orgId && r.Key == key && r.StatusCode == 0).ExecuteDeleteAsync(CancellationToken.None);
+    }
+
+    /// <summary>Hashes what makes two requests "the same": method, path, query and body bytes.</summary>
+    private static async Task<string> HashRequestAsync(HttpRequest request)
+    {
+        request.EnableBuffering();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes($"{request.Method} {request.Path}{request.QueryString}\n"));
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+            hash.AppendData(chunk, 0, read);
+        request.Body.Position = 0;
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+}

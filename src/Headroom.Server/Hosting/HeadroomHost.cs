@@ -1,0 +1,134 @@
+using System.Net;
+using System.Text.Json;
+using Headroom.Server.Api;
+using Headroom.Server.Audit;
+using Headroom.Server.Coordination;
+using Headroom.Server.Fleet;
+using Headroom.Server.Identity;
+using Headroom.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Headroom.Server.Hosting;
+
+/// <summary>
+/// The composition root of a control-plane replica: one call per subsystem, then the request
+/// pipeline in the order that matters (ids, errors, authentication, access, audit, idempotency).
+/// </summary>
+public static class HeadroomHost
+{
+    public static WebApplication Build(HeadroomSettings settings, TimeProvider? time = null, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Headroom", Args = [] });
+        builder.Logging.ClearProviders();
+        if (logging is null)
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        else
+            logging(builder.Logging);
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+            var port = settings.Port;
+            switch (settings.Listen)
+            {
+                case "*": k.ListenAnyIP(port); break;
+                case "localhost": k.ListenLocalhost(port); break;
+                default: k.Listen(IPAddress.Parse(settings.Listen), port); break;
+            }
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(settings);
+        services.AddSingleton(time ?? TimeProvider.System);
+        services.AddSingleton(new Database(settings.Database));
+        services.AddSingleton<Ids>();
+        services.AddSingleton<AuditWriter>();
+        services.AddSingleton<Leadership>();
+        services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
+        services.AddSingleton<Housekeeping>();
+        services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        services.AddHeadroomAuthentication(settings);
+        services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddOpenApi();
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+
+        var app = builder.Build();
+        app.UseMiddleware<RequestIds>();
+        app.UseExceptionHandler(errors => errors.Run(WriteErrorAsync));
+        app.UseHttpMetrics();
+        app.UseAuthentication();
+        app.UseMiddleware<Access>();
+        app.UseMiddleware<AuditMiddleware>();
+        app.UseMiddleware<Idempotency>();
+
+        HealthEndpoints.Map(app);
+        app.MapMetrics("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
+        var v1 = app.MapGroup("/v1");
+        OrgEndpoints.Map(v1);
+        ProjectEndpoints.Map(v1);
+        MemberEndpoints.Map(v1);
+        KeyEndpoints.Map(v1);
+        FleetEndpoints.Map(v1);
+        AuditEndpoints.Map(v1);
+        app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
+            $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
+        return app;
+    }
+
+    /// <summary>
+    /// Makes the store ready before the first request: migrations, the operator's org and first key
+    /// (returned when this start created them), and the fleet inventory.
+    /// </summary>
+    public static async Task<string?> PrepareAsync(WebApplication app, CancellationToken cancellationToken)
+    {
+        var settings = app.Services.GetRequiredService<HeadroomSettings>();
+        var database = app.Services.GetRequiredService<Database>();
+        var time = app.Services.GetRequiredService<TimeProvider>();
+        Directory.CreateDirectory(settings.DataDir);
+        await database.MigrateAsync(cancellationToken);
+        var adminKey = await Bootstrap.EnsureInternalOrgAsync(database, app.Services.GetRequiredService<Ids>(), time, cancellationToken);
+        if (adminKey is not null)
+            await WriteAdminKeyAsync(settings.AdminKeyPath, adminKey, cancellationToken);
+        await FleetInventory.ApplyAsync(database, settings, time, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Headroom.Fleet"), cancellationToken);
+        return adminKey;
+    }
+
+    private static async Task WriteAdminKeyAsync(string path, string key, CancellationToken cancellationToken)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        await using var stream = new FileStream(path, options);
+        await using var writer = new StreamWriter(stream);
+        await writer.WriteLineAsync(key.AsMemory(), cancellationToken);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>The one place exceptions become responses: client mistakes the framework caught keep their 4xx, the rest is a 500.</summary>
+    private static Task WriteErrorAsync(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var result = error switch
+        {
+            BadHttpRequestException { InnerException: JsonException json } => Errors.BadRequest(
+                $"The body is not valid JSON for this request: {json.Message}", json.Path is { Length: > 2 } p ? p.TrimStart('$', '.') : null, "invalid_json"),
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => Errors.Make(413,
+                "The request body is too large.", "invalid_request_error", null, "request_too_large"),
+            BadHttpRequestException bad => Errors.Make(bad.StatusCode, bad.Message, "invalid_request_error", null, "invalid_request"),
+            _ => Errors.Make(500, $"Headroom failed to handle the request; quote request id {context.TraceIdentifier} when reporting it.",
+                "server_error", null, "internal_error"),
+        };
+        return result.ExecuteAsync(context);
+    }
+}

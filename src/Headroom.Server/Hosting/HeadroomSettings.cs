@@ -1,0 +1,44 @@
+using Headroom.Store;
+
+namespace Headroom.Server.Hosting;
+
+/// <summary>
+/// Every setting of a control-plane replica, validated as a whole before anything starts
+/// (see <see cref="SettingsReader"/>). Immutable once built.
+/// </summary>
+public sealed record HeadroomSettings
+{
+    public required string DataDir { get; init; }
+    public required string Listen { get; init; }
+    public required int Port { get; init; }
+    public required StoreConnection Database { get; init; }
+
+    /// <summary>The fleet file; null means "this machine is the fleet" (GPUs from nvidia-smi).</summary>
+    public string? FleetFile { get; init; }
+
+    public long MaxRequestBodyBytes { get; init; } = 1 << 20;
+
+    /// <summary>How long a replica holds a lease without renewing it; another replica takes over after this.</summary>
+    public TimeSpan LeaseTtl { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long an Idempotency-Key's first response is kept for replay.</summary>
+    public TimeSpan IdempotencyRetention { get; init; } = TimeSpan.FromHours(24);
+
+    public IReadOnlyList<OidcIssuerSettings> OidcIssuers { get; init; } = [];
+
+    /// <summary>A name for this replica in leases and logs; defaults to host name and process id.</summary>
+    public string ReplicaId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    public string AdminKeyPath => Path.Combine(DataDir, "admin.key");
+}
+
+/// <summary>A trusted OIDC issuer: tokens it signs map to an org and a role through two claims.</summary>
+public sealed record OidcIssuerSettings
+{
+    public required string Name { get; init; }
+    public required string Authority { get; init; }
+    public required string Audience { get; init; }
+    public string OrgClaim { get; init; } = "org";
+    public string RoleClaim { get; init; } = "role";
+    public bool RequireHttpsMetadata { get; init; } = true;
+}

@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Net;
+using Headroom.Store;
+using Microsoft.Extensions.Configuration;
+
+namespace Headroom.Server.Hosting;
+
+/// <summary>
+/// Builds <see cref="HeadroomSettings"/> from, lowest to highest precedence: defaults, the
+/// <c>--config</c> JSON file, <c>HEADROOM_*</c> environment variables (<c>__</c> separates
+/// sections), and command-line flags. Every problem is collected; start-up refuses to go on with any.
+/// </summary>
+public static class SettingsReader
+{
+    private static readonly HashSet<string> s_topLevelKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
+        "idempotency_retention_hours", "replica_id", "oidc",
+    };
+
+    private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "name", "authority", "audience", "org_claim", "role_claim", "require_https_metadata",
+    };
+
+    /// <param name="configFile">The <c>--config</c> file, or null.</param>
+    /// <param name="flags">Command-line values by setting key (<c>data</c>, <c>port</c>, ...); null values are absent.</param>
+    /// <param name="environment">Environment variables; tests pass their own.</param>
+    public static (HeadroomSettings? Settings, IReadOnlyList<string> Errors) Read(
+        string? configFile, IReadOnlyDictionary<string, string?> flags, IDictionary<string, string?> environment)
+    {
+        var errors = new List<string>();
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+        {
+            if (File.Exists(configFile))
+                builder.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+            else
+                errors.Add($"--config: file '{configFile}' does not exist");
+        }
+        var env = environment
+            .Where(e => e.Key.StartsWith("HEADROOM_", StringComparison.Ordinal) && e.Value is not null)
+            .ToDictionary(e => e.Key["HEADROOM_".Length..].Replace("__", ":", StringComparison.Ordinal), e => e.Value);
+        builder.AddInMemoryCollection(env);
+        builder.AddInMemoryCollection(flags.Where(f => f.Value is not null));
+
+        IConfiguration config;
+        try
+        {
+            config = builder.Build();
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
+        {
+            errors.Add($"--config: {ex.Message}");
+            return (null, errors);
+        }
+
+        foreach (var section in config.GetChildren())
+        {
+            if (!s_topLevelKeys.Contains(section.Key))
+                errors.Add($"unknown setting '{section.Key}' (known: {string.Join(", ", s_topLevelKeys.Order())})");
+        }
+
+        var dataDir = config["data"] is { Length: > 0 } d ? d : "./.headroom";
+        var listen = config["listen"] is { Length: > 0 } l ? l : "127.0.0.1";
+        if (listen is not ("localhost" or "*") && !IPAddress.TryParse(listen, out _))
+            errors.Add($"listen: '{listen}' is not an IP address, 'localhost' or '*'");
+
+        var port = ReadInt(config, "port", 8080, 0, 65535, errors);
+        var maxBody = ReadInt(config, "max_request_body_bytes", 1 << 20, 1024, 1 << 30, errors);
+        var leaseTtl = ReadInt(config, "lease_ttl_seconds", 15, 2, 3600, errors);
+        var idempotencyHours = ReadInt(config, "idempotency_retention_hours", 24, 1, 24 * 30, errors);
+
+        StoreConnection? database = null;
+        if (config["database"] is { Length: > 0 } dbText)
+        {
+            database = StoreConnection.TryParse(dbText, out var dbError);
+            if (database is null)
+                errors.Add($"database: {dbError}");
+        }
+        else
+        {
+            database = StoreConnection.SqliteFile(Path.Combine(Path.GetFullPath(dataDir), "headroom.db"));
+        }
+
+        var fleet = config["fleet"] is { Length: > 0 } f ? f : null;
+        if (fleet is not null && !File.Exists(fleet))
+            errors.Add($"fleet: file '{fleet}' does not exist");
+
+        var issuers = new List<OidcIssuerSettings>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var oidc = config.GetSection("oidc");
+        foreach (var key in oidc.GetChildren().Where(c => !c.Key.Equals("issuers", StringComparison.OrdinalIgnoreCase)))
+            errors.Add($"oidc: unknown setting '{key.Key}' (known: issuers)");
+        foreach (var issuer in oidc.GetSection("issuers").GetChildren())
+        {
+            var path = $"oidc.issuers[{issuer.Key}]";
+            foreach (var key in issuer.GetChildren().Where(c => !s_issuerKeys.Contains(c.Key)))
+                errors.Add($"{path}: unknown setting '{key.Key}' (known: {string.Join(", ", s_issuerKeys.Order())})");
+            var authority = issuer["authority"] ?? "";
+            var requireHttps = issuer["require_https_metadata"] is not { } rh || !bool.TryParse(rh, out var b) || b;
+            if (!Uri.TryCreate(authority, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
+                errors.Add($"{path}.authority: '{authority}' is not an absolute http(s) URL");
+            else if (uri.Scheme == "http" && requireHttps)
+                errors.Add($"{path}.authority: '{authority}' is not https; set require_https_metadata to false only for a trusted local issuer");
+            var audience = issuer["audience"] ?? "";
+            if (audience.Length == 0)
+                errors.Add($"{path}.audience: is required");
+            var name = issuer["name"] is { Length: > 0 } n ? n : uri?.Host ?? $"issuer{issuer.Key}";
+            if (!names.Add(name))
+                errors.Add($"{path}.name: '{name}' is used by another issuer");
+            issuers.Add(new OidcIssuerSettings
+            {
+                Name = name,
+                Authority = authority.TrimEnd('/'),
+                Audience = audience,
+                OrgClaim = issuer["org_claim"] is { Length: > 0 } oc ? oc : "org",
+                RoleClaim = issuer["role_claim"] is { Length: > 0 } rc ? rc : "role",
+                RequireHttpsMetadata = requireHttps,
+            });
+        }
+
+        if (errors.Count > 0 || database is null)
+            return (null, errors);
+
+        var settings = new HeadroomSettings
+        {
+            DataDir = Path.GetFullPath(dataDir),
+            Listen = listen,
+            Port = port,
+            Database = database,
+            FleetFile = fleet is null ? null : Path.GetFullPath(fleet),
+            MaxRequestBodyBytes = maxBody,
+            LeaseTtl = TimeSpan.FromSeconds(leaseTtl),
+            IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
+            OidcIssuers = issuers,
+        };
+        if (config["replica_id"] is { Length: > 0 } replica)
+            settings = settings with { ReplicaId = replica };
+        return (settings, errors);
+    }
+
+    private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors)
+    {
+        if (config[key] is not { Length: > 0 } text)
+            return fallback;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            errors.Add($"{key}: '{text}' is not a whole number from {min} to {max}");
+            return fallback;
+        }
+        return value;
+    }
+}

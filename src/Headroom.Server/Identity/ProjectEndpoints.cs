@@ -1,0 +1,122 @@
+using Headroom.Core.Access;
+using Headroom.Server.Api;
+using Headroom.Server.Audit;
+using Headroom.Store;
+using Headroom.Store.Identity;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
+
+namespace Headroom.Server.Identity;
+
+public sealed record ProjectView(string Id, string OrgId, string Name, string Description, DateTimeOffset CreatedAt)
+{
+    public string Object => "project";
+    internal static ProjectView Of(ProjectRow r) => new(r.Id, r.OrgId, r.Name, r.Description, r.CreatedAt);
+}
+
+public sealed record CreateProjectRequest(string? Name, string? Description);
+
+public sealed record UpdateProjectRequest(string? Description);
+
+/// <summary>
+/// Projects belong to the caller's org. A key scoped to one project sees only that project and
+/// cannot create others.
+/// </summary>
+internal static class ProjectEndpoints
+{
+    public static void Map(IEndpointRouteBuilder api)
+    {
+        var projects = api.MapGroup("/projects").WithTags("Projects");
+        projects.MapGet("", List).WithName("projects.list").RequireAccess(Permission.ProjectRead);
+        projects.MapPost("", Create).WithName("projects.create").RequireAccess(Permission.ProjectWrite);
+        projects.MapGet("/{id}", Get).WithName("projects.get").RequireAccess(Permission.ProjectRead);
+        projects.MapPatch("/{id}", Update).WithName("projects.update").RequireAccess(Permission.ProjectWrite);
+        projects.MapDelete("/{id}", Delete).WithName("projects.delete").RequireAccess(Permission.ProjectWrite);
+    }
+
+    private static async Task<IResult> List(HttpContext http, Database database)
+    {
+        if (!PageRequest.TryRead(http.Request, out var page, out var error))
+            return error!;
+        var principal = Access.Required(http);
+        await using var db = database.Open();
+        var query = Visible(db, principal);
+        if (page.After is { } after)
+            query = query.Where(p => string.Compare(p.Id, after) > 0);
+        var rows = await query.OrderBy(p => p.Id).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        return Results.Json(page.Build(rows, ProjectView.Of, v => v.Id), Json.Options);
+    }
+
+    private static async Task<IResult> Create(HttpContext http, CreateProjectRequest? body, Database database, Ids ids, TimeProvider time)
+    {
+        var principal = Access.Required(http);
+        if (principal.ProjectId is not null)
+            return Errors.Forbidden("A key scoped to one project cannot create projects.");
+        if (body is null)
+            return Errors.BadRequest("The request needs a JSON body.");
+        if ((Validate.Slug(body.Name, "name") ?? Validate.Text(body.Description, "description", 1000)) is { } invalid)
+            return invalid;
+
+        await using var db = database.Open();
+        var row = new ProjectRow
+        {
+            Id = ids.New("prj"),
+            OrgId = principal.OrgId,
+            Name = body.Name!,
+            Description = body.Description ?? "",
+            CreatedAt = time.GetUtcNow(),
+        };
+        db.Projects.Add(row);
+        if (!await Persist.TrySaveAsync(db, http.RequestAborted))
+            return Errors.Conflict($"A project named '{body.Name}' already exists in this org.", "name_taken", "name");
+        AuditMiddleware.SetTarget(http, row.Id);
+        return Results.Json(ProjectView.Of(row), Json.Options, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> Get(HttpContext http, string id, Database database)
+    {
+        await using var db = database.Open();
+        var row = await Visible(db, Access.Required(http)).SingleOrDefaultAsync(p => p.Id == id, http.RequestAborted);
+        return row is null ? Errors.NotFound("project", id) : Results.Json(ProjectView.Of(row), Json.Options);
+    }
+
+    private static async Task<IResult> Update(HttpContext http, string id, UpdateProjectRequest? body, Database database)
+    {
+        await using var db = database.Open();
+        var row = await Visible(db, Access.Required(http)).AsTracking().SingleOrDefaultAsync(p => p.Id == id, http.RequestAborted);
+        if (row is null)
+            return Errors.NotFound("project", id);
+        if (body is null)
+            return Errors.BadRequest("The request needs a JSON body.");
+        if (Validate.Text(body.Description, "description", 1000, required: true) is { } invalid)
+            return invalid;
+        row.Description = body.Description!;
+        await db.SaveChangesAsync(http.RequestAborted);
+        return Results.Json(ProjectView.Of(row), Json.Options);
+    }
+
+    /// <summary>Deletes an empty project; one that still has keys scoped to it answers 409.</summary>
+    private static async Task<IResult> Delete(HttpContext http, string id, Database database)
+    {
+        var principal = Access.Required(http);
+        await using var db = database.Open();
+        var row = await Visible(db, principal).AsTracking().SingleOrDefaultAsync(p => p.Id == id, http.RequestAborted);
+        if (row is null)
+            return Errors.NotFound("project", id);
+        if (principal.ProjectId is not null)
+            return Errors.Forbidden("A key scoped to a project cannot delete it.");
+        if (await db.ApiKeys.AnyAsync(k => k.ProjectId == id && k.RevokedAt == null, http.RequestAborted))
+            return Errors.Conflict("The project still has API keys scoped to it; revoke them first.", "project_not_empty");
+        db.Projects.Remove(row);
+        await db.SaveChangesAsync(http.RequestAborted);
+        return Results.Json(new { id, @object = "project", deleted = true }, Json.Options);
+    }
+
+    private static IQueryable<ProjectRow> Visible(HeadroomDb db, Principal principal)
+    {
+        var query = db.Projects.AsNoTracking().Where(p => p.OrgId == principal.OrgId);
+        return principal.ProjectId is { } only ? query.Where(p => p.Id == only) : query;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace Headroom.Store;
+
+/// <summary>
+/// Opens short-lived <see cref="HeadroomDb"/> contexts on one configured store. A singleton; each
+/// unit of work opens its own context and disposes it.
+/// </summary>
+public sealed class Database
+{
+    private readonly DbContextOptions _options;
+
+    public Database(StoreConnection connection)
+    {
+        Connection = connection;
+        _options = connection.Provider switch
+        {
+            StoreProvider.Sqlite => new DbContextOptionsBuilder<SqliteHeadroomDb>()
+                .UseSqlite(connection.ConnectionString)
+                .AddInterceptors(SqlitePragmas.Instance)
+                .Options,
+            StoreProvider.Postgres => new DbContextOptionsBuilder<PostgresHeadroomDb>()
+                .UseNpgsql(connection.ConnectionString)
+                .Options,
+            _ => throw new ArgumentOutOfRangeException(nameof(connection)),
+        };
+    }
+
+    public StoreConnection Connection { get; }
+
+    public HeadroomDb Open() => Connection.Provider == StoreProvider.Sqlite
+        ? new SqliteHeadroomDb((DbContextOptions<SqliteHeadroomDb>)_options)
+        : new PostgresHeadroomDb((DbContextOptions<PostgresHeadroomDb>)_options);
+
+    /// <summary>Applies pending migrations. Safe to call from several replicas at once (EF Core takes a migration lock).</summary>
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var db = Open();
+        await db.Database.MigrateAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<string>> PendingMigrationsAsync(CancellationToken cancellationToken)
+    {
+        await using var db = Open();
+        return [.. await db.Database.GetPendingMigrationsAsync(cancellationToken)];
+    }
+
+    /// <summary>
+    /// SQLite connection settings: WAL lets readers run beside the single writer, and FULL sync
+    /// makes every acknowledged commit survive a crash of the process or the machine.
+    /// </summary>
+    private sealed class SqlitePragmas : DbConnectionInterceptor
+    {
+        public static readonly SqlitePragmas Instance = new();
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+            cmd.ExecuteNonQuery();
+        }
+
+        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+using System.Text;
+using Headroom.Store.Api;
+using Headroom.Store.Audit;
+using Headroom.Store.Coordination;
+using Headroom.Store.Fleet;
+using Headroom.Store.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Headroom.Store;
+
+/// <summary>
+/// Headroom's state. One model, two providers: <see cref="SqliteHeadroomDb"/> (embedded default) and
+/// <see cref="PostgresHeadroomDb"/> (several control-plane replicas), each with its own migrations.
+/// Tables and columns are snake_case so hand-written SQL on hot paths reads naturally.
+/// </summary>
+public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<OrgRow> Orgs => Set<OrgRow>();
+    public DbSet<ProjectRow> Projects => Set<ProjectRow>();
+    public DbSet<MemberRow> Members => Set<MemberRow>();
+    public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
+    public DbSet<RegionRow> Regions => Set<RegionRow>();
+    public DbSet<ClusterRow> Clusters => Set<ClusterRow>();
+    public DbSet<NodeRow> Nodes => Set<NodeRow>();
+    public DbSet<GpuRow> Gpus => Set<GpuRow>();
+    public DbSet<AuditRow> AuditRecords => Set<AuditRow>();
+    public DbSet<IdempotencyRow> IdempotencyRecords => Set<IdempotencyRow>();
+    public DbSet<LeaseRow> Leases => Set<LeaseRow>();
+
+    public abstract StoreProvider Provider { get; }
+
+    protected override void OnModelCreating(ModelBuilder b)
+    {
+        b.Entity<OrgRow>(e =>
+        {
+            e.ToTable("orgs");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.Name).IsUnique();
+        });
+        b.Entity<ProjectRow>(e =>
+        {
+            e.ToTable("projects");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Name }).IsUnique();
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<MemberRow>(e =>
+        {
+            e.ToTable("members");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Email }).IsUnique();
+            e.HasIndex(x => x.Email);
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<ApiKeyRow>(e =>
+        {
+            e.ToTable("api_keys");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.LookupId).IsUnique();
+            e.HasIndex(x => new { x.OrgId, x.Id });
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+            // No foreign key to projects: a revoked key outlives a deleted project as part of the record.
+            e.HasIndex(x => x.ProjectId);
+        });
+        b.Entity<RegionRow>(e =>
+        {
+            e.ToTable("regions");
+            e.HasKey(x => x.Name);
+        });
+        b.Entity<ClusterRow>(e =>
+        {
+            e.ToTable("clusters");
+            e.HasKey(x => x.Name);
+            e.HasOne<RegionRow>().WithMany().HasForeignKey(x => x.Region).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<NodeRow>(e =>
+        {
+            e.ToTable("nodes");
+            e.HasKey(x => x.Name);
+            e.HasOne<ClusterRow>().WithMany().HasForeignKey(x => x.Cluster).OnDelete(DeleteBehavior.Restrict);
+            e.HasIndex(x => new { x.Region, x.GpuModel });
+        });
+        b.Entity<GpuRow>(e =>
+        {
+            e.ToTable("gpus");
+            e.HasKey(x => new { x.Node, x.Index });
+            e.HasOne<NodeRow>().WithMany().HasForeignKey(x => x.Node).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<AuditRow>(e =>
+        {
+            e.ToTable("audit_records");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Seq }).IsUnique();
+            e.HasIndex(x => new { x.OrgId, x.Time });
+        });
+        b.Entity<IdempotencyRow>(e =>
+        {
+            e.ToTable("idempotency_records");
+            e.HasKey(x => new { x.OrgId, x.Key });
+            e.HasIndex(x => x.CreatedAt);
+        });
+        b.Entity<LeaseRow>(e =>
+        {
+            e.ToTable("leases");
+            e.HasKey(x => x.Name);
+        });
+
+        foreach (var entity in b.Model.GetEntityTypes())
+        {
+            foreach (var property in entity.GetProperties())
+                property.SetColumnName(SnakeCase(property.Name));
+            foreach (var key in entity.GetKeys())
+                key.SetName("pk_" + entity.GetTableName());
+            foreach (var index in entity.GetIndexes())
+                index.SetDatabaseName($"ix_{entity.GetTableName()}_{string.Join('_', index.Properties.Select(p => SnakeCase(p.Name)))}");
+            foreach (var fk in entity.GetForeignKeys())
+                fk.SetConstraintName($"fk_{entity.GetTableName()}_{string.Join('_', fk.Properties.Select(p => SnakeCase(p.Name)))}");
+        }
+    }
+
+    internal static string SnakeCase(string name)
+    {
+        var sb = new StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (char.IsUpper(c))
+            {
+                if (i > 0 && !char.IsUpper(name[i - 1]))
+                    sb.Append('_');
+                sb.Append(char.ToLowerInvariant(c));
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+        return sb.ToString();
+    }
+}
+
+public enum StoreProvider { Sqlite, Postgres }
