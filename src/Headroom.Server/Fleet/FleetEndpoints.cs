@@ -97,9 +97,11 @@ internal static class FleetEndpoints
         return Results.Json(new Page<ClusterView>(views, views.FirstOrDefault()?.Name, views.LastOrDefault()?.Name, false), Json.Options);
     }
 
+    private static readonly string Ready = NodeState.Ready.ToCode();
+
     private static List<GpuCapacity> Capacity(IEnumerable<NodeRow> nodes) =>
         [.. nodes.Where(n => n.GpuCount > 0).GroupBy(n => n.GpuModel).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new GpuCapacity(g.Key, g.Sum(n => n.GpuCount), g.Where(n => n.State == "ready").Sum(n => n.GpuCount)))];
+            .Select(g => new GpuCapacity(g.Key, g.Sum(n => n.GpuCount), g.Where(n => n.State == Ready).Sum(n => n.GpuCount)))];
 
     private static async Task<IResult> Nodes(HttpContext http, Database database)
     {
@@ -116,8 +118,8 @@ internal static class FleetEndpoints
             query = query.Where(n => n.GpuModel == model);
         if (q["state"].ToString() is { Length: > 0 } state)
         {
-            if (!NodeStates.IsKnown(state))
-                return Errors.BadRequest($"state must be one of {string.Join(", ", NodeStates.All)}.", "state");
+            if (!FleetCodes.TryParseNodeState(state, out _))
+                return Errors.BadRequest($"state must be one of {string.Join(", ", Enum.GetValues<NodeState>().Select(v => v.ToCode()))}.", "state");
             query = query.Where(n => n.State == state);
         }
         if (page.After is { } after)
@@ -145,12 +147,14 @@ internal static class FleetEndpoints
         var row = await db.Nodes.SingleOrDefaultAsync(n => n.Name == id, http.RequestAborted);
         if (row is null)
             return Errors.NotFound("node", id);
-        var outcome = NodeStates.Apply(row.State, action);
-        if (outcome.Error is { } refused)
+        if (!FleetCodes.TryParseNodeState(row.State, out var current))
+            throw new InvalidOperationException($"Node {row.Name} has an unknown state code '{row.State}' in the store.");
+        var (next, refused) = NodeTransitions.Apply(current, action);
+        if (refused is not null)
             return Errors.Conflict(refused, "invalid_node_state");
-        if (outcome.State != row.State)
+        if (next != current)
         {
-            row.State = outcome.State;
+            row.State = next.ToCode();
             row.StateReason = body?.Reason ?? "";
             row.UpdatedAt = time.GetUtcNow();
             await db.SaveChangesAsync(http.RequestAborted);

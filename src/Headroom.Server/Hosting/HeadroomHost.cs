@@ -32,6 +32,8 @@ public static class HeadroomHost
             builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         else
             logging(builder.Logging);
+        // Authentication brings in data protection, which Headroom does not use; its start-up notes are noise.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -65,7 +67,6 @@ public static class HeadroomHost
         app.UseMiddleware<RequestIds>();
         app.UseExceptionHandler(errors => errors.Run(WriteErrorAsync));
         app.UseHttpMetrics();
-        app.UseAuthentication();
         app.UseMiddleware<Access>();
         app.UseMiddleware<AuditMiddleware>();
         app.UseMiddleware<Idempotency>();

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Routing;
 namespace Headroom.Server.Identity;
 
 /// <summary>
-/// Resolves who is asking, once per request, after authentication ran. Credentials that were
+/// Resolves who is asking, once per request. Credentials that were
 /// presented and rejected end the request with 401 and an <c>auth.failed</c> audit record; a
 /// request without credentials goes on anonymous, and every endpoint that needs a caller says so
 /// with <see cref="AccessExtensions.RequireAccess"/>.
@@ -20,9 +20,12 @@ internal sealed class Access(RequestDelegate next)
 
     public async Task InvokeAsync(HttpContext context, AuditWriter audit)
     {
-        var result = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult;
+        // Authentication runs here rather than in UseAuthentication, which keeps only successes:
+        // a rejected credential's reason is what the caller and the audit record need.
+        var result = await context.AuthenticateAsync();
         if (result is { Succeeded: true } && HeadroomClaims.ToPrincipal(result.Principal) is { } principal)
         {
+            context.User = result.Principal;
             context.Items[PrincipalItem] = principal;
         }
         else if (BearerToken.From(context.Request) is not null && context.Request.Path.StartsWithSegments("/v1"))

@@ -33,11 +33,14 @@ internal sealed class ApiKeyAuthentication(
 
         await using var db = database.Open();
         var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.LookupId == lookupId, Context.RequestAborted);
-        if (key is null || !ApiKeySecrets.Matches(token, key.SecretHash))
+        if (key is null)
             return AuthenticateResult.Fail("Invalid API key.");
 
-        // From here the key is genuine, so a failure is recorded in its own org's audit chain.
+        // The key's id is genuine, so a failure from here on (a guessed secret too) is recorded in
+        // its own org's audit chain, where its owner sees it.
         Context.Items[FailedKeyOrgItem] = key.OrgId;
+        if (!ApiKeySecrets.Matches(token, key.SecretHash))
+            return AuthenticateResult.Fail("Invalid API key.");
         var now = time.GetUtcNow();
         if (key.RevokedAt is not null)
             return AuthenticateResult.Fail($"API key {key.Id} was revoked.");

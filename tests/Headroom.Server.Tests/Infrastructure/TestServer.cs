@@ -60,8 +60,9 @@ public sealed class TestServer : IAsyncDisposable
         };
         settings = configure?.Invoke(settings) ?? settings;
         var app = HeadroomHost.Build(settings, logging: l => l.SetMinimumLevel(LogLevel.Warning));
+        // A fresh store yields the admin key; a restarted one left it in the data directory.
         var key = await HeadroomHost.PrepareAsync(app, CancellationToken.None)
-            ?? throw new InvalidOperationException("A fresh store must yield an admin key.");
+            ?? (await File.ReadAllTextAsync(settings.AdminKeyPath)).Trim();
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new TestServer(dir, app, settings, key, new Uri(address));
