@@ -46,11 +46,14 @@ public sealed class AuditChainProperties
     [Fact]
     public void An_untouched_chain_verifies_clean()
     {
-        Chains.Sample(chain =>
+        Chains.SelectMany(chain => Gen.Int[0, chain.Count - 1].Select(anchor => (chain, anchor))).Sample(sample =>
         {
+            var (chain, anchor) = sample;
             Assert.Empty(AuditChain.Verify(Org, chain));
             Assert.Empty(AuditChain.Verify(Org, chain, AuditAnchor.Of(chain[^1])));
-        }, iter: 100, print: Describe);
+            // An anchor taken earlier stays valid while the chain grows.
+            Assert.Empty(AuditChain.Verify(Org, chain, AuditAnchor.Of(chain[anchor])));
+        }, iter: 100, print: s => $"{Describe(s.chain)} anchored at {s.anchor}");
     }
 
     [Fact]

@@ -158,6 +158,25 @@ public sealed class AuditChainTests
     };
 
     [Fact]
+    public void A_forgery_at_an_older_anchor_is_told_apart_from_the_genuine_record()
+    {
+        var original = Chain(6);
+        var chain = InsertForgery(new List<AuditRecord>(original), 3, seq: 4);
+
+        var findings = AuditChain.Verify(Org, chain, AuditAnchor.Of(original[3]));
+
+        Assert.Equal([(AuditFindingKind.Inserted, 4L, "aud_forged")], Summary(findings));
+    }
+
+    [Fact]
+    public void An_anchor_on_an_empty_chain_reports_truncation()
+    {
+        var anchor = AuditAnchor.Of(Chain(3)[^1]);
+
+        Assert.Equal([(AuditFindingKind.Truncated, 1L, "")], Summary(AuditChain.Verify(Org, [], anchor)));
+    }
+
+    [Fact]
     public void Streaming_reports_findings_as_they_appear()
     {
         var chain = Remove(Replace(Chain(5), 1, r => r with { Target = "prj_evil" }), 3, 1);
