@@ -97,6 +97,13 @@ public sealed class AuditChainTests
     }
 
     [Fact]
+    public void Seal_refuses_values_that_have_no_code()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => AuditChain.Seal(null, Entry(1) with { ActorType = (AuditActorType)9 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => AuditChain.Seal(null, Entry(1) with { Outcome = (AuditOutcome)9 }));
+    }
+
+    [Fact]
     public void An_intact_chain_has_no_findings()
     {
         var chain = Chain(50);
