@@ -29,7 +29,10 @@ public sealed class AuditChainProperties
         return chain;
     });
 
-    private static readonly Gen<(List<AuditRecord> Chain, Tampering Tampering)> Tampered = Chains.SelectMany(chain =>
+    private static readonly Gen<(List<AuditRecord> Chain, Tampering Tampering)> Tampered =
+        Chains.SelectMany(chain => TamperingOf(chain).Select(t => (chain, t)));
+
+    private static Gen<Tampering> TamperingOf(List<AuditRecord> chain)
     {
         var n = chain.Count;
         var index = Gen.Int[0, n - 1];
@@ -39,9 +42,15 @@ public sealed class AuditChainProperties
         var insert = Gen.Select(index, Gen.Bool, Gen.Bool, Gen.Long[1, n + 5], Text)
             .Select((i, nextSlot, chained, seq, action) => (Tampering)new Insert(i, nextSlot, chained, seq, action));
         var swap = Gen.Select(index, index).Where((a, b) => a < b).Select((a, b) => (Tampering)new Swap(a, b));
-        var tampering = n == 1 ? Gen.OneOf(edit, delete, insert) : Gen.OneOf(edit, delete, insert, swap);
-        return tampering.Select(t => (chain, t));
-    });
+        return n == 1 ? Gen.OneOf(edit, delete, insert) : Gen.OneOf(edit, delete, insert, swap);
+    }
+
+    /// <summary>Up to <paramref name="count"/> tamperings in a row, each drawn against the chain the previous one left.</summary>
+    private static Gen<(List<AuditRecord> Chain, string Steps)> TamperedRepeatedly(List<AuditRecord> chain, int count) =>
+        count == 0 || chain.Count == 0
+            ? Gen.Const((chain, ""))
+            : TamperingOf(chain).SelectMany(t =>
+                TamperedRepeatedly(t.Apply(new List<AuditRecord>(chain)), count - 1).Select(rest => (rest.Chain, $"{t}; {rest.Steps}")));
 
     [Fact]
     public void An_untouched_chain_verifies_clean()
@@ -94,6 +103,19 @@ public sealed class AuditChainProperties
                     break;
             }
         }, iter: 1000, print: t => $"{Describe(t.Chain)} {t.Tampering}");
+    }
+
+    [Fact]
+    public void Any_series_of_tamperings_that_changes_the_chain_is_detected()
+    {
+        Chains.SelectMany(chain => Gen.Int[1, 4].SelectMany(count => TamperedRepeatedly(chain, count)).Select(t => (Original: chain, t.Chain, t.Steps)))
+            .Sample(sample =>
+            {
+                var (original, tampered, _) = sample;
+                var findings = AuditChain.Verify(Org, tampered, AuditAnchor.Of(original[^1]));
+
+                Assert.Equal(tampered.SequenceEqual(original), findings.Count == 0);
+            }, iter: 500, print: s => $"{Describe(s.Original)} {s.Steps}");
     }
 
     private static string Describe(List<AuditRecord> chain) => $"chain of {chain.Count}";
