@@ -244,6 +244,12 @@ public sealed class FleetFileTests
     public void Refuses_what_a_fleet_file_cannot_be(string yaml, string message) =>
         Assert.Equal(message, Assert.Single(FleetFile.Parse(yaml).Problems).Message);
 
+    [Theory]
+    [InlineData("- :")]
+    [InlineData("2:\t{\r907:")]
+    public void Input_that_trips_yamldotnet_is_still_a_problem(string yaml) =>
+        Assert.StartsWith("unreadable YAML:", Assert.Single(FleetFile.Parse(yaml).Problems).Message, StringComparison.Ordinal);
+
     [Fact]
     public void Refuses_deep_nesting_without_exhausting_the_stack()
     {
