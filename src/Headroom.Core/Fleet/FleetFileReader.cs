@@ -24,6 +24,7 @@ internal sealed partial class FleetFileReader
     private const int MaxLabelValueLength = 256;
 
     private readonly List<ParseProblem> _problems = [];
+    private readonly Dictionary<string, string> _modelPaths = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _regionPaths = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _nodePaths = new(StringComparer.Ordinal);
     private GpuCatalog _catalog = GpuCatalog.BuiltIn;
@@ -56,7 +57,9 @@ internal sealed partial class FleetFileReader
             return null;
         var id = Name(s, "id", IdPattern(), IdRule);
         if (id is not null && _catalog.Find(id) is not null)
-            Problem(s.PathOf("id"), s.Values["id"], $"GPU model '{id}' is already defined{(GpuCatalog.BuiltIn.Find(id) is null ? "" : " (built in)")}");
+            Problem(s.PathOf("id"), s.Values["id"], $"GPU model '{id}' is built in");
+        else if (id is not null && !_modelPaths.TryAdd(id, s.PathOf("id")))
+            Problem(s.PathOf("id"), s.Values["id"], $"duplicate GPU model id '{id}', already declared at {_modelPaths[id]}");
         var name = Text(s, "name", required: true);
         var memory = Integer(s, "memory_mib", required: true, min: 1);
         var aliases = Sequence(s, "aliases", required: false) is { } aliasNodes

@@ -155,7 +155,8 @@ public sealed class FleetFileTests
         { "regoins: []\n" + Fleet(Region("a")), "regoins", "unknown key; expected one of: version, gpu_models, regions" },
         { "{}", "regions", "is required" },
         { "- a\n- b", "", "expected a mapping with keys version, gpu_models, regions; found a list" },
-        { "gpu_models: [{ id: h100-80gb, name: X, memory_mib: 1 }]\n" + Fleet(Region("a")), "gpu_models[0].id", "GPU model 'h100-80gb' is already defined (built in)" },
+        { "gpu_models: [{ id: h100-80gb, name: X, memory_mib: 1 }]\n" + Fleet(Region("a")), "gpu_models[0].id", "GPU model 'h100-80gb' is built in" },
+        { "gpu_models: [{ id: x, name: X, memory_mib: 1 }, { id: x, name: Y, memory_mib: 1 }]\n" + Fleet(Region("a")), "gpu_models[1].id", "duplicate GPU model id 'x', already declared at gpu_models[0].id" },
         { "gpu_models: [{ id: x, memory_mib: 1 }]\n" + Fleet(Region("a")), "gpu_models[0].name", "is required" },
     };
 

@@ -162,6 +162,15 @@ public sealed class NvidiaSmiTests
     }
 
     [Fact]
+    public void Refuses_deep_xml_quickly()
+    {
+        const int depth = 200_000;
+        var xml = $"<nvidia_smi_log><gpu>{string.Concat(Enumerable.Repeat("<a>", depth))}{string.Concat(Enumerable.Repeat("</a>", depth))}</gpu></nvidia_smi_log>";
+
+        Assert.Equal("nesting deeper than 16 levels", Assert.Single(NvidiaSmi.ParseXml(xml).Problems).Message);
+    }
+
+    [Fact]
     public void A_gpu_without_uuid_is_a_problem()
     {
         var problem = Assert.Single(NvidiaSmi.ParseXml("<nvidia_smi_log><gpu><product_name>NVIDIA L4</product_name></gpu></nvidia_smi_log>").Problems);
