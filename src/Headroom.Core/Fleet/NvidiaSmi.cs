@@ -58,6 +58,8 @@ public static class NvidiaSmi
                 if (!columns.Contains(required))
                     problems.Add(new ParseProblem(required, $"the header has no '{required}' column", first.Number));
             }
+            foreach (var repeated in columns.GroupBy(c => c, StringComparer.Ordinal).Where(g => g.Count() > 1))
+                problems.Add(new ParseProblem(repeated.Key, $"the header names '{repeated.Key}' more than once", first.Number));
             if (problems.Count > 0)
                 return ParseResult.Failure<IReadOnlyList<GpuReading>>(problems);
         }

@@ -153,6 +153,14 @@ public sealed class NvidiaSmiTests
     }
 
     [Fact]
+    public void A_header_naming_a_column_twice_is_a_problem()
+    {
+        var problem = Assert.Single(NvidiaSmi.ParseQueryCsv("index, uuid, name, name\n0, GPU-a, NVIDIA L4, NVIDIA L4\n").Problems);
+
+        Assert.Equal("name (line 1): the header names 'name' more than once", problem.ToString());
+    }
+
+    [Fact]
     public void Invalid_xml_is_a_problem_with_its_position()
     {
         var problem = Assert.Single(NvidiaSmi.ParseXml("<nvidia_smi_log>\n<gpu>\n</nvidia_smi_log>").Problems);
