@@ -136,7 +136,8 @@ internal sealed partial class FleetFileReader
     /// </summary>
     private string[]? ClaimNames(Section s, string name, int? count)
     {
-        if (_nodeCount + (count ?? 1) > MaxNodes)
+        // Compared this way round because a count near int.MaxValue would overflow the sum.
+        if ((count ?? 1) > MaxNodes - _nodeCount)
         {
             Problem(s.PathOf("count"), s.Node, $"the fleet declares more than {MaxNodes} nodes");
             return null;
@@ -205,7 +206,7 @@ internal sealed partial class FleetFileReader
         return new Section(this, path, node, values);
     }
 
-    private IEnumerable<T> Each<T>(IReadOnlyList<YamlNode> items, string path, Func<YamlNode, string, T?> read) where T : class
+    private static IEnumerable<T> Each<T>(IReadOnlyList<YamlNode> items, string path, Func<YamlNode, string, T?> read) where T : class
     {
         for (var i = 0; i < items.Count; i++)
         {

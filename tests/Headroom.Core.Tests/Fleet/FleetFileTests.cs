@@ -131,6 +131,7 @@ public sealed class FleetFileTests
         { Node("count: 0"), "regions[0].clusters[0].nodes[0].count", "must be at least 1; found 0" },
         { Node("count: -3"), "regions[0].clusters[0].nodes[0].count", "must be at least 1; found -3" },
         { Node("count: 100001"), "regions[0].clusters[0].nodes[0].count", "the fleet declares more than 100000 nodes" },
+        { Node("count: 2147483647"), "regions[0].clusters[0].nodes[0].count", "the fleet declares more than 100000 nodes" },
         { Node("count: 1.5"), "regions[0].clusters[0].nodes[0].count", "expected a whole number; found '1.5'" },
         { Node("count: '2'"), "regions[0].clusters[0].nodes[0].count", "expected a whole number; found the string '2'" },
         { Node("count: 99999999999"), "regions[0].clusters[0].nodes[0].count", "must be at most 2147483647; found 99999999999" },
