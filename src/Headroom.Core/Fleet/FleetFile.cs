@@ -61,7 +61,7 @@ public static partial class FleetFile
         };
     }
 
-    /// <summary>Reads at most <see cref="MaxChars"/> characters (and one more, to tell that there is more).</summary>
+    /// <summary>Like <see cref="Parse(string, string?)"/>; stops reading as soon as the text passes <see cref="MaxChars"/>.</summary>
     public static ParseResult<FleetSpec> Parse(TextReader reader, string? fileName = null)
     {
         var text = new StringBuilder();
