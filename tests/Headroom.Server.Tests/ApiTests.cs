@@ -67,7 +67,7 @@ public sealed class ApiTests(ApiTests.Fixture fixture) : IClassFixture<ApiTests.
     [InlineData("{\"name\":", 400, "invalid_json")]
     [InlineData("{\"name\": 42}", 400, "invalid_json")]
     [InlineData("{\"name\":\"ok-name\",\"org_id\":\"org_internal\"}", 400, "invalid_json")]
-    [InlineData("", 400, "invalid_request")]
+    [InlineData("", 400, "missing_body")]
     [InlineData("{\"name\":\"Not A Slug\"}", 400, "invalid_request")]
     public async Task Bad_bodies_get_a_400_in_the_error_shape_and_create_nothing(string body, int status, string code)
     {
