@@ -9,12 +9,12 @@ public static class PlacementPolicies
     public const string Random = "random";
     public const string BestFit = "best-fit";
     public const string Fgd = "fgd";
-    public const string FgdBestFit = "fgd-best-fit";
+    public const string FgdPack = "fgd-pack";
 
     /// <summary>The policy Headroom uses when config names none.</summary>
-    public const string Default = FgdBestFit;
+    public const string Default = FgdPack;
 
-    public static IReadOnlyList<string> Names { get; } = [Random, BestFit, Fgd, FgdBestFit];
+    public static IReadOnlyList<string> Names { get; } = [Random, BestFit, Fgd, FgdPack];
 
     /// <summary>Creates the named policy, or returns null for an unknown name.</summary>
     /// <param name="name">One of <see cref="Names"/>.</param>
@@ -24,8 +24,8 @@ public static class PlacementPolicies
     {
         Random => new RandomPolicy(new System.Random(seed)),
         BestFit => new BestFitPolicy(new System.Random(seed)),
-        Fgd => new FragmentationPolicy(Fgd, mix, new System.Random(seed), FragmentationPolicy.TieBreak.Random),
-        FgdBestFit => new FragmentationPolicy(FgdBestFit, mix, new System.Random(seed), FragmentationPolicy.TieBreak.BestFit),
+        Fgd => new FragmentationPolicy(Fgd, mix, new System.Random(seed), FragmentationPolicy.Measure.NextPod, FragmentationPolicy.TieBreak.Random),
+        FgdPack => new FragmentationPolicy(FgdPack, mix, new System.Random(seed), FragmentationPolicy.Measure.WithPacking, FragmentationPolicy.TieBreak.BestFit),
         _ => null,
     };
 }
