@@ -67,6 +67,9 @@ public static class WorkloadCodes
     public static bool IsFinal(this JobState state) =>
         state is JobState.Succeeded or JobState.Failed or JobState.Cancelled or JobState.Preempted or JobState.Lost;
 
+    /// <summary>The codes of the states that are not final: queued, or holding capacity.</summary>
+    public static IReadOnlyList<string> ActiveCodes { get; } = [.. Enum.GetValues<JobState>().Where(s => !s.IsFinal()).Select(s => s.ToCode())];
+
     /// <summary>States in which a job holds capacity on the fleet.</summary>
     public static bool HoldsCapacity(this JobState state) => state is JobState.Scheduled or JobState.Starting or JobState.Running;
 

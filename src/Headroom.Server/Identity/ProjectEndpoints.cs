@@ -1,4 +1,5 @@
 using Headroom.Core.Access;
+using Headroom.Core.Workloads;
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
 using Headroom.Store;
@@ -107,7 +108,7 @@ internal static class ProjectEndpoints
             return Errors.Forbidden("A key scoped to a project cannot delete it.");
         if (await db.ApiKeys.AnyAsync(k => k.ProjectId == id && k.RevokedAt == null, http.RequestAborted))
             return Errors.Conflict("The project still has API keys scoped to it; revoke them first.", "project_not_empty");
-        string[] active = ["queued", "scheduled", "starting", "running"];
+        var active = WorkloadCodes.ActiveCodes;
         if (await db.Jobs.AnyAsync(j => j.ProjectId == id && active.Contains(j.State), http.RequestAborted))
             return Errors.Conflict("The project still has jobs queued or running; cancel them first.", "project_not_empty");
         db.Projects.Remove(row);

@@ -34,7 +34,10 @@ internal sealed partial class JobScheduler(
     TimeProvider time,
     ILogger<JobScheduler> logger) : BackgroundService
 {
-    private static readonly string[] Active = [.. new[] { JobState.Queued, JobState.Scheduled, JobState.Starting, JobState.Running }.Select(s => s.ToCode())];
+    private static readonly string Queued = JobState.Queued.ToCode();
+    private static readonly string Scheduled = JobState.Scheduled.ToCode();
+    private static readonly string Starting = JobState.Starting.ToCode();
+    private static readonly string Running = JobState.Running.ToCode();
     private int _cycle;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -66,13 +69,14 @@ internal sealed partial class JobScheduler(
     {
         var now = time.GetUtcNow();
         await using var db = database.Open();
-        var jobs = await db.Jobs.Where(j => Active.Contains(j.State)).OrderBy(j => j.Id).ToListAsync(cancellationToken);
+        var active = WorkloadCodes.ActiveCodes;
+        var jobs = await db.Jobs.Where(j => active.Contains(j.State)).OrderBy(j => j.Id).ToListAsync(cancellationToken);
 
-        foreach (var job in jobs.Where(j => j.State is "scheduled" or "starting"))
+        foreach (var job in jobs.Where(j => j.State == Scheduled || j.State == Starting))
             await StartAsync(db, job, now, cancellationToken);
-        foreach (var job in jobs.Where(j => j.State == "running"))
+        foreach (var job in jobs.Where(j => j.State == Running))
             await ObserveAsync(db, job, now, cancellationToken);
-        foreach (var job in jobs.Where(j => j.CancelRequested && j.State == "running"))
+        foreach (var job in jobs.Where(j => j.CancelRequested && j.State == Running))
         {
             await runtimes.For(job.Runtime)!.StopAsync(job.RuntimeHandle!, cancellationToken);
             JobTransitions.Move(db, job, JobState.Cancelled, "cancelled", now);
@@ -89,7 +93,7 @@ internal sealed partial class JobScheduler(
         }).ToImmutableArray();
 
         var live = jobs.Where(j => WorkloadCodes.TryParseJobState(j.State, out var s) && (s.HoldsCapacity() || s == JobState.Queued)).ToList();
-        var running = live.Where(j => j.State != "queued" && j.Placement is not null).Select(j => new RunningWorkload(
+        var running = live.Where(j => j.State != Queued && j.Placement is not null).Select(j => new RunningWorkload(
             JobSpec.Read(j).ToWorkload(j),
             [.. JsonSerializer.Deserialize<List<PlacementView>>(j.Placement!, Json.Options)!.Select(p => new Allocation(p.Node, [.. p.Gpus], p.GpuMilli, 0, 0))],
             j.StartedAt ?? now,
@@ -100,7 +104,7 @@ internal sealed partial class JobScheduler(
         {
             Allocations = [.. r.Allocations.Select(a => a with { CpuMilli = r.Workload.CpuMilliPerNode, MemoryMib = r.Workload.MemoryMibPerNode })],
         })];
-        var pending = live.Where(j => j.State == "queued" && !j.CancelRequested).Select(j => JobSpec.Read(j).ToWorkload(j)).ToImmutableArray();
+        var pending = live.Where(j => j.State == Queued && !j.CancelRequested).Select(j => JobSpec.Read(j).ToWorkload(j)).ToImmutableArray();
 
         var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, []), settings.Scheduler, now, Interlocked.Increment(ref _cycle));
         var byId = jobs.ToDictionary(j => j.Id);
@@ -161,7 +165,7 @@ internal sealed partial class JobScheduler(
     /// <summary>Scheduled or starting → running. Safe to repeat: the runtime starts an attempt at most once.</summary>
     private async Task StartAsync(HeadroomDb db, JobRow job, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (job.State == "scheduled")
+        if (job.State == Scheduled)
         {
             JobTransitions.Move(db, job, JobState.Starting, "starting on " + job.Runtime, now);
             await db.SaveChangesAsync(cancellationToken);
