@@ -6,6 +6,7 @@ using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
+using Headroom.Server.Jobs.Local;
 using Headroom.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -58,6 +59,8 @@ public static class HeadroomHost
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.AddSingleton<Housekeeping>();
         services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        services.AddSingleton<IWorkloadRuntime>(sp => new LocalRuntime(
+            new LocalRuntimeOptions { Root = settings.JobsDir }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalRuntime>>()));
         services.AddSingleton<JobRuntimes>();
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
