@@ -182,9 +182,11 @@ internal sealed partial class JobScheduler(
                 Path.Combine(settings.JobsDir, "checkpoints", job.Id)), cancellationToken);
         if (outcome.Handle is { } handle)
         {
+            // Running (and metered) from the moment the runtime confirmed the start, not from the cycle's start.
+            var startedAt = time.GetUtcNow();
             job.RuntimeHandle = handle;
-            job.StartedAt = now;
-            JobTransitions.Move(db, job, JobState.Running, $"running (attempt {job.Attempt})", now);
+            job.StartedAt = startedAt;
+            JobTransitions.Move(db, job, JobState.Running, $"running (attempt {job.Attempt})", startedAt);
             LogStarted(logger, job.Id, job.Attempt, job.Runtime ?? "");
         }
         else
