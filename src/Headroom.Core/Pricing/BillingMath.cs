@@ -74,8 +74,18 @@ public static class BillingMath
         return (bits[3] < 0 ? -mantissa : mantissa, scale);
     }
 
+    /// <summary>The decimal value × 10^-scale, without trailing zeros (2.5, not 2.5000000000).</summary>
     private static decimal Compose(BigInteger value, int scale)
     {
+        while (scale > 0 && !value.IsZero && value % 10 == 0)
+        {
+            value /= 10;
+            scale--;
+        }
+        if (value.IsZero)
+        {
+            scale = 0;
+        }
         var magnitude = BigInteger.Abs(value);
         if (magnitude > MaxMantissa)
         {

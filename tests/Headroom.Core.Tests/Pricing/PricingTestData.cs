@@ -5,7 +5,7 @@ using Headroom.Core.Pricing;
 namespace Headroom.Core.Tests.Pricing;
 
 /// <summary>Builders for price sheets and usage events, with defaults that read well in a test: change only what matters.</summary>
-internal static class PricingTestData
+public static class PricingTestData
 {
     public const string Org = "org_acme";
     public const string Project = "prj_train";
@@ -49,7 +49,7 @@ internal static class PricingTestData
 
     public static EventBuilder Output(string id = "evt_1") => new(id, Meter.OutputTokens);
 
-    internal sealed class SheetBuilder(DateTimeOffset from)
+    public sealed class SheetBuilder(DateTimeOffset from)
     {
         private readonly List<GpuRate> _gpu = [];
         private readonly List<TokenRate> _tokens = [];
@@ -97,7 +97,7 @@ internal static class PricingTestData
         public PriceSheetDraft Draft() => new(_from, _currency, [.. _gpu], [.. _tokens], _batchDiscount, _spot);
     }
 
-    internal sealed class EventBuilder(string id, Meter meter)
+    public sealed class EventBuilder(string id, Meter meter)
     {
         private UsageEvent _event = new(
             id, PricingTestData.Org, PricingTestData.Project, meter,
