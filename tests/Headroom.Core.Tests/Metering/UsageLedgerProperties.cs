@@ -21,7 +21,7 @@ public sealed class UsageLedgerProperties
                 : UsageEvent.Tokens("", Org, project, meter, quantity, "llama-3.1-8b", start, batch, key);
         });
 
-    private static readonly Gen<List<LedgerEntry>> Chains = Events.Array[1, 150].Select(events =>
+    private static readonly Gen<List<LedgerEntry>> Chains = Events.Array[1, 60].Select(events =>
     {
         var chain = new List<LedgerEntry>(events.Length);
         for (var i = 0; i < events.Length; i++)
@@ -83,7 +83,7 @@ public sealed class UsageLedgerProperties
                     Assert.Contains(LedgerFindingKind.Inserted, kinds);
                     break;
             }
-        }, iter: 1000, print: t => $"ledger of {t.Chain.Count}, {t.Tampering}");
+        }, iter: 500, print: t => $"ledger of {t.Chain.Count}, {t.Tampering}");
     }
 
     private abstract record Tampering
