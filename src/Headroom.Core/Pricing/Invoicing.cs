@@ -107,7 +107,9 @@ public static class Invoicing
                     $"{key}: amount {have.Amount}, recomputed {want.Amount}."));
             }
         }
-        foreach (var problem in expected.Problems)
+        // An event the recomputation cannot charge is a difference unless the invoice already says so.
+        var declared = issued.Problems.Select(p => (p.EventId, p.Kind)).ToHashSet();
+        foreach (var problem in expected.Problems.Where(p => !declared.Contains((p.EventId, p.Kind))))
         {
             differences.Add(new(InvoiceDifferenceKind.UnratedEvent, null, 0m, 0m, $"Event {problem.EventId}: {problem.Message}"));
         }

@@ -116,6 +116,18 @@ public sealed class InvoiceTests
     }
 
     [Fact]
+    public void An_unpriceable_event_is_on_the_invoice_as_a_problem_and_verification_flags_it_only_if_undeclared()
+    {
+        UsageEvent[] events = [.. Month, Gpu("g_unknown").GpuModel("z9-1gb")];
+        var invoice = Invoicing.Build(Org, November, events, Sheet2, SpotPriceHistory.Empty);
+
+        Assert.Equal(("g_unknown", RatingProblemKind.NoRate), (invoice.Problems[0].EventId, invoice.Problems[0].Kind));
+        Assert.Empty(Invoicing.Verify(invoice, events, Sheet2, SpotPriceHistory.Empty));
+        Assert.Equal([InvoiceDifferenceKind.UnratedEvent],
+            Invoicing.Verify(invoice with { Problems = [] }, events, Sheet2, SpotPriceHistory.Empty).Select(d => d.Kind));
+    }
+
+    [Fact]
     public void Months_are_calendar_months_in_UTC()
     {
         Assert.Equal((T0, new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero)), (November.Start, November.End));
