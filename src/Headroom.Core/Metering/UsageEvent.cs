@@ -49,6 +49,15 @@ public sealed record UsageEvent(
         bool batch = false, string? apiKeyId = null) =>
         new(id, orgId, projectId, meter, tokens, new UsageDimensions(Model: model, ApiKeyId: apiKeyId, Batch: batch), time, time);
 
+    /// <summary>The most milli-GPUs one event may hold: 100 000 GPUs.</summary>
+    public const long MaxMilliGpus = 100_000_000;
+
+    /// <summary>The most tokens one event may count.</summary>
+    public const long MaxTokens = 1_000_000_000_000;
+
+    /// <summary>The longest GPU-time event; a workload that runs longer is metered in several events.</summary>
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(366);
+
     /// <summary>The moment billing stops: <see cref="End"/>, or the preemption notice when that came first.</summary>
     public DateTimeOffset ChargedUntil => NotChargedFrom is { } notice && notice < End ? notice : End;
 
@@ -79,9 +88,9 @@ public sealed record UsageEvent(
         switch (Meter)
         {
             case Meter.GpuSeconds:
-                if (Quantity <= 0)
+                if (Quantity is <= 0 or > MaxMilliGpus)
                 {
-                    problems.Add($"quantity: a GPU-time event holds a positive number of milli-GPUs, not {Quantity}.");
+                    problems.Add($"quantity: a GPU-time event holds between 1 and {MaxMilliGpus} milli-GPUs, not {Quantity}.");
                 }
                 if (Dimensions.Tier is null)
                 {
@@ -99,15 +108,19 @@ public sealed record UsageEvent(
                 {
                     problems.Add($"end: {End:O} is before start {Start:O}; a duration cannot be negative.");
                 }
+                else if (End - Start > MaxDuration)
+                {
+                    problems.Add($"end: the event spans more than {MaxDuration.TotalDays} days.");
+                }
                 if (NotChargedFrom is { } notice && (notice < Start || notice > End))
                 {
                     problems.Add($"not_charged_from: {notice:O} is outside [start, end].");
                 }
                 break;
             case Meter.InputTokens or Meter.OutputTokens:
-                if (Quantity < 0)
+                if (Quantity is < 0 or > MaxTokens)
                 {
-                    problems.Add($"quantity: a token count cannot be negative ({Quantity}).");
+                    problems.Add($"quantity: a token count is between 0 and {MaxTokens}, not {Quantity}.");
                 }
                 if (string.IsNullOrWhiteSpace(Dimensions.Model))
                 {

@@ -108,6 +108,10 @@ public static class Rater
                 problems.Add(new(id, RatingProblemKind.ConflictingReplay, $"Event {id} was recorded more than once with different content."));
                 continue;
             }
+            if (period is not null && !Touches(usage, period))
+            {
+                continue;
+            }
             var invalid = usage.Validate();
             if (invalid.Count > 0)
             {
@@ -190,6 +194,13 @@ public static class Rater
         charges.Add(new RatedUsage(
             usage.Id, usage.ProjectId, usage.Meter, d, usage.Start, usage.End, usage.Quantity, price.Rate, PriceUnit.MillionTokens, price.Source));
         return null;
+    }
+
+    /// <summary>Whether any part of the event, even a malformed one, lies in the period: only those are its business.</summary>
+    private static bool Touches(UsageEvent usage, BillingPeriod period)
+    {
+        var (first, last) = usage.Start <= usage.End ? (usage.Start, usage.End) : (usage.End, usage.Start);
+        return first < period.End && (last > period.Start || (last == first && period.Contains(first)));
     }
 
     private static RatingProblemKind Kind(PriceLookupStatus status) => status switch

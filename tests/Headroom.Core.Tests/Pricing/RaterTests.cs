@@ -89,6 +89,8 @@ public sealed class RaterTests
     {
         { "negative duration", e => e.From(At(13), At(12)), RatingProblemKind.InvalidEvent },
         { "no milli-GPUs", e => e.MilliGpus(0), RatingProblemKind.InvalidEvent },
+        { "more than 100 000 GPUs", e => e.MilliGpus(UsageEvent.MaxMilliGpus + 1), RatingProblemKind.InvalidEvent },
+        { "longer than a year", e => e.From(At(12), At(12).AddDays(367)), RatingProblemKind.InvalidEvent },
         { "no tier", e => e.Build() with { Dimensions = new UsageDimensions(null, H100, UsEast) }, RatingProblemKind.InvalidEvent },
         { "no region", e => e.Region(null), RatingProblemKind.InvalidEvent },
         { "notice after the end", e => e.From(At(12), At(13)).Preempted(At(14)), RatingProblemKind.InvalidEvent },
@@ -135,6 +137,15 @@ public sealed class RaterTests
         var rating = Rater.Rate([Input("a").At(At(5, 59, 59)).Count(1_000_000), Input("b").At(At(6)).Count(1_000_000)], sheet, SpotPriceHistory.Empty);
 
         Assert.Equal([1m, 3m], rating.Charges.Select(c => c.UnitPrice));
+    }
+
+    [Fact]
+    public void A_period_ignores_events_outside_it_even_malformed_ones()
+    {
+        var rating = Rater.Rate([Gpu().From(At(-30 * 24), At(-31 * 24)), Input("t").At(November.End).Count(-1)], FlatSheet, SpotPriceHistory.Empty, November);
+
+        Assert.Empty(rating.Charges);
+        Assert.Empty(rating.Problems);
     }
 
     [Fact]
