@@ -38,14 +38,16 @@ public static class UsageReport
 {
     /// <summary>
     /// Groups <paramref name="charges"/> (from <see cref="Rater.Rate"/> over the report's range) by
-    /// <paramref name="groupBy"/>. GPU time is cut at UTC midnight when grouping by day. Within a row, quantities at
-    /// the same unit price are added before pricing, with the invoice's rounding; a row grouped by project and meter
-    /// over a billing period therefore costs exactly what the invoice's lines for it add up to.
+    /// <paramref name="groupBy"/>. GPU time is cut at UTC midnight when grouping by day. Within a row, quantities of
+    /// one invoice line are added before pricing, with the invoice's rounding; so without <see cref="UsageGrouping.Day"/>
+    /// and <see cref="UsageGrouping.ApiKey"/>, rows over a billing period add up exactly to the invoice's subtotal.
     /// </summary>
     public static IReadOnlyList<UsageRow> Group(IEnumerable<RatedUsage> charges, UsageGrouping groupBy)
     {
         ArgumentNullException.ThrowIfNull(charges);
-        var quantities = new Dictionary<(UsageRow Row, decimal UnitPrice, PriceUnit Unit), long>();
+        // Priced per row and invoice line (project × meter × dimensions × unit price): a row never merges what an
+        // invoice prices separately, so coarse rows cost exactly what the invoice's lines add up to.
+        var quantities = new Dictionary<(UsageRow Row, InvoiceLineKey Line), long>();
         foreach (var charge in charges)
         {
             foreach (var (day, quantity) in ByDay(charge, groupBy.HasFlag(UsageGrouping.Day)))
@@ -61,7 +63,7 @@ public static class UsageReport
                     groupBy.HasFlag(UsageGrouping.Model) ? d.Model : null,
                     groupBy.HasFlag(UsageGrouping.ApiKey) ? d.ApiKeyId : null,
                     null, 0m);
-                var key = (row, charge.UnitPrice, charge.Unit);
+                var key = (row, new InvoiceLineKey(charge.ProjectId, charge.Meter, d with { ApiKeyId = row.ApiKeyId }, charge.UnitPrice, charge.Unit));
                 quantities[key] = checked(quantities.GetValueOrDefault(key) + quantity);
             }
         }
@@ -72,7 +74,7 @@ public static class UsageReport
                 .Select(g => g.Key with
                 {
                     Quantity = g.Key.Meter is null ? null : g.Sum(p => p.Value),
-                    Cost = g.Sum(p => BillingMath.Charge(p.Value, p.Key.UnitPrice, p.Key.Unit.UnitsPerPrice())),
+                    Cost = g.Sum(p => BillingMath.Charge(p.Value, p.Key.Line.UnitPrice, p.Key.Line.Unit.UnitsPerPrice())),
                 })
                 .OrderBy(r => r.Day)
                 .ThenBy(r => r.ProjectId, StringComparer.Ordinal)

@@ -90,6 +90,20 @@ public sealed class RatingProperties
     }
 
     [Fact]
+    public void Usage_rows_without_day_or_key_add_up_to_the_invoice()
+    {
+        Gen.Select(Usage, Gen.Int[0, 127]).Sample((usage, flags) =>
+        {
+            var groupBy = (UsageGrouping)flags & ~(UsageGrouping.Day | UsageGrouping.ApiKey);
+            var invoice = Bill(usage, usage.Events);
+
+            var rows = UsageReport.Group(Rater.Rate(usage.Events, usage.Sheet, usage.Spot, Period).Charges, groupBy);
+
+            Assert.Equal(invoice.Subtotal, rows.Sum(r => r.Cost));
+        }, iter: 100);
+    }
+
+    [Fact]
     public void Reordering_events_changes_nothing()
     {
         Gen.Select(Usage, Gen.Int).Sample((usage, seed) =>
