@@ -46,7 +46,7 @@ internal static class LedgerHash
         writer.Text(e.ProjectId);
         writer.Text(MeteringCodes.TryCode(e.Meter));
         writer.Int64(e.Quantity);
-        writer.OptionalText(d.Tier is { } tier ? MeteringCodes.TryCode(tier) ?? "\uD800" : null);
+        writer.OptionalText(d.Tier is { } tier ? MeteringCodes.TierCode(tier) ?? "\uD800" : null);
         writer.OptionalText(d.GpuModel);
         writer.OptionalText(d.Region);
         writer.OptionalText(d.Model);

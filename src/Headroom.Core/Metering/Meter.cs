@@ -1,3 +1,5 @@
+using Headroom.Core.Scheduling.Tiered;
+
 namespace Headroom.Core.Metering;
 
 /// <summary>What a usage event measures.</summary>
@@ -11,24 +13,17 @@ public enum Meter
     OutputTokens,
 }
 
-/// <summary>How a workload holds capacity, from first call to last: internal &gt; reserved &gt; on-demand &gt; spot.</summary>
-public enum Tier { Internal, Reserved, OnDemand, Spot }
-
 /// <summary>
-/// The text codes of the metering enums, as they appear in the REST API, the database and the ledger's hash. Frozen:
-/// changing one breaks every existing ledger chain.
+/// The text codes of the meters, as they appear in the REST API, the database and the ledger's hash. Frozen: changing
+/// one breaks every existing ledger chain. Tiers are the scheduler's <see cref="Tier"/>; their codes
+/// (<c>internal</c>, <c>reserved</c>, <c>on-demand</c>, <c>spot</c>) are hashed too, and frozen here by a test.
 /// </summary>
 public static class MeteringCodes
 {
     public static string ToCode(this Meter meter) =>
         TryCode(meter) ?? throw new ArgumentOutOfRangeException(nameof(meter), meter, "Unknown meter.");
 
-    public static string ToCode(this Tier tier) =>
-        TryCode(tier) ?? throw new ArgumentOutOfRangeException(nameof(tier), tier, "Unknown tier.");
-
     public static bool TryParseMeter(string code, out Meter meter) => TryParse(code, TryCode, out meter);
-
-    public static bool TryParseTier(string code, out Tier tier) => TryParse(code, TryCode, out tier);
 
     internal static string? TryCode(Meter meter) => meter switch
     {
@@ -38,7 +33,9 @@ public static class MeteringCodes
         _ => null,
     };
 
-    internal static string? TryCode(Tier tier) => tier switch
+    /// <summary>The tier's DESIGN.md code, or null for a value outside the enum (an edited record).</summary>
+    /// <remarks>Not an extension method: the workloads' codes may add <c>ToCode(this Tier)</c>, and both must agree.</remarks>
+    public static string? TierCode(Tier tier) => tier switch
     {
         Tier.Internal => "internal",
         Tier.Reserved => "reserved",

@@ -1,3 +1,5 @@
+using Headroom.Core.Scheduling.Tiered;
+
 namespace Headroom.Core.Metering;
 
 /// <summary>
@@ -139,7 +141,7 @@ public sealed record UsageEvent(
                 problems.Add($"meter: unknown value {(int)Meter}.");
                 break;
         }
-        if (Dimensions.Tier is { } anyTier && MeteringCodes.TryCode(anyTier) is null)
+        if (Dimensions.Tier is { } anyTier && MeteringCodes.TierCode(anyTier) is null)
         {
             problems.Add($"dimensions.tier: unknown value {(int)anyTier}.");
         }

@@ -28,9 +28,9 @@ public static class UsageLedger
             throw new ArgumentException($"An event of org '{usage.OrgId}' cannot follow an entry of org '{previous.OrgId}'.", nameof(usage));
         }
         _ = usage.Meter.ToCode();
-        if (usage.Dimensions.Tier is { } tier)
+        if (usage.Dimensions.Tier is { } tier && MeteringCodes.TierCode(tier) is null)
         {
-            _ = tier.ToCode();
+            throw new ArgumentOutOfRangeException(nameof(usage), tier, "Unknown tier.");
         }
         var d = usage.Dimensions;
         var normalized = usage with

@@ -8,7 +8,7 @@ public readonly record struct InvoiceLineKey(string ProjectId, Meter Meter, Usag
     public override string ToString()
     {
         var d = Dimensions;
-        var dims = string.Join(", ", new[] { d.Tier?.ToCode(), d.GpuModel, d.Region, d.Model, d.Batch ? "batch" : null }.Where(v => v is not null));
+        var dims = string.Join(", ", new[] { (d.Tier is { } tier ? MeteringCodes.TierCode(tier) : null), d.GpuModel, d.Region, d.Model, d.Batch ? "batch" : null }.Where(v => v is not null));
         return $"{ProjectId} {Meter.ToCode()} ({dims}) at {UnitPrice}/{Unit.ToCode()}";
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Pricing;
 
@@ -112,7 +113,7 @@ public sealed class PriceSheet
             }
             Name(problems, $"{path}.gpu_model", rate.GpuModel);
             Name(problems, $"{path}.region", rate.Region);
-            if (MeteringCodes.TryCode(rate.Tier) is null)
+            if (MeteringCodes.TierCode(rate.Tier) is null)
             {
                 problems.Add(new($"{path}.tier", $"unknown value {(int)rate.Tier}."));
             }
@@ -120,7 +121,7 @@ public sealed class PriceSheet
             {
                 if (seenGpu.TryGetValue((rate.GpuModel, rate.Tier, rate.Region), out var first))
                 {
-                    problems.Add(new(path, $"duplicates gpu_rates[{first}] ({rate.GpuModel}, {rate.Tier.ToCode()}, {rate.Region})."));
+                    problems.Add(new(path, $"duplicates gpu_rates[{first}] ({rate.GpuModel}, {MeteringCodes.TierCode(rate.Tier)}, {rate.Region})."));
                 }
                 else
                 {

@@ -1,4 +1,4 @@
-using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Pricing;
 

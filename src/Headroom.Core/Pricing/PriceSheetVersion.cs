@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Pricing;
 
@@ -47,7 +48,7 @@ public sealed class PriceSheetVersion
         _gpu.TryGetValue((gpuModel, tier, region), out var rate)
             ? PriceLookup.Of(rate.PerGpuHour, Source)
             : PriceLookup.Missing(PriceLookupStatus.NoRate,
-                $"Price sheet {Source} has no {tier.ToCode()} rate for {gpuModel} in {region}.");
+                $"Price sheet {Source} has no {MeteringCodes.TierCode(tier)} rate for {gpuModel} in {region}.");
 
     /// <summary>The per-million price of <paramref name="meter"/> tokens of <paramref name="model"/>, the batch discount applied when <paramref name="batch"/>.</summary>
     public PriceLookup TokenPerMillion(string model, Meter meter, bool batch)

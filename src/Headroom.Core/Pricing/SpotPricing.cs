@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Pricing;
 

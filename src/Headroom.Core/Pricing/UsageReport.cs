@@ -1,4 +1,5 @@
 using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Pricing;
 

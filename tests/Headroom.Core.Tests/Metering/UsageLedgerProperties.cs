@@ -1,5 +1,6 @@
 using CsCheck;
 using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
 using static Headroom.Core.Tests.Metering.LedgerTestData;
 
 namespace Headroom.Core.Tests.Metering;

@@ -1,6 +1,6 @@
 using Headroom.Core.Metering;
-using Tier = Headroom.Core.Metering.Tier;
 using Headroom.Core.Pricing;
+using Tier = Headroom.Core.Scheduling.Tiered.Tier;
 
 namespace Headroom.Core.Tests.Pricing;
 
@@ -102,7 +102,7 @@ public static class PricingTestData
         private UsageEvent _event = new(
             id, PricingTestData.Org, PricingTestData.Project, meter,
             meter == Meter.GpuSeconds ? 1000 : 1,
-            meter == Meter.GpuSeconds ? new UsageDimensions(Headroom.Core.Metering.Tier.OnDemand, H100, UsEast) : new UsageDimensions(Model: Llama),
+            meter == Meter.GpuSeconds ? new UsageDimensions(Headroom.Core.Scheduling.Tiered.Tier.OnDemand, H100, UsEast) : new UsageDimensions(Model: Llama),
             PricingTestData.At(12), meter == Meter.GpuSeconds ? PricingTestData.At(13) : PricingTestData.At(12));
 
         public EventBuilder From(DateTimeOffset start, DateTimeOffset end) => With(e => e with { Start = start, End = end });

@@ -1,6 +1,7 @@
 using CsCheck;
 using Headroom.Core.Metering;
 using Headroom.Core.Pricing;
+using Headroom.Core.Scheduling.Tiered;
 using static Headroom.Core.Tests.Pricing.PricingTestData;
 
 namespace Headroom.Core.Tests.Pricing;

@@ -1,5 +1,5 @@
-using Headroom.Core.Metering;
 using Headroom.Core.Pricing;
+using Headroom.Core.Scheduling.Tiered;
 using static Headroom.Core.Tests.Pricing.PricingTestData;
 
 namespace Headroom.Core.Tests.Pricing;
