@@ -83,6 +83,8 @@ public sealed class Budget
     private readonly Dictionary<long, BudgetLease> _outstanding = [];
     private readonly IReadOnlyList<int> _alertPercents;
     private long _nextLeaseId;
+    private decimal _spent;
+    private decimal _reserved;
     private int _alertsFired;
 
     /// <param name="policy">A valid policy (<see cref="BudgetPolicy.Validate"/>).</param>
@@ -97,7 +99,7 @@ public sealed class Budget
         ArgumentOutOfRangeException.ThrowIfNegative(spent);
         Policy = policy;
         _alertPercents = policy.AlertPercents ?? BudgetPolicy.DefaultAlertPercents;
-        Spent = spent;
+        _spent = spent;
         // Thresholds already behind when the budget is loaded have fired before.
         while (_alertsFired < _alertPercents.Count && spent >= Threshold(_alertsFired))
         {
@@ -108,10 +110,29 @@ public sealed class Budget
     public BudgetPolicy Policy { get; }
 
     /// <summary>Settled spend in the period.</summary>
-    public decimal Spent { get; private set; }
+    public decimal Spent
+    {
+        get
+        {
+            // A decimal is 16 bytes: read it under the lock, or a concurrent settlement can tear it.
+            lock (_lock)
+            {
+                return _spent;
+            }
+        }
+    }
 
     /// <summary>The maximum costs of outstanding leases.</summary>
-    public decimal Reserved { get; private set; }
+    public decimal Reserved
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _reserved;
+            }
+        }
+    }
 
     /// <summary>Room left under the limit for new leases (never negative).</summary>
     public decimal Available
@@ -120,7 +141,7 @@ public sealed class Budget
         {
             lock (_lock)
             {
-                return Math.Max(0m, Policy.Limit - Spent - Reserved);
+                return Math.Max(0m, Policy.Limit - _spent - _reserved);
             }
         }
     }
@@ -149,14 +170,14 @@ public sealed class Budget
         }
         lock (_lock)
         {
-            if (Policy.HardLimit && Spent + Reserved + maxCost > Policy.Limit)
+            if (Policy.HardLimit && _spent + _reserved + maxCost > Policy.Limit)
             {
                 return new(null, BudgetRefusalReason.HardLimit,
-                    $"The hard limit {Policy.Limit} leaves {Math.Max(0m, Policy.Limit - Spent - Reserved)}; this needs up to {maxCost}.");
+                    $"The hard limit {Policy.Limit} leaves {Math.Max(0m, Policy.Limit - _spent - _reserved)}; this needs up to {maxCost}.");
             }
             var lease = new BudgetLease(++_nextLeaseId, maxCost);
             _outstanding.Add(lease.Id, lease);
-            Reserved += maxCost;
+            _reserved += maxCost;
             return new(lease, null, "");
         }
     }
@@ -172,12 +193,12 @@ public sealed class Budget
             {
                 return new(false, 0m, 0m, []);
             }
-            Reserved -= held.MaxCost;
-            Spent += actualCost;
+            _reserved -= held.MaxCost;
+            _spent += actualCost;
             List<BudgetAlert>? alerts = null;
-            while (_alertsFired < _alertPercents.Count && Spent >= Threshold(_alertsFired))
+            while (_alertsFired < _alertPercents.Count && _spent >= Threshold(_alertsFired))
             {
-                (alerts ??= []).Add(new(_alertPercents[_alertsFired], Threshold(_alertsFired), Spent));
+                (alerts ??= []).Add(new(_alertPercents[_alertsFired], Threshold(_alertsFired), _spent));
                 _alertsFired++;
             }
             return new(true, actualCost, Math.Max(0m, actualCost - held.MaxCost), (IReadOnlyList<BudgetAlert>?)alerts ?? []);
