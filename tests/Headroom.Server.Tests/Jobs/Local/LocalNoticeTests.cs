@@ -37,7 +37,8 @@ public sealed class LocalNoticeTests(ITestOutputHelper output) : IAsyncLifetime
         await runtime.NoticeAsync(handle, deadline, CancellationToken.None);
         await LocalJobs.WaitForAsync(() => File.Exists(got) && new FileInfo(got).Length > 0, "the job to record the signal");
         var during = await runtime.ObserveAsync(handle, CancellationToken.None);
-        await Task.Delay(deadline - DateTimeOffset.UtcNow);
+        while (DateTimeOffset.UtcNow < deadline)
+            await Task.Delay(deadline - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(1));
         var beforeKill = await runtime.ObserveAsync(handle, CancellationToken.None);
         var killedAt = DateTimeOffset.UtcNow;
         await runtime.StopAsync(handle, CancellationToken.None);

@@ -24,6 +24,9 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
         Assert.Equal(0, seen.ExitCode);
         Assert.Null(seen.Signal);
         Assert.Equal("hello\noops\n", await LocalJobs.LogAsync(runtime, handle));
+        // The wrapper, the control plane's child, is reaped: finished attempts leave no zombies behind.
+        var wrapper = LocalHandle.Parse(handle).WrapperPid;
+        await LocalJobs.WaitForAsync(() => Processes.Read(wrapper) is null, "the wrapper to be reaped");
         Assert.Equal("local", runtime.Name);
     }
 
@@ -78,7 +81,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     [Fact]
     public async Task The_job_sees_its_GPUs_and_HEADROOM_variables_wins_over_the_tenant_for_them_and_never_sees_the_control_planes_environment()
     {
-        Environment.SetEnvironmentVariable("HEADROOM_LOCAL_TEST_SECRET", "control-plane-only");
+        Environment.SetEnvironmentVariable("LOCAL_RUNTIME_TEST_SECRET", "control-plane-only");
         var runtime = _jobs.Runtime();
         const string script = """
             printf 'CUDA=%s\n' "${CUDA_VISIBLE_DEVICES-unset}"
@@ -88,10 +91,10 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
             printf 'CKPT=%s\n' "$HEADROOM_CHECKPOINT_DIR"
             printf 'PREEMPT=%s\n' "$HEADROOM_PREEMPT_AT_FILE"
             printf 'FOO=%s\n' "${FOO-unset}"
-            printf 'SECRET=%s\n' "${HEADROOM_LOCAL_TEST_SECRET-unset}"
+            printf 'SECRET=%s\n' "${LOCAL_RUNTIME_TEST_SECRET-unset}"
             [ -d "$HEADROOM_CHECKPOINT_DIR" ] && echo CKPT_EXISTS
             [ -e "$HEADROOM_PREEMPT_AT_FILE" ] || echo NO_NOTICE_YET
-            while read -r k v; do [ "$k" = SigIgn: ] && echo "SIGIGN=$v"; done </proc/$$/status
+            while read -r k v; do case $k in SigIgn:|SigBlk:) echo "$k$v";; esac; done </proc/$$/status
             true
             """;
         var env = new Dictionary<string, string> { ["FOO"] = "bar baz", ["HEADROOM_JOB_ID"] = "spoofed", ["CUDA_VISIBLE_DEVICES"] = "7", ["HEADROOM_GPU_MILLI"] = "1" };
@@ -104,7 +107,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
             [
                 "CUDA=0,2", "MILLI=unset", "JOB=job_env", "ATTEMPT=2", "CKPT=" + _jobs.CheckpointDir("job_env"),
                 "PREEMPT=" + Path.Combine(runtime.AttemptDir("job_env", 2), "preempt_at"), "FOO=bar baz", "SECRET=unset",
-                "CKPT_EXISTS", "NO_NOTICE_YET", "SIGIGN=0000000000000000",
+                "CKPT_EXISTS", "NO_NOTICE_YET", "SigBlk:0000000000000000", "SigIgn:0000000000000000",
             ],
             lines);
     }
