@@ -43,7 +43,9 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
     //     writing "workload" (and before starting), the stop writes "stopped" before reading "workload",
     //     so one of the two always kills it;
     //  5. wait is interrupted by trapped signals, so it loops until the workload is really gone;
-    //  6. the status is renamed into place, so a reader sees all of it or nothing.
+    //  6. what the workload left behind in its process group dies with it (as Slurm ends a batch
+    //     step), so no orphan keeps the GPUs the scheduler now gives to someone else;
+    //  7. the status is renamed into place, so a reader sees all of it or nothing.
     private const string WrapperScript = """
         set -u
         d=$1 setsid_bin=$2 env_bin=$3
@@ -66,6 +68,7 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             rc=$?
             kill -0 "$pid" 2>/dev/null || break
           done
+          kill -s KILL -- "-$pid" 2>/dev/null
         fi
         put exit "$rc"
         """;

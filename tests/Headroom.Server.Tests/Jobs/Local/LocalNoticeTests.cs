@@ -100,6 +100,19 @@ public sealed class LocalNoticeTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task What_a_job_leaves_behind_in_its_process_group_ends_with_it()
+    {
+        var runtime = _jobs.Runtime();
+        var handle = await _jobs.StartAsync(runtime, _jobs.Shell("job_orphan", "sleep 30 & echo $! >\"$HEADROOM_CHECKPOINT_DIR/child\"; exit 4"));
+
+        var seen = await LocalJobs.WaitEndedAsync(runtime, handle);
+
+        Assert.Equal(4, seen.ExitCode);
+        var child = int.Parse(File.ReadAllText(Path.Combine(_jobs.CheckpointDir("job_orphan"), "child")).Trim(), CultureInfo.InvariantCulture);
+        await LocalJobs.WaitForAsync(() => Processes.Read(child)?.Ended ?? true, "the orphan to be killed", 2);
+    }
+
+    [Fact]
     public async Task A_stop_that_races_the_start_still_kills_and_records_signal_9()
     {
         var runtime = _jobs.Runtime();
