@@ -10,7 +10,7 @@ namespace Headroom.Server.Jobs.Local;
 /// <summary>
 /// The <c>local</c> runtime: every attempt is a process tree on this machine.
 /// <para>
-/// Process layout. The control plane starts <c>setsid /bin/sh -c WRAPPER</c>: the wrapper leads a
+/// Process layout. The control plane starts <c>setsid /bin/sh wrapper.sh</c>: the wrapper leads a
 /// session of its own, so a signal to the control plane (Ctrl-C, kill -9) does not reach it and it
 /// outlives a control-plane crash. The wrapper starts the workload in the background through
 /// <c>setsid env --default-signal</c>, so the workload leads a second session and process group
@@ -22,7 +22,7 @@ namespace Headroom.Server.Jobs.Local;
 /// </para>
 /// <para>
 /// Files, one directory per attempt (<c>&lt;root&gt;/&lt;job&gt;/attempt-&lt;n&gt;/</c>): <c>claim</c> (who
-/// started it; created exclusively, so an attempt starts once), <c>wrapper</c> and <c>workload</c>
+/// started it; created exclusively, so an attempt starts once), <c>wrapper.sh</c>, <c>wrapper</c> and <c>workload</c>
 /// ("pid starttime", written by the wrapper), <c>handle</c>, <c>log</c>, <c>preempt_at</c>,
 /// <c>noticed</c>, <c>stopped</c>, <c>exit</c>, <c>work/</c> (the working directory and HOME).
 /// </para>
@@ -142,7 +142,10 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             UseShellExecute = false,
             WorkingDirectory = work,
         };
-        foreach (var arg in (string[])["/bin/sh", "-c", WrapperScript, "headroom-wrapper", dir, tools.Setsid!, tools.Env!])
+        // A file, not sh -c, so that ps shows which attempt a wrapper belongs to and an operator can read it.
+        var wrapper = Path.Combine(dir, "wrapper.sh");
+        File.WriteAllText(wrapper, WrapperScript + "\n");
+        foreach (var arg in (string[])["/bin/sh", wrapper, dir, tools.Setsid!, tools.Env!])
             start.ArgumentList.Add(arg);
         foreach (var arg in workload.Command)
             start.ArgumentList.Add(arg);
