@@ -366,9 +366,10 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
 
     private async Task<string> ExistingHandleAsync(string dir)
     {
+        // The starter writes "handle" within the start timeout after its claim; past that it has crashed.
         var path = Path.Combine(dir, "handle");
-        var until = Stopwatch.GetTimestamp() + (long)((_options.StartTimeout.TotalSeconds + 2) * Stopwatch.Frequency);
-        while (!File.Exists(path) && Stopwatch.GetTimestamp() < until)
+        var until = File.GetLastWriteTimeUtc(Path.Combine(dir, "claim")) + _options.StartTimeout + TimeSpan.FromSeconds(2);
+        while (!File.Exists(path) && DateTime.UtcNow < until)
             await Task.Delay(Poll, CancellationToken.None);
         // No handle file: the starter crashed between starting and writing it; the wrapper's records say the rest.
         return File.Exists(path) ? File.ReadAllText(path).Trim() : FromRecords(dir).Serialize();

@@ -182,6 +182,26 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_start_again_after_a_crash_between_starting_and_writing_the_handle_rebuilds_it_from_the_wrappers_records()
+    {
+        var runtime = _jobs.Runtime();
+        var workload = _jobs.Shell("job_crashed", "echo ran >>\"$HEADROOM_CHECKPOINT_DIR/runs\"; sleep 5");
+        var handle = await _jobs.StartAsync(runtime, workload);
+        var dir = runtime.AttemptDir("job_crashed", 1);
+        File.Delete(Path.Combine(dir, "handle"));
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "claim"), DateTime.UtcNow.AddMinutes(-1));
+
+        var again = await _jobs.Runtime().StartAsync(workload, CancellationToken.None);
+
+        Assert.Equal(LocalHandle.Parse(handle), LocalHandle.Parse(again.Handle!));
+        Assert.Equal(ObservedState.Running, (await runtime.ObserveAsync(again.Handle!, CancellationToken.None)).State);
+        var runs = Path.Combine(_jobs.CheckpointDir("job_crashed"), "runs");
+        await LocalJobs.WaitForAsync(() => File.Exists(runs), "the job to run");
+        await Task.Delay(200); // time enough for a second run to show, were there one
+        Assert.Equal(["ran"], File.ReadAllLines(runs));
+    }
+
+    [Fact]
     public async Task The_checkpoint_dir_survives_into_attempt_2_and_each_attempt_has_its_own_log()
     {
         var runtime = _jobs.Runtime();
@@ -244,7 +264,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     [Fact]
     public void Options_list_every_problem()
     {
-        var problems = new LocalRuntimeOptions { Root = "relative/dir", NoticeSignal = "SIGNOPE", StartTimeout = TimeSpan.Zero }.Validate();
+        var problems = new LocalRuntimeOptions { Root = " ", NoticeSignal = "SIGNOPE", StartTimeout = TimeSpan.Zero }.Validate();
 
         Assert.Equal(3, problems.Count);
         Assert.Equal(15, Processes.ParseSignal("SIGTERM"));
