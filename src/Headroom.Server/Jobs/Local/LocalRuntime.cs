@@ -59,7 +59,7 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
         put wrapper "$$ $(st $$)"
         rc=137
         if [ ! -e "$d/stopped" ]; then
-          PATH=$job_path "$setsid_bin" "$env_bin" --default-signal "$@" >>"$d/log" 2>&1 &
+          PATH=$job_path "$setsid_bin" "$env_bin" --default-signal -- "$@" >>"$d/log" 2>&1 &
           pid=$!
           put workload "$pid $(st $pid)"
           if [ -e "$d/stopped" ]; then kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid"; fi
@@ -423,6 +423,9 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             return "command: the local runtime needs a program to run";
         if (w.Command.Any(a => a is null || a.Contains('\0', StringComparison.Ordinal)))
             return "command: arguments must not contain NUL";
+        // env(1) would read a first word with '=' as a variable to set.
+        if (w.Command[0].Contains('=', StringComparison.Ordinal))
+            return $"command: the program name '{w.Command[0]}' must not contain '='";
         foreach (var (key, value) in w.Environment)
         {
             if (key.Length == 0 || key.Contains('=', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal))

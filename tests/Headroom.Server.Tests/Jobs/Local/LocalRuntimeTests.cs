@@ -57,6 +57,21 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Arguments_reach_the_program_verbatim_with_no_shell_in_between()
+    {
+        var runtime = _jobs.Runtime();
+        var workload = _jobs.Shell("job_args", "") with
+        {
+            Command = ["/bin/sh", "-c", "printf '%s|' \"$@\"", "argv0", "a b", "it's", "$HOME", "*", "-", "x=y", "line\nbreak"],
+        };
+        var handle = await _jobs.StartAsync(runtime, workload);
+
+        await LocalJobs.WaitEndedAsync(runtime, handle);
+
+        Assert.Equal("a b|it's|$HOME|*|-|x=y|line\nbreak|", await LocalJobs.LogAsync(runtime, handle));
+    }
+
+    [Fact]
     public async Task Logs_read_from_an_offset_in_chunks_of_at_most_maxBytes()
     {
         var runtime = _jobs.Runtime();
@@ -136,6 +151,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
         { "fraction of two GPUs", "fractional" },
         { "milli out of range", "gpu_milli" },
         { "bad variable", "environment" },
+        { "program with =", "program name" },
     };
 
     [Theory]
@@ -154,6 +170,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
             "fraction of two GPUs" => ok with { Placements = [new RuntimePlacement("a", [0, 1], 500)] },
             "milli out of range" => ok with { Placements = [new RuntimePlacement("a", [0], 0)] },
             "bad variable" => ok with { Environment = new Dictionary<string, string> { ["A=B"] = "x" } },
+            "program with =" => ok with { Command = ["LD_PRELOAD=/tmp/x.so", "/bin/true"] },
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
 
