@@ -316,13 +316,21 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             LogPidReused(_logger, h.Dir, h.Pid);
             return false;
         }
-        var sent = Processes.Signal(-h.Pid, signal);
+        var sent = Send(h, -h.Pid, signal);
         foreach (var member in Processes.InSession(h.Pid))
         {
             if (Processes.Read(member) is { } stat && stat.ProcessGroup != h.Pid)
-                sent |= Processes.Signal(member, signal);
+                sent |= Send(h, member, signal);
         }
         return sent;
+    }
+
+    private bool Send(LocalHandle h, int target, int signal)
+    {
+        var errno = Processes.Signal(target, signal);
+        if (errno == Processes.Eperm)
+            LogNotPermitted(_logger, h.Dir, target, signal);
+        return errno == 0;
     }
 
     private LocalHandle Parse(string handle)
@@ -492,6 +500,9 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
 
     [LoggerMessage(EventId = 5305, Level = LogLevel.Information, Message = "Stop of {Dir}: SIGKILL delivered {Delivered}")]
     private static partial void LogStopped(ILogger logger, string dir, bool delivered);
+
+    [LoggerMessage(EventId = 5307, Level = LogLevel.Warning, Message = "Not permitted to send signal {Signal} to {Target} of {Dir} (a process of another user, e.g. a setuid program)")]
+    private static partial void LogNotPermitted(ILogger logger, string dir, int target, int signal);
 
     [LoggerMessage(EventId = 5306, Level = LogLevel.Warning, Message = "Not signalling {Dir}: pid {Pid} now belongs to another process")]
     private static partial void LogPidReused(ILogger logger, string dir, int pid);
