@@ -1,3 +1,5 @@
+using Headroom.Core.Chains;
+
 namespace Headroom.Core.Metering;
 
 /// <summary>
@@ -23,25 +25,10 @@ public sealed record LedgerAnchor(long Seq, string Hash)
     }
 }
 
-public enum LedgerFindingKind
-{
-    /// <summary>The entry's content does not match its hash.</summary>
-    Edited,
-    /// <summary>Sequence numbers are missing inside the chain.</summary>
-    Deleted,
-    /// <summary>An entry whose place in the chain does not fit: forged, replaced, duplicated or from another org.</summary>
-    Inserted,
-    /// <summary>An entry is stored out of sequence order.</summary>
-    Reordered,
-    /// <summary>The chain ends before the anchor's seq.</summary>
-    Truncated,
-    /// <summary>The entry at the anchor's seq does not carry the anchor's hash: the chain was rewritten up to there.</summary>
-    AnchorMismatch,
-}
 
 /// <summary>
 /// One thing wrong with a ledger chain. <see cref="EventId"/> is the entry the finding is about; for missing entries
-/// (<see cref="LedgerFindingKind.Deleted"/>, <see cref="LedgerFindingKind.Truncated"/>) it is the nearest entry present,
+/// (<see cref="ChainFindingKind.Deleted"/>, <see cref="ChainFindingKind.Truncated"/>) it is the nearest entry present,
 /// or empty when there is none.
 /// </summary>
-public sealed record LedgerFinding(LedgerFindingKind Kind, long Seq, string EventId, string Message);
+public sealed record LedgerFinding(ChainFindingKind Kind, long Seq, string EventId, string Message);

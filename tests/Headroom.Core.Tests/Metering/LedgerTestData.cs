@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using Headroom.Core.Metering;
 using Headroom.Core.Scheduling.Tiered;
 
@@ -25,6 +26,6 @@ internal static class LedgerTestData
     /// <summary>What an attacker with write access can do: any content, with a hash that matches it.</summary>
     public static LedgerEntry Forge(LedgerEntry entry) => entry with { Hash = LedgerHash.Compute(entry)! };
 
-    public static (LedgerFindingKind Kind, long Seq, string Id)[] Summary(IEnumerable<LedgerFinding> findings) =>
+    public static (ChainFindingKind Kind, long Seq, string Id)[] Summary(IEnumerable<LedgerFinding> findings) =>
         [.. findings.Select(f => (f.Kind, f.Seq, f.EventId))];
 }

@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using CsCheck;
 using Headroom.Core.Metering;
 using Headroom.Core.Scheduling.Tiered;
@@ -72,16 +73,16 @@ public sealed class UsageLedgerProperties
             switch (tampering)
             {
                 case Edit:
-                    Assert.Contains(LedgerFindingKind.Edited, kinds);
+                    Assert.Contains(ChainFindingKind.Edited, kinds);
                     break;
                 case Delete:
-                    Assert.True(kinds.Contains(LedgerFindingKind.Deleted) || kinds.Contains(LedgerFindingKind.Truncated));
+                    Assert.True(kinds.Contains(ChainFindingKind.Deleted) || kinds.Contains(ChainFindingKind.Truncated));
                     break;
                 case Swap:
-                    Assert.Equal([LedgerFindingKind.Reordered], kinds);
+                    Assert.Equal([ChainFindingKind.Reordered], kinds);
                     break;
                 case Insert:
-                    Assert.Contains(LedgerFindingKind.Inserted, kinds);
+                    Assert.Contains(ChainFindingKind.Inserted, kinds);
                     break;
             }
         }, iter: 500, print: t => $"ledger of {t.Chain.Count}, {t.Tampering}");

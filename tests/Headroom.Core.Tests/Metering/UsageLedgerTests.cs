@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using Headroom.Core.Metering;
 using static Headroom.Core.Tests.Metering.LedgerTestData;
 
@@ -56,26 +57,26 @@ public sealed class UsageLedgerTests
         Assert.Empty(UsageLedger.Verify(Org, chain, LedgerAnchor.Of(chain[^1])));
     }
 
-    public static TheoryData<string, Func<List<LedgerEntry>, IEnumerable<LedgerEntry>>, (LedgerFindingKind, long, string)[]> Tamperings => new()
+    public static TheoryData<string, Func<List<LedgerEntry>, IEnumerable<LedgerEntry>>, (ChainFindingKind, long, string)[]> Tamperings => new()
     {
         { "quantity edited", c => c.Select(e => e.Seq == 4 ? e with { Event = e.Event with { Quantity = 1 } } : e),
-            [(LedgerFindingKind.Edited, 4, "evt_0004")] },
+            [(ChainFindingKind.Edited, 4, "evt_0004")] },
         { "notice moved and re-hashed", c => c.Select(e => e.Seq == 4 ? Forge(e with { Event = e.Event with { NotChargedFrom = e.Event.Start } }) : e),
-            [(LedgerFindingKind.Inserted, 5, "evt_0005")] },
+            [(ChainFindingKind.Inserted, 5, "evt_0005")] },
         { "entry deleted", c => c.Where(e => e.Seq != 3),
-            [(LedgerFindingKind.Deleted, 3, "evt_0004")] },
+            [(ChainFindingKind.Deleted, 3, "evt_0004")] },
         { "two entries swapped", c => c.Select(e => e.Seq switch { 2 => c[4], 5 => c[1], _ => e }),
-            [(LedgerFindingKind.Reordered, 3, "evt_0003"), (LedgerFindingKind.Reordered, 2, "evt_0002")] },
+            [(ChainFindingKind.Reordered, 3, "evt_0003"), (ChainFindingKind.Reordered, 2, "evt_0002")] },
         { "forged entry inserted", c => c.Take(3).Append(Forge(c[3] with { Seq = 4, Event = c[3].Event with { Id = "evt_forged" } })).Concat(c.Skip(3)),
-            [(LedgerFindingKind.Inserted, 4, "evt_forged")] },
+            [(ChainFindingKind.Inserted, 4, "evt_forged")] },
         { "tail cut off", c => c.Take(4),
-            [(LedgerFindingKind.Truncated, 5, "evt_0004")] },
+            [(ChainFindingKind.Truncated, 5, "evt_0004")] },
     };
 
     [Theory]
     [MemberData(nameof(Tamperings))]
     public void Verify_reports_each_tampering_as_data(
-        string because, Func<List<LedgerEntry>, IEnumerable<LedgerEntry>> tamper, (LedgerFindingKind, long, string)[] expected)
+        string because, Func<List<LedgerEntry>, IEnumerable<LedgerEntry>> tamper, (ChainFindingKind, long, string)[] expected)
     {
         var chain = Chain(6);
 
@@ -92,7 +93,7 @@ public sealed class UsageLedgerTests
 
         var findings = UsageLedger.Verify(Org, [chain[0], foreign, chain[1]]);
 
-        Assert.Equal([(LedgerFindingKind.Inserted, 1L, foreign.EventId)], Summary(findings));
+        Assert.Equal([(ChainFindingKind.Inserted, 1L, foreign.EventId)], Summary(findings));
     }
 
     [Fact]
@@ -102,6 +103,6 @@ public sealed class UsageLedgerTests
 
         var findings = await UsageLedger.VerifyAsync(Org, chain.Where(e => e.Seq != 2).ToAsyncEnumerable());
 
-        Assert.Equal([(LedgerFindingKind.Deleted, 2L, "evt_0003")], Summary(findings));
+        Assert.Equal([(ChainFindingKind.Deleted, 2L, "evt_0003")], Summary(findings));
     }
 }
