@@ -6,6 +6,7 @@ using LLama.Exceptions;
 using LLama.Native;
 using LLama.Sampling;
 using LLama.Transformers;
+using Microsoft.Extensions.Logging;
 
 namespace Headroom.Gateway.Engines;
 
@@ -23,6 +24,9 @@ public sealed record LlamaEngineOptions(string ModelPath)
 
     /// <summary>CPU threads for generation; null lets llama.cpp choose.</summary>
     public int? Threads { get; init; }
+
+    /// <summary>Receives llama.cpp's own log (process-wide: the last engine loaded sets it); null discards it.</summary>
+    public ILogger? NativeLogger { get; init; }
 }
 
 /// <summary>
@@ -48,6 +52,10 @@ internal sealed class LlamaEngine : IInferenceEngine, IDisposable
 
     public static LlamaEngine Load(LlamaEngineOptions options)
     {
+        if (options.NativeLogger is { } logger)
+            NativeLogConfig.llama_log_set(logger);
+        else
+            NativeLogConfig.llama_log_set(static (_, _) => { });
         var parameters = new ModelParams(options.ModelPath)
         {
             ContextSize = (uint)options.ContextSize,
