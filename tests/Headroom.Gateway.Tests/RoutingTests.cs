@@ -1,4 +1,6 @@
 using System.ClientModel;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Headroom.Gateway.Engines;
 using Headroom.Gateway.Routing;
 using Headroom.Gateway.Tests.Infrastructure;
@@ -143,5 +145,37 @@ public sealed class RoutingThroughTheGatewayTests(GatewayFixture gateway)
 
         Assert.Equal(502, error.Status);
         Assert.Contains(gateway.Hooks.Completed, c => c.Call.Model == "dead" && c.Error?.Status == 502);
+    }
+
+    [Fact]
+    public async Task A_stream_cut_after_output_is_not_retried_ends_with_an_error_event_and_is_metered_as_estimated()
+    {
+        using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+        var response = await http.PostAsJsonAsync("chat/completions", new
+        {
+            model = "cut",
+            messages = new[] { new { role = "user", content = "hi" } },
+            stream = true,
+            stream_options = new { include_usage = true },
+        });
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Contains("partial", events[1], StringComparison.Ordinal);
+        Assert.Contains("\"error\"", events[^1], StringComparison.Ordinal);
+        Assert.DoesNotContain("data: [DONE]", events);
+        using var first = JsonDocument.Parse(events[0]["data: ".Length..]);
+        var (call, usage, error) = gateway.Hooks.For(first.RootElement.GetProperty("id").GetString()!);
+        Assert.Equal(502, error!.Status);
+        Assert.True(usage.Estimated);
+        Assert.Equal(2, usage.OutputTokens); // "partial answer" in cl100k_base
+        Assert.Equal(1, gateway.Hooks.Completed.Count(c => c.Call.RequestId == call.RequestId));
+    }
+
+    [Fact]
+    public async Task A_non_streaming_request_cut_after_output_is_a_502_not_a_partial_answer()
+    {
+        var error = await Assert.ThrowsAsync<ClientResultException>(() =>
+            gateway.Client().GetChatClient("cut").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(502, error.Status);
     }
 }

@@ -44,7 +44,8 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         }
 
         using var response = await SendAsync(chat ? "chat/completions" : "completions", body, request.Stream, cancellationToken);
-        if (!request.Stream)
+        // Some servers answer a streaming request with one JSON body (no streaming for that endpoint): take it whole.
+        if (!request.Stream || response.Content.Headers.ContentType?.MediaType == "application/json")
         {
             yield return await ReadCompleteAsync(response, request, chat, cancellationToken);
             yield break;

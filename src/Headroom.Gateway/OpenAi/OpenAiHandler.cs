@@ -341,7 +341,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         {
             case GatewayException g:
                 return g.Error;
-            case OperationCanceledException when aborted.IsCancellationRequested:
+            case Exception when aborted.IsCancellationRequested: // a write to a closed connection throws more than OperationCanceledException
                 return new GatewayError(499, "The client closed the request.", "client_closed_request");
             default:
                 GatewayLog.Unexpected(logger, call.Model, call.RequestId, e);

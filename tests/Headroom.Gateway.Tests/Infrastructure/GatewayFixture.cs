@@ -23,7 +23,8 @@ namespace Headroom.Gateway.Tests.Infrastructure;
 /// <item><c>tiny-llama</c>: the in-process engine over a random-weight GGUF;</item>
 /// <item><c>all-minilm-l6-v2</c>: MiniLM embeddings;</item>
 /// <item><c>upstream-chat</c>, <c>upstream-embed</c>: the mock upstream; <c>upstream-no-usage</c>: one that reports no usage;</item>
-/// <item><c>flaky</c>: a failing replica first, a good one second; <c>dead</c>: a replica nobody listens on.</item>
+/// <item><c>flaky</c>: a failing replica first, a good one second; <c>dead</c>: a replica nobody listens on;</item>
+/// <item><c>cut</c>: replicas whose streams break after some output.</item>
 /// </list>
 /// </summary>
 public sealed class GatewayFixture : IAsyncLifetime
@@ -55,7 +56,9 @@ public sealed class GatewayFixture : IAsyncLifetime
             .Add("upstream-embed", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-embed", embeddings: true))
             .Add("flaky", InferenceEngines.OpenAiUpstream(_upstreamHttp, Broken.BaseUrl, "mock-model"), "flaky-broken")
             .Add("flaky", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-model"), "flaky-good")
-            .Add("dead", InferenceEngines.OpenAiUpstream(_upstreamHttp, new Uri("http://127.0.0.1:9/v1/"), "mock-model"));
+            .Add("dead", InferenceEngines.OpenAiUpstream(_upstreamHttp, new Uri("http://127.0.0.1:9/v1/"), "mock-model"))
+            .Add("cut", new CuttingEngine(), "cut-a")
+            .Add("cut", new CuttingEngine(), "cut-b");
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -125,4 +128,22 @@ internal sealed class RecordingHooks : IGatewayHooks
 
     public (GatewayCall Call, TokenUsage Usage, GatewayError? Error) For(string requestId) =>
         Completed.Single(c => c.Call.RequestId == requestId);
+}
+
+/// <summary>An engine whose stream breaks after two pieces, as a replica that dies mid-answer.</summary>
+internal sealed class CuttingEngine : IInferenceEngine
+{
+    public EngineCapabilities Capabilities { get; } = new(Chat: true, Completions: true, Embeddings: false, Tools: false, ResponseFormat: false);
+
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(GenerationRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        yield return new GenerationChunk { Text = "partial" };
+        await Task.Yield();
+        yield return new GenerationChunk { Text = " answer" };
+        throw new GatewayException(new GatewayError(502, "The model replica failed (500).", "server_error", null, "upstream_error"), retryable: true);
+    }
+
+    public ValueTask<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public ValueTask<bool> CheckHealthAsync(CancellationToken cancellationToken) => ValueTask.FromResult(true);
 }
