@@ -212,15 +212,34 @@ public sealed class SdkCompatibilityTests(GatewayFixture gateway)
     }
 
     [Fact]
-    public async Task The_upstream_engine_accepts_tools_and_response_format()
+    public async Task The_upstream_engine_takes_tools_and_response_format_and_its_tool_calls_reach_the_SDK()
     {
-        var options = new ChatCompletionOptions { ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat() };
+        var options = new ChatCompletionOptions { ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat(), ToolChoice = ChatToolChoice.CreateAutoChoice() };
         options.Tools.Add(ChatTool.CreateFunctionTool("lookup", "Looks something up"));
+        var chat = gateway.Client().GetChatClient("upstream-chat");
 
-        var completion = (await gateway.Client().GetChatClient("upstream-chat").CompleteChatAsync([new UserChatMessage("hi")], options)).Value;
+        var completion = (await chat.CompleteChatAsync([new UserChatMessage("look up x")], options)).Value;
+        Assert.Equal(ChatFinishReason.ToolCalls, completion.FinishReason);
+        Assert.Equal("lookup", completion.ToolCalls[0].FunctionName);
+        Assert.Equal("""{"q":"x"}""", completion.ToolCalls[0].FunctionArguments.ToString());
+        Assert.Equal(30, completion.Usage.TotalTokenCount);
+        Assert.Contains(gateway.Good.Requests, r => r["tools"] is not null && r["response_format"] is not null && r["tool_choice"] is not null);
 
-        Assert.Equal(MockUpstream.Reply, completion.Content[0].Text);
-        Assert.Contains(gateway.Good.Requests, r => r["tools"] is not null && r["response_format"] is not null);
+        var arguments = "";
+        string? name = null;
+        ChatFinishReason? finish = null;
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("look up x")], options))
+        {
+            foreach (var call in update.ToolCallUpdates)
+            {
+                name ??= call.FunctionName;
+                arguments += call.FunctionArgumentsUpdate?.ToString();
+            }
+            finish = update.FinishReason ?? finish;
+        }
+        Assert.Equal("lookup", name);
+        Assert.Equal("""{"q":"x"}""", arguments);
+        Assert.Equal(ChatFinishReason.ToolCalls, finish);
     }
 
     internal static double Cosine(float[] a, float[] b) =>

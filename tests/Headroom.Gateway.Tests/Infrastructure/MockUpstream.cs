@@ -71,6 +71,11 @@ internal sealed class MockUpstream : IAsyncDisposable
             return;
         var model = body["model"]!.GetValue<string>();
         object? usage = ReportUsage ? new { prompt_tokens = 5, completion_tokens = 4, total_tokens = 9 } : null;
+        if (body["tools"] is JsonArray { Count: > 0 })
+        {
+            await ToolCallAsync(http, body, model);
+            return;
+        }
         if (body["stream"]?.GetValue<bool>() == true)
         {
             http.Response.ContentType = "text/event-stream";
@@ -95,6 +100,45 @@ internal sealed class MockUpstream : IAsyncDisposable
             @object = "chat.completion",
             model,
             choices = new[] { new { index = 0, message = new { role = "assistant", content = Reply }, finish_reason = "stop" } },
+            usage,
+        });
+    }
+
+    /// <summary>Answers any request with tools by calling the first one, as a tool-capable engine would.</summary>
+    private static async Task ToolCallAsync(HttpContext http, JsonObject body, string model)
+    {
+        var name = body["tools"]![0]!["function"]!["name"]!.GetValue<string>();
+        var usage = new { prompt_tokens = 20, completion_tokens = 10, total_tokens = 30 };
+        if (body["stream"]?.GetValue<bool>() == true)
+        {
+            http.Response.ContentType = "text/event-stream";
+            object[] chunks =
+            [
+                new { id = "c", @object = "chat.completion.chunk", model, choices = new[] { new { index = 0, delta = (object)new { role = "assistant", tool_calls = new[] { new { index = 0, id = "call_1", type = "function", function = new { name, arguments = "" } } } }, finish_reason = (string?)null } } },
+                new { id = "c", @object = "chat.completion.chunk", model, choices = new[] { new { index = 0, delta = (object)new { tool_calls = new[] { new { index = 0, function = new { arguments = "{\"q\":" } } } }, finish_reason = (string?)null } } },
+                new { id = "c", @object = "chat.completion.chunk", model, choices = new[] { new { index = 0, delta = (object)new { tool_calls = new[] { new { index = 0, function = new { arguments = "\"x\"}" } } } }, finish_reason = (string?)null } } },
+                new { id = "c", @object = "chat.completion.chunk", model, choices = new[] { new { index = 0, delta = (object)new { }, finish_reason = (string?)"tool_calls" } } },
+                new { id = "c", @object = "chat.completion.chunk", model, choices = Array.Empty<object>(), usage },
+            ];
+            foreach (var chunk in chunks)
+                await http.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n");
+            await http.Response.WriteAsync("data: [DONE]\n\n");
+            return;
+        }
+        await http.Response.WriteAsJsonAsync(new
+        {
+            id = "chatcmpl-mock",
+            @object = "chat.completion",
+            model,
+            choices = new[]
+            {
+                new
+                {
+                    index = 0,
+                    message = new { role = "assistant", content = (string?)null, tool_calls = new[] { new { id = "call_1", type = "function", function = new { name, arguments = "{\"q\":\"x\"}" } } } },
+                    finish_reason = "tool_calls",
+                },
+            },
             usage,
         });
     }
