@@ -22,6 +22,8 @@ public sealed class ReplicaSelectionTests
         ["none healthy gives -1"] = ([R(0, healthy: false), R(0, healthy: false)], [], -1),
         ["all excluded gives -1"] = ([R(0), R(0)], [0, 1], -1),
         ["no replicas gives -1"] = ([], [], -1),
+        ["a replica outside the allowed regions is skipped however idle"] = ([new ReplicaView(0, true, 0, InAllowedRegion: false), R(9)], [], 1),
+        ["only replicas outside the allowed regions gives -1"] = ([new ReplicaView(0, true, 0, InAllowedRegion: false)], [], -1),
     };
 
     public static TheoryData<string> CaseNames => [.. Cases.Keys];
@@ -177,5 +179,21 @@ public sealed class RoutingThroughTheGatewayTests(GatewayFixture gateway)
         var error = await Assert.ThrowsAsync<ClientResultException>(() =>
             gateway.Client().GetChatClient("cut").CompleteChatAsync([new UserChatMessage("hi")]));
         Assert.Equal(502, error.Status);
+    }
+
+    [Fact]
+    public async Task A_pinned_project_is_served_only_in_its_regions_and_gets_a_503_naming_them_otherwise()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            var completion = (await gateway.Client("sk-region-eu-west").GetChatClient("pinned").CompleteChatAsync([new UserChatMessage("hi")])).Value;
+            Assert.Equal("pinned-eu", gateway.Hooks.For(completion.Id).Call.Replica);
+        }
+
+        var error = await Assert.ThrowsAsync<ClientResultException>(() =>
+            gateway.Client("sk-region-ap-south").GetChatClient("pinned").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(503, error.Status);
+        Assert.Contains("ap-south", error.Message, StringComparison.Ordinal);
+        Assert.True(error.GetRawResponse()!.Headers.TryGetValue("Retry-After", out _));
     }
 }

@@ -51,6 +51,13 @@ public sealed class GatewayCall
     /// <summary>Input tokens counted with a tokenizer before forwarding (an estimate: the engine's count may differ).</summary>
     public int EstimatedInputTokens { get; init; }
 
+    /// <summary>
+    /// Regions whose replicas may serve this request; set it in <see cref="IGatewayHooks.AdmitAsync"/> for a project
+    /// pinned to regions. When none of them has a healthy replica the answer is a 503 naming them, never a reroute.
+    /// Null: any replica.
+    /// </summary>
+    public IReadOnlySet<string>? AllowedRegions { get; set; }
+
     /// <summary>Which replica served the request (set once one is picked; the last one tried).</summary>
     public string? Replica { get; internal set; }
 

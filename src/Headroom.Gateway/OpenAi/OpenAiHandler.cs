@@ -275,7 +275,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         Exception? last = null;
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            var lease = replicas.Acquire(excluded);
+            var lease = replicas.Acquire(excluded, call.AllowedRegions);
             if (lease is null)
                 break;
             call.Replica = lease.Replica.Name;
@@ -301,7 +301,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
         if (last is not null)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(last);
-        throw new GatewayException(GatewayError.Unavailable($"No healthy replica of '{call.Model}' is available; try again shortly."));
+        throw new GatewayException(NoReplica(call));
     }
 
     private async Task<EmbeddingResult> EmbedWithRetryAsync(ModelReplicas replicas, EmbeddingRequest request, GatewayCall call, CancellationToken cancellationToken)
@@ -310,7 +310,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         Exception? last = null;
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            using var lease = replicas.Acquire(excluded);
+            using var lease = replicas.Acquire(excluded, call.AllowedRegions);
             if (lease is null)
                 break;
             call.Replica = lease.Replica.Name;
@@ -331,7 +331,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
         if (last is not null)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(last);
-        throw new GatewayException(GatewayError.Unavailable($"No healthy replica of '{call.Model}' is available; try again shortly."));
+        throw new GatewayException(NoReplica(call));
     }
 
     /// <summary>The one place exceptions become error values: ours are 5xx and logged, the caller's pass through.</summary>
@@ -348,6 +348,10 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
                 return GatewayError.Internal();
         }
     }
+
+    private static GatewayError NoReplica(GatewayCall call) => call.AllowedRegions is { } regions
+        ? GatewayError.Unavailable($"No healthy replica of '{call.Model}' in the regions this project allows ({string.Join(", ", regions.Order(StringComparer.Ordinal))}); requests are not sent to other regions.")
+        : GatewayError.Unavailable($"No healthy replica of '{call.Model}' is available; try again shortly.");
 
     private static TokenUsage Estimate(GatewayCall call, StringBuilder output) =>
         new(call.EstimatedInputTokens, TokenEstimator.Count(output.ToString()), Estimated: true);

@@ -11,8 +11,12 @@ public sealed class ModelRegistry : IDisposable
     private readonly Dictionary<string, ModelReplicas> _models = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
-    /// <summary>Adds a replica of <paramref name="model"/>. The first replica's capabilities are the model's; later ones must match.</summary>
-    public ModelRegistry Add(string model, IInferenceEngine engine, string? replicaName = null)
+    /// <summary>
+    /// Adds a replica of <paramref name="model"/>. The first replica's capabilities are the model's; later ones must
+    /// match. <paramref name="region"/> is where it runs, for projects pinned to regions (null: serves unpinned traffic only
+    /// when a project is pinned).
+    /// </summary>
+    public ModelRegistry Add(string model, IInferenceEngine engine, string? replicaName = null, string? region = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
         ArgumentNullException.ThrowIfNull(engine);
@@ -22,7 +26,7 @@ public sealed class ModelRegistry : IDisposable
                 _models[model] = replicas = new ModelReplicas(model, engine.Capabilities);
             else if (replicas.Capabilities != engine.Capabilities)
                 throw new ArgumentException($"Replicas of '{model}' must share capabilities.", nameof(engine));
-            replicas.Add(new Replica(replicaName ?? $"{model}-{replicas.Count}", engine));
+            replicas.Add(new Replica(replicaName ?? $"{model}-{replicas.Count}", engine, region));
         }
         return this;
     }
@@ -66,9 +70,10 @@ public sealed class ModelRegistry : IDisposable
     }
 }
 
-internal sealed class Replica(string name, IInferenceEngine engine)
+internal sealed class Replica(string name, IInferenceEngine engine, string? region)
 {
     public string Name { get; } = name;
+    public string? Region { get; } = region;
     public IInferenceEngine Engine { get; } = engine;
     public int Outstanding { get; set; }
     public long LastPicked { get; set; }
@@ -118,14 +123,21 @@ internal sealed class ModelReplicas(string model, EngineCapabilities capabilitie
             _replicas.Add(replica);
     }
 
-    /// <summary>Takes the best replica not in <paramref name="excluded"/>; null when none is healthy. Dispose the lease when the request ends.</summary>
-    public ReplicaLease? Acquire(ReadOnlySpan<int> excluded)
+    /// <summary>
+    /// Takes the best replica not in <paramref name="excluded"/> and, when <paramref name="allowedRegions"/> is set, in
+    /// one of those regions; null when none is eligible. Dispose the lease when the request ends.
+    /// </summary>
+    public ReplicaLease? Acquire(ReadOnlySpan<int> excluded, IReadOnlySet<string>? allowedRegions = null)
     {
         lock (_lock)
         {
             Span<ReplicaView> views = _replicas.Count <= 64 ? stackalloc ReplicaView[_replicas.Count] : new ReplicaView[_replicas.Count];
             for (var i = 0; i < _replicas.Count; i++)
-                views[i] = new ReplicaView(_replicas[i].Outstanding, _replicas[i].Health.Healthy, _replicas[i].LastPicked);
+            {
+                var r = _replicas[i];
+                var allowed = allowedRegions is null || (r.Region is not null && allowedRegions.Contains(r.Region));
+                views[i] = new ReplicaView(r.Outstanding, r.Health.Healthy, r.LastPicked, allowed);
+            }
             var index = ReplicaSelection.Pick(views, excluded);
             if (index < 0)
                 return null;

@@ -3,12 +3,14 @@ namespace Headroom.Gateway.Routing;
 /// <summary>What routing knows of one replica at the moment of a pick.</summary>
 /// <param name="Outstanding">Requests sent to it and not yet finished.</param>
 /// <param name="LastPicked">Sequence number of the last time it was picked (0 never); breaks ties so equal replicas take turns.</param>
-internal readonly record struct ReplicaView(int Outstanding, bool Healthy, long LastPicked);
+/// <param name="InAllowedRegion">Whether the replica's region is one the caller's project allows (true when it is not pinned).</param>
+internal readonly record struct ReplicaView(int Outstanding, bool Healthy, long LastPicked, bool InAllowedRegion = true);
 
 internal static class ReplicaSelection
 {
     /// <summary>
-    /// Least outstanding requests among healthy replicas not excluded (the ones a request already failed on); ties go to
+    /// Least outstanding requests among healthy replicas in an allowed region and not excluded (the ones a request
+    /// already failed on); a pinned project is never served from another region, however idle. Ties go to
     /// the replica picked longest ago, then to the lower index. Returns -1 when none is eligible.
     /// </summary>
     public static int Pick(ReadOnlySpan<ReplicaView> replicas, ReadOnlySpan<int> excluded)
@@ -17,7 +19,7 @@ internal static class ReplicaSelection
         for (var i = 0; i < replicas.Length; i++)
         {
             var candidate = replicas[i];
-            if (!candidate.Healthy || excluded.Contains(i))
+            if (!candidate.Healthy || !candidate.InAllowedRegion || excluded.Contains(i))
                 continue;
             if (best < 0)
             {

@@ -24,7 +24,7 @@ namespace Headroom.Gateway.Tests.Infrastructure;
 /// <item><c>all-minilm-l6-v2</c>: MiniLM embeddings;</item>
 /// <item><c>upstream-chat</c>, <c>upstream-embed</c>: the mock upstream; <c>upstream-no-usage</c>: one that reports no usage;</item>
 /// <item><c>flaky</c>: a failing replica first, a good one second; <c>dead</c>: a replica nobody listens on;</item>
-/// <item><c>cut</c>: replicas whose streams break after some output.</item>
+/// <item><c>cut</c>: replicas whose streams break after some output; <c>pinned</c>: one replica in us-east, one in eu-west.</item>
 /// </list>
 /// </summary>
 public sealed class GatewayFixture : IAsyncLifetime
@@ -57,6 +57,8 @@ public sealed class GatewayFixture : IAsyncLifetime
             .Add("flaky", InferenceEngines.OpenAiUpstream(_upstreamHttp, Broken.BaseUrl, "mock-model"), "flaky-broken")
             .Add("flaky", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-model"), "flaky-good")
             .Add("dead", InferenceEngines.OpenAiUpstream(_upstreamHttp, new Uri("http://127.0.0.1:9/v1/"), "mock-model"))
+            .Add("pinned", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-model"), "pinned-us", region: "us-east")
+            .Add("pinned", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-model"), "pinned-eu", region: "eu-west")
             .Add("cut", new CuttingEngine(), "cut-a")
             .Add("cut", new CuttingEngine(), "cut-b");
 
@@ -98,7 +100,8 @@ public sealed class GatewayCollection : ICollectionFixture<GatewayFixture>
 
 /// <summary>
 /// Hooks as the server will implement them, reduced to what tests observe: API keys named <c>sk-refuse-STATUS</c> are
-/// refused with that status; every completed call is recorded with its usage and error.
+/// refused with that status, <c>sk-region-REGION</c> pins the request to that region; every completed call is recorded
+/// with its usage and error.
 /// </summary>
 internal sealed class RecordingHooks : IGatewayHooks
 {
@@ -117,6 +120,8 @@ internal sealed class RecordingHooks : IGatewayHooks
             "sk-refuse-quota" => GatewayError.InsufficientQuota("The project's budget is spent."),
             _ => null,
         };
+        if (key.StartsWith("sk-region-", StringComparison.Ordinal))
+            call.AllowedRegions = new HashSet<string>([key["sk-region-".Length..]], StringComparer.Ordinal);
         return ValueTask.FromResult(refusal);
     }
 
