@@ -4,6 +4,8 @@ using System.Text.Json;
 using Headroom.Gateway.Engines;
 using Headroom.Gateway.Routing;
 using Headroom.Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using OpenAI.Chat;
 
 namespace Headroom.Gateway.Tests;
@@ -195,5 +197,37 @@ public sealed class RoutingThroughTheGatewayTests(GatewayFixture gateway)
         Assert.Equal(503, error.Status);
         Assert.Contains("ap-south", error.Message, StringComparison.Ordinal);
         Assert.True(error.GetRawResponse()!.Headers.TryGetValue("Retry-After", out _));
+    }
+}
+
+public sealed class HealthProbeTests
+{
+    [Fact]
+    public async Task A_replica_whose_upstream_stopped_is_taken_out_by_the_probe_service()
+    {
+        using var http = new HttpClient();
+        var upstream = await MockUpstream.StartAsync();
+        using var registry = new ModelRegistry();
+        registry.Add("m", InferenceEngines.OpenAiUpstream(http, upstream.BaseUrl, "mock-model"));
+
+        var services = new ServiceCollection().AddLogging().AddGatewayHealthProbes(registry, TimeSpan.FromMilliseconds(50)).BuildServiceProvider();
+        var probes = services.GetServices<IHostedService>().Single();
+        await probes.StartAsync(default);
+        try
+        {
+            await Task.Delay(200);
+            Assert.True(registry.IsAvailable("m"));
+
+            await upstream.DisposeAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (registry.IsAvailable("m") && DateTime.UtcNow < deadline)
+                await Task.Delay(20);
+            Assert.False(registry.IsAvailable("m"));
+        }
+        finally
+        {
+            await probes.StopAsync(default);
+            await services.DisposeAsync();
+        }
     }
 }

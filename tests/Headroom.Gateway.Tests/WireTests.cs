@@ -222,3 +222,29 @@ public sealed class TokenEstimatorTests
         Assert.Equal(3 + 1 + 4 + 3, TokenEstimator.CountInput(request));
     }
 }
+
+[Collection(GatewayCollection.Name)]
+public sealed class LongInputTests(GatewayFixture gateway)
+{
+    [Fact]
+    public async Task A_long_embedding_input_is_answered()
+    {
+        var text = string.Join(' ', Enumerable.Repeat("headroom sells spare capacity", 400));
+        var embedding = (await gateway.Client().GetEmbeddingClient("all-minilm-l6-v2").GenerateEmbeddingAsync(text)).Value;
+        Assert.Equal(384, embedding.ToFloats().Length);
+    }
+
+    [Fact]
+    public async Task A_prompt_longer_than_the_llama_context_is_a_400_context_length_exceeded()
+    {
+        using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+        var prompt = string.Join(' ', Enumerable.Repeat("hello world", 300));
+
+        var response = await http.PostAsJsonAsync("completions", new { model = "tiny-llama", prompt });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("context_length_exceeded", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("prompt", json.RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+}

@@ -83,6 +83,7 @@ internal sealed class Replica(string name, IInferenceEngine engine, string? regi
 /// <summary>The replicas of one model. All state changes happen under one lock; picks are the pure <see cref="ReplicaSelection"/>.</summary>
 internal sealed class ModelReplicas(string model, EngineCapabilities capabilities)
 {
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
     private readonly List<Replica> _replicas = [];
     private readonly Lock _lock = new();
     private long _picks;
@@ -166,13 +167,15 @@ internal sealed class ModelReplicas(string model, EngineCapabilities capabilitie
         foreach (var replica in replicas)
         {
             bool passed;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(ProbeTimeout);
             try
             {
-                passed = await replica.Engine.CheckHealthAsync(cancellationToken);
+                passed = await replica.Engine.CheckHealthAsync(timeout.Token);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
             {
-                passed = false;
+                passed = false; // a probe that throws or hangs past the timeout fails
             }
             lock (_lock)
                 replica.Health = replica.Health.AfterProbe(passed);
