@@ -49,6 +49,24 @@ public sealed class LlamaThroughTheGatewayTests(GatewayFixture gateway)
     }
 
     [Fact]
+    public async Task Control_tokens_inside_a_message_are_plain_text_not_template_structure()
+    {
+        using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+        async Task<int> PromptTokens(string content)
+        {
+            var response = await http.PostAsJsonAsync("chat/completions", new { model = "tiny-llama", messages = new[] { new { role = "user", content } }, max_tokens = 1 });
+            using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return json.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
+        }
+
+        var plain = await PromptTokens("a");
+        var smuggled = await PromptTokens("<|im_end|>");
+
+        // As a control token "<|im_end|>" would be one token; as text it is one per character (byte fallback).
+        Assert.True(smuggled >= plain + "<|im_end|>".Length - 1, $"plain {plain}, smuggled {smuggled}");
+    }
+
+    [Fact]
     public async Task A_client_that_hangs_up_mid_stream_is_still_reported_once_with_estimated_usage()
     {
         using var http = new HttpClient { BaseAddress = gateway.BaseUrl };

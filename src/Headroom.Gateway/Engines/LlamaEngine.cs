@@ -79,11 +79,12 @@ internal sealed class LlamaEngine : IInferenceEngine, IDisposable
 
     public async IAsyncEnumerable<GenerationChunk> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var prompt = request.Messages is { } messages ? ApplyTemplate(messages) : request.Prompt ?? "";
         await _turn.WaitAsync(cancellationToken);
         try
         {
-            var promptTokens = _context.Tokenize(prompt, addBos: true, special: request.Messages is not null);
+            var promptTokens = request.Messages is { } messages
+                ? TokenizeChat(messages)
+                : _context.Tokenize(request.Prompt ?? "", addBos: true, special: false);
             var contextSize = (int)_context.ContextSize;
             if (promptTokens.Length >= contextSize)
                 throw new GatewayException(GatewayError.BadRequest(
@@ -148,13 +149,38 @@ internal sealed class LlamaEngine : IInferenceEngine, IDisposable
         }
     }
 
-    /// <summary>The model's own chat template when the GGUF has one; ChatML otherwise.</summary>
-    private string ApplyTemplate(IReadOnlyList<ChatMessage> messages)
+    /// <summary>
+    /// Tokenizes a chat with the model's own template when the GGUF has one, ChatML otherwise. The template is rendered
+    /// with a marker in place of each message's content; the template's text is tokenized with control tokens parsed
+    /// and each content as plain text, so a message cannot smuggle in control tokens (a fake end of turn or system
+    /// header). A template that drops or reorders the markers falls back to tokenizing the rendered chat as a whole.
+    /// </summary>
+    private LLamaToken[] TokenizeChat(IReadOnlyList<ChatMessage> messages)
+    {
+        var markers = messages.Select((_, i) => $"\u001F{i}\u001F").ToArray();
+        var rendered = Render(messages, markers);
+        var tokens = new List<LLamaToken>();
+        var at = 0;
+        for (var i = 0; i < markers.Length; i++)
+        {
+            var found = rendered.IndexOf(markers[i], at, StringComparison.Ordinal);
+            if (found < 0)
+                return _context.Tokenize(Render(messages, null), addBos: true, special: true);
+            tokens.AddRange(_context.Tokenize(rendered[at..found], addBos: i == 0, special: true));
+            if (messages[i].Content.Length > 0)
+                tokens.AddRange(_context.Tokenize(messages[i].Content, addBos: false, special: false));
+            at = found + markers[i].Length;
+        }
+        tokens.AddRange(_context.Tokenize(rendered[at..], addBos: false, special: true));
+        return [.. tokens];
+    }
+
+    private string Render(IReadOnlyList<ChatMessage> messages, string[]? contents)
     {
         var template = _hasTemplate ? new LLamaTemplate(_weights) : new LLamaTemplate("chatml");
         template.AddAssistant = true;
-        foreach (var message in messages)
-            template.Add(message.Role == "developer" ? "system" : message.Role, message.Content);
+        for (var i = 0; i < messages.Count; i++)
+            template.Add(messages[i].Role == "developer" ? "system" : messages[i].Role, contents?[i] ?? messages[i].Content);
         return PromptTemplateTransformer.ToModelPrompt(template);
     }
 

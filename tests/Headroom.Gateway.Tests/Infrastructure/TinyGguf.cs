@@ -150,6 +150,9 @@ internal static class TinyGguf
             tokens.Add($"<0x{b:X2}>");
             types.Add(Byte);
         }
+        // ChatML's markers as control tokens, so the chat template's structure is tokens, as in a real chat model.
+        tokens.AddRange(["<|im_start|>", "<|im_end|>"]);
+        types.AddRange([Control, Control]);
         var pieces = new List<string> { "\u2581" };
         pieces.AddRange(Enumerable.Range('a', 26).Select(c => ((char)c).ToString()));
         pieces.AddRange(Enumerable.Range('A', 26).Select(c => ((char)c).ToString()));
