@@ -127,6 +127,29 @@ public sealed class WireTests(GatewayFixture gateway) : IDisposable
     }
 
     [Fact]
+    public async Task When_usage_cannot_be_reported_the_request_is_not_acknowledged()
+    {
+        var plain = await SendAsAsync("sk-journal-down", new { model = "upstream-chat", messages = new[] { new { role = "user", content = "hi" } } });
+        Assert.Equal(HttpStatusCode.InternalServerError, plain.StatusCode);
+        Assert.Contains("server_error", await plain.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var stream = await SendAsAsync("sk-journal-down", new { model = "upstream-chat", messages = new[] { new { role = "user", content = "hi" } }, stream = true });
+        var events = (await stream.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("\"error\"", events[^1], StringComparison.Ordinal);
+        Assert.DoesNotContain("data: [DONE]", events);
+
+        var embeddings = await SendAsAsync("sk-journal-down", new { model = "all-minilm-l6-v2", input = "x" }, "embeddings");
+        Assert.Equal(HttpStatusCode.InternalServerError, embeddings.StatusCode);
+    }
+
+    private async Task<HttpResponseMessage> SendAsAsync(string apiKey, object body, string path = "chat/completions")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        request.Headers.Authorization = new("Bearer", apiKey);
+        return await _http.SendAsync(request);
+    }
+
+    [Fact]
     public async Task Completions_work_plain_and_streaming_with_stop_sequences_honoured()
     {
         var (text, finish, tokens) = await CompleteAsync(new { model = "tiny-llama", prompt = "the cat", max_tokens = 12, seed = 3, temperature = 1.0 });

@@ -7,6 +7,8 @@ namespace Headroom.Gateway.OpenAi;
 /// a known model and parses: <see cref="AdmitAsync"/> first (return an error to refuse: 401, 403, 429 ...), then, if
 /// admitted, <see cref="CompleteAsync"/> exactly once with the final usage, before the response completes (before the
 /// body of a non-streaming response, before <c>data: [DONE]</c> of a stream, and also for a cut or failed request).
+/// If <see cref="CompleteAsync"/> throws, the request is not acknowledged: a 500 instead of the body, or a stream that
+/// ends with an error event instead of <c>[DONE]</c>.
 /// </summary>
 public interface IGatewayHooks
 {

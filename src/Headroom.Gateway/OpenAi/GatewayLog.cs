@@ -13,4 +13,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(5003, LogLevel.Error, "Request {RequestId} for {Model} failed with an unexpected error")]
     public static partial void Unexpected(ILogger logger, string model, string requestId, Exception exception);
+
+    [LoggerMessage(5004, LogLevel.Error, "Usage of request {RequestId} for {Model} could not be reported; the request is not acknowledged")]
+    public static partial void ReportFailed(ILogger logger, string model, string requestId, Exception exception);
 }

@@ -121,7 +121,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
 
         usage ??= Estimate(call, text);
-        await options.Hooks.CompleteAsync(call, usage, error, CancellationToken.None);
+        error = await ReportAsync(call, usage, error);
         if (error is not null)
         {
             if (!aborted.IsCancellationRequested)
@@ -183,7 +183,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
 
         usage ??= Estimate(call, text);
-        await options.Hooks.CompleteAsync(call, usage, error, CancellationToken.None);
+        error = await ReportAsync(call, usage, error);
         if (aborted.IsCancellationRequested)
             return;
         if (error is not null)
@@ -254,8 +254,8 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
             error = ToError(e, call, aborted);
         }
 
-        await options.Hooks.CompleteAsync(call, result?.Usage ?? new TokenUsage(0, 0, Estimated: true), error, CancellationToken.None);
-        if (result is null)
+        error = await ReportAsync(call, result?.Usage ?? new TokenUsage(0, 0, Estimated: true), error);
+        if (result is null || error is not null)
         {
             if (!aborted.IsCancellationRequested)
                 await WriteErrorAsync(http, error ?? GatewayError.Internal());
@@ -263,6 +263,24 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
         var data = result.Vectors.Select((vector, i) => new EmbeddingWire(i, base64 ? ToBase64(vector) : vector)).ToList();
         await WriteJsonAsync(http, 200, new EmbeddingListWire(data, call.Model, new EmbeddingUsageWire(result.Usage.InputTokens, result.Usage.InputTokens)));
+    }
+
+    /// <summary>
+    /// Hands the final usage to the hooks. If they fail (the usage journal is down), the request is not acknowledged:
+    /// the returned error replaces success, so the caller gets a 500 or a stream without <c>[DONE]</c>.
+    /// </summary>
+    private async Task<GatewayError?> ReportAsync(GatewayCall call, TokenUsage usage, GatewayError? error)
+    {
+        try
+        {
+            await options.Hooks.CompleteAsync(call, usage, error, CancellationToken.None);
+            return error;
+        }
+        catch (Exception e)
+        {
+            GatewayLog.ReportFailed(logger, call.Model, call.RequestId, e);
+            return error ?? GatewayError.Internal();
+        }
     }
 
     /// <summary>

@@ -127,6 +127,8 @@ internal sealed class RecordingHooks : IGatewayHooks
 
     public ValueTask CompleteAsync(GatewayCall call, TokenUsage usage, GatewayError? error, CancellationToken cancellationToken)
     {
+        if (call.HttpContext.Request.Headers.Authorization.ToString() == "Bearer sk-journal-down")
+            throw new IOException("the usage journal is not writable");
         Completed.Enqueue((call, usage, error));
         return ValueTask.CompletedTask;
     }
