@@ -21,6 +21,20 @@ public sealed class SdkCompatibilityTests(GatewayFixture gateway)
     }
 
     [Fact]
+    public async Task Models_the_hooks_hide_are_neither_listed_nor_served_and_look_missing()
+    {
+        var client = gateway.Client("sk-limited");
+        Assert.Equal(["tiny-llama"], (await client.GetOpenAIModelClient().GetModelsAsync()).Value.Select(m => m.Id));
+
+        var get = await Assert.ThrowsAsync<ClientResultException>(() => client.GetOpenAIModelClient().GetModelAsync("upstream-chat"));
+        Assert.Equal(404, get.Status);
+        var chat = await Assert.ThrowsAsync<ClientResultException>(() => client.GetChatClient("upstream-chat").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(404, chat.Status);
+        var embed = await Assert.ThrowsAsync<ClientResultException>(() => client.GetEmbeddingClient("all-minilm-l6-v2").GenerateEmbeddingAsync("x"));
+        Assert.Equal(404, embed.Status);
+    }
+
+    [Fact]
     public async Task Gets_one_model_and_404s_an_unknown_one()
     {
         var modelClient = gateway.Client().GetOpenAIModelClient();

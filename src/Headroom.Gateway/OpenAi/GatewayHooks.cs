@@ -12,6 +12,12 @@ namespace Headroom.Gateway.OpenAi;
 /// </summary>
 public interface IGatewayHooks
 {
+    /// <summary>
+    /// Whether the caller may know <paramref name="model"/> exists (another org's dedicated deployment is not listed and
+    /// answers 404 <c>model_not_found</c>, like a missing one). Runs before the body is validated; all models by default.
+    /// </summary>
+    bool IsModelVisible(HttpContext http, string model) => true;
+
     ValueTask<GatewayError?> AdmitAsync(GatewayCall call, CancellationToken cancellationToken);
 
     /// <param name="usage">Counts from the engine, or estimated with a tokenizer (<see cref="TokenUsage.Estimated"/>) when it gave none.</param>

@@ -26,14 +26,14 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
     public async Task ListModelsAsync(HttpContext http)
     {
         var created = Now;
-        var list = new ModelList([.. models.Models.Select(m => new ModelObject(m, created, options.OwnedBy))]);
+        var list = new ModelList([.. models.Models.Where(m => options.Hooks.IsModelVisible(http, m)).Select(m => new ModelObject(m, created, options.OwnedBy))]);
         await WriteJsonAsync(http, 200, list);
     }
 
     public async Task GetModelAsync(HttpContext http)
     {
         var model = http.Request.RouteValues["model"] as string ?? "";
-        if (models.TryGet(model, out _))
+        if (options.Hooks.IsModelVisible(http, model) && models.TryGet(model, out _))
             await WriteJsonAsync(http, 200, new ModelObject(model, Now, options.OwnedBy));
         else
             await WriteErrorAsync(http, GatewayError.ModelNotFound(model));
@@ -54,7 +54,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         {
             var body = await RequestReader.ReadBodyAsync(http.Request, aborted);
             var model = RequestReader.ReadModel(body);
-            if (!models.TryGet(model, out replicas))
+            if (!options.Hooks.IsModelVisible(http, model) || !models.TryGet(model, out replicas))
                 throw new GatewayException(GatewayError.ModelNotFound(model));
             var chat = operation == GatewayOperation.ChatCompletions;
             if (chat ? !replicas.Capabilities.Chat : !replicas.Capabilities.Completions)
@@ -216,7 +216,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         {
             var body = await RequestReader.ReadBodyAsync(http.Request, aborted);
             var model = RequestReader.ReadModel(body);
-            if (!models.TryGet(model, out replicas))
+            if (!options.Hooks.IsModelVisible(http, model) || !models.TryGet(model, out replicas))
                 throw new GatewayException(GatewayError.ModelNotFound(model));
             if (!replicas.Capabilities.Embeddings)
                 throw new GatewayException(GatewayError.BadRequest($"The model '{model}' does not support embeddings.", "model", "unsupported_model"));

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -106,6 +107,10 @@ public sealed class GatewayCollection : ICollectionFixture<GatewayFixture>
 internal sealed class RecordingHooks : IGatewayHooks
 {
     public ConcurrentQueue<(GatewayCall Call, TokenUsage Usage, GatewayError? Error)> Completed { get; } = new();
+
+    /// <summary>The key <c>sk-limited</c> sees only <c>tiny-llama</c>, as a key whose org has no other deployments.</summary>
+    public bool IsModelVisible(HttpContext http, string model) =>
+        http.Request.Headers.Authorization.ToString() != "Bearer sk-limited" || model == "tiny-llama";
 
     public ValueTask<GatewayError?> AdmitAsync(GatewayCall call, CancellationToken cancellationToken)
     {
