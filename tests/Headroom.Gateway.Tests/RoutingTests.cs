@@ -100,7 +100,8 @@ public sealed class ReplicaSelectionTests
     {
         using var registry = new ModelRegistry();
         registry.Add("m", new FixedEngine());
-        Assert.Throws<ArgumentException>(() => registry.Add("m", InferenceEngines.MiniLm()));
+        using var http = new HttpClient();
+        Assert.Throws<ArgumentException>(() => registry.Add("m", InferenceEngines.OpenAiUpstream(http, new Uri("http://127.0.0.1:9/v1/"), "e", embeddings: true)));
     }
 
     private sealed class FixedEngine : IInferenceEngine
