@@ -142,6 +142,7 @@ public sealed class FragmentationPolicy : IPlacementPolicy
     /// </summary>
     internal long Score(PlacementFleet fleet, int node, in PlacementRequest request, out int gpu)
     {
+        Bind(fleet);
         var before = NodeFragmentation(fleet, node);
         var free = _scratch.AsSpan(0, fleet.GpuCount(node));
         fleet.GpuFree(node).CopyTo(free);

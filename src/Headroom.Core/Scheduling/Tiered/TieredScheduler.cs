@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Headroom.Core.Scheduling.Placement;
 
 namespace Headroom.Core.Scheduling.Tiered;
 
@@ -73,12 +74,20 @@ public static class TieredScheduler
         private readonly List<StartDecision> _starts = [];
         private readonly List<NoticeDecision> _notices = [];
         private readonly List<StopDecision> _stops = [];
+        private readonly int _seed;
+
+        // For the fgd-pack score: the cycle's free capacity as a placement fleet (same node
+        // order as _nodes, kept in step by Start) and the mix of every workload in the snapshot.
+        private PlacementFleet? _fleet;
+        private FragmentationPolicy? _fragmentation;
+        private WorkloadMix? _mix;
 
         public Cycle(SchedulerSnapshot snapshot, SchedulerConfig config, DateTimeOffset now, int seed)
         {
             _snapshot = snapshot;
             _config = config;
             _now = now;
+            _seed = seed;
             _nodes = [.. snapshot.Nodes.OrderBy(n => n.Name, StringComparer.Ordinal).Select((n, i) => new NodeState(n, i))];
             // The seed only breaks exact score ties, through a fixed per-cycle node order.
             var random = new Random(seed);
@@ -100,6 +109,9 @@ public static class TieredScheduler
                 else
                     Hold(r);
             }
+
+            if (_config.Score == SchedulingPlugins.FgdPack)
+                PrepareFragmentation();
 
             // 3. Queue order, then 4. one decision per pending workload.
             var pending = new List<PendingDecision>();
@@ -289,9 +301,29 @@ public static class TieredScheduler
                 .Take(count)];
         }
 
-        /// <summary>Lower is better. best-fit: what the node has left after the placement; spread: the opposite.</summary>
+        private void PrepareFragmentation()
+        {
+            _fleet = PlacementFleet.Create([.. _nodes.Select(n => new PlacementNode(n.Node.Name, n.Node.GpuModel, n.Node.GpuCount, n.Node.CpuMilli, n.Node.MemoryMib)
+            {
+                GpuMilliUsed = [.. n.GpuFree.Select(f => 1000 - f)],
+                CpuMilliUsed = n.Node.CpuMilli - n.CpuFree,
+                MemoryMibUsed = n.Node.MemoryMib - n.MemFree,
+            })]);
+            _mix = WorkloadMix.From(_snapshot.Pending.Concat(_running.Values.Select(r => r.Workload)).Select(Request));
+            _fragmentation = new FragmentationPolicy(SchedulingPlugins.FgdPack, _mix, new Random(_seed), FragmentationPolicy.Measure.WithPacking, FragmentationPolicy.TieBreak.BestFit);
+        }
+
+        private PlacementRequest Request(Workload w) =>
+            new(w.CpuMilliPerNode, w.MemoryMibPerNode, w.GpusPerNode, w.GpusPerNode == 0 ? 0 : w.GpuMilli, _fleet!.ModelMask(w.GpuModels.IsDefault ? [] : w.GpuModels));
+
+        /// <summary>
+        /// Lower is better. best-fit: what the node has left after the placement; spread: the
+        /// opposite; fgd-pack: how much the placement grows the node's expected fragmentation.
+        /// </summary>
         private long Score(NodeState n, Workload w)
         {
+            if (_fragmentation is not null)
+                return _fragmentation.Score(_fleet!, n.Index, _mix!.Tag(Request(w)), out _);
             long leftover = ((n.GpuFree.Sum() - ((long)w.GpusPerNode * w.GpuMilli)) * 1_000_000L / Math.Max(1, n.Node.GpuCount * 1000))
                 + ((n.CpuFree - w.CpuMilliPerNode) * 1_000_000L / Math.Max(1, n.Node.CpuMilli));
             return _config.Score == SchedulingPlugins.Spread ? -leftover : leftover;
@@ -306,6 +338,8 @@ public static class TieredScheduler
                 node.CpuFree -= w.CpuMilliPerNode;
                 node.MemFree -= w.MemoryMibPerNode;
                 allocations.Add(new Allocation(node.Node.Name, gpus, w.GpuMilli, w.CpuMilliPerNode, w.MemoryMibPerNode));
+                // Same GPUs as TakeGpus: the lowest free whole GPUs, or the tightest (then lowest) for a share.
+                _fleet?.Place(node.Index, w.GpuMilli < 1000 && w.GpusPerNode > 0 ? gpus[0] : -1, Request(w));
                 Account(w, node.Pool, (long)w.GpusPerNode * w.GpuMilli);
             }
             _starts.Add(new StartDecision(w.Id, allocations.MoveToImmutable()));

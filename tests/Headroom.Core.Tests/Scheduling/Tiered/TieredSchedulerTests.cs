@@ -245,6 +245,21 @@ public sealed class TieredSchedulerTests
         Assert.Equal("c", Assert.Single(plan.Pending).WorkloadId);
     }
 
+    [Theory]
+    [InlineData(SchedulingPlugins.BestFit, "used")]
+    [InlineData(SchedulingPlugins.FgdPack, "used")]
+    [InlineData(SchedulingPlugins.Spread, "empty")]
+    public void The_score_plugin_chosen_by_name_ranks_the_nodes(string score, string expected)
+    {
+        var plan = new SnapshotBuilder().Node("empty", gpus: 2).Node("used", gpus: 2)
+            .Running(Job("half", Tier.OnDemand, gpus: 1, milli: 500), LongAgo, ["used"])
+            .Pending(Job("share", Tier.OnDemand, gpus: 1, milli: 500))
+            .Plan(new SchedulerConfig { Score = score });
+
+        var allocation = Assert.Single(Assert.Single(plan.Starts).Allocations);
+        Assert.Equal(expected, allocation.Node);
+    }
+
     [Fact]
     public void Config_validation_lists_every_problem()
     {
