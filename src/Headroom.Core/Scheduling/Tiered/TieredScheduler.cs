@@ -71,6 +71,7 @@ public static class TieredScheduler
         private readonly Dictionary<QuotaKey, long> _quotaUsed = [];
         private readonly Dictionary<string, long> _blockUsed = []; // milli-GPUs used inside each block
         private readonly HashSet<string> _claimed = []; // victims already promised to a waiting workload this cycle
+        private Dictionary<Pool, int> _poolWhole = []; // whole free GPUs per pool, as of the current workload's turn
         private readonly List<StartDecision> _starts = [];
         private readonly List<NoticeDecision> _notices = [];
         private readonly List<StopDecision> _stops = [];
@@ -175,6 +176,7 @@ public static class TieredScheduler
         {
             if (w.Validate() is { } invalid)
                 return [new PendingReason("invalid", invalid)];
+            _poolWhole = _nodes.GroupBy(n => n.Pool).ToDictionary(g => g.Key, g => g.Sum(n => n.WholeFree));
 
             var rejected = new Dictionary<string, int>(StringComparer.Ordinal);
             var passing = new List<NodeState>();
@@ -231,7 +233,7 @@ public static class TieredScheduler
             var held = UnusedHeldGpus(node.Pool);
             if (held == 0 || w.GpusPerNode == 0)
                 return true;
-            var poolWhole = _nodes.Where(n => n.Pool == node.Pool).Sum(n => n == node ? whole : n.WholeFree);
+            var poolWhole = _poolWhole.GetValueOrDefault(node.Pool) - node.WholeFree + whole;
             return poolWhole - ((long)w.NodeCount * w.GpusPerNode) >= held;
         }
 
