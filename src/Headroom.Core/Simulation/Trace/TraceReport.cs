@@ -89,15 +89,17 @@ public sealed record TraceReport(
         b.AppendLine(string.Create(inv, $"""<rect x="{left}" y="{top}" width="{w:F0}" height="{h:F0}" fill="#f7f7f7" stroke="#999"/>"""));
         string[] colors = ["#e8a33d", "#5b8def", "#8e6bd1", "#2e9e5b"]; // spot, on-demand, reserved, internal
         // Draw from the top band down: each band's upper edge is the sum of its tier and the tiers below it.
+        // One sample per pixel column is all a reader can see; it keeps the file small.
+        var shown = Series.Where((s, i) => i == 0 || (int)X(s.At) != (int)X(Series[i - 1].At)).ToList();
         foreach (var tier in Enum.GetValues<Tier>().OrderByDescending(t => t))
         {
             var points = new StringBuilder();
-            for (var i = 0; i < Series.Length; i++)
+            for (var i = 0; i < shown.Count; i++)
             {
-                var s = Series[i];
+                var s = shown[i];
                 var stacked = Enumerable.Range(0, (int)tier + 1).Sum(t => s.GpusByTier[t]);
                 var x1 = X(s.At);
-                var x2 = i + 1 < Series.Length ? X(Series[i + 1].At) : X(End);
+                var x2 = i + 1 < shown.Count ? X(shown[i + 1].At) : X(End);
                 points.Append(string.Create(inv, $"{x1:F1},{Y(stacked):F1} {x2:F1},{Y(stacked):F1} "));
             }
             if (points.Length == 0)
