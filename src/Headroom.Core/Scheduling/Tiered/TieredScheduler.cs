@@ -9,7 +9,17 @@ public sealed record SchedulerSnapshot(
     ImmutableArray<SchedulingNode> Nodes,
     ImmutableArray<RunningWorkload> Running,
     ImmutableArray<Workload> Pending,
-    ImmutableArray<CapacityBlock> Reservations);
+    ImmutableArray<CapacityBlock> Reservations)
+{
+    /// <summary>
+    /// What each org used per tier over the fair-share window (the caller sums its usage events);
+    /// empty means fair share looks at current holdings only.
+    /// </summary>
+    public ImmutableArray<WindowUsage> RecentUsage { get; init; } = [];
+}
+
+/// <summary>An org's use of one tier over a window that ends now, in integer resource-seconds.</summary>
+public sealed record WindowUsage(string Org, Tier Tier, long GpuMilliSeconds, long CpuMilliSeconds, long MemoryMibSeconds, long WindowSeconds);
 
 /// <summary>
 /// The tiered scheduler: a pure function from a snapshot, the config, <c>now</c> and a seed to a
@@ -155,15 +165,28 @@ public static class TieredScheduler
 
         private List<Workload> Order(IEnumerable<Workload> pending)
         {
-            // Dominant share within the tier: the org's largest share of GPUs, CPU or memory held by that tier.
+            // Dominant share within the tier: the org's largest share of GPUs, CPU or memory, as
+            // held now plus its average over the fair-share window, so a tenant that just used a
+            // lot waits behind one that did not, even when neither holds anything at this instant.
             double gpus = Math.Max(1, _nodes.Sum(n => n.Node.GpuCount) * 1000.0);
             double cpu = Math.Max(1, _nodes.Sum(n => (double)n.Node.CpuMilli));
             double mem = Math.Max(1, _nodes.Sum(n => (double)n.Node.MemoryMib));
-            var share = _running.Values
-                .GroupBy(r => (r.Workload.Org, r.Workload.Tier))
-                .ToDictionary(g => g.Key, g => Math.Max(
-                    g.Sum(r => r.Allocations.Sum(a => (double)a.Gpus.Length * a.GpuMilli)) / gpus,
-                    Math.Max(g.Sum(r => r.Allocations.Sum(a => (double)a.CpuMilli)) / cpu, g.Sum(r => r.Allocations.Sum(a => (double)a.MemoryMib)) / mem)));
+            var held = new Dictionary<(string, Tier), (double Gpu, double Cpu, double Mem)>();
+            foreach (var r in _running.Values)
+            {
+                var key = (r.Workload.Org, r.Workload.Tier);
+                var h = held.GetValueOrDefault(key);
+                foreach (var a in r.Allocations)
+                    h = (h.Gpu + ((double)a.Gpus.Length * a.GpuMilli), h.Cpu + a.CpuMilli, h.Mem + a.MemoryMib);
+                held[key] = h;
+            }
+            foreach (var u in _snapshot.RecentUsage.Where(u => u.WindowSeconds > 0))
+            {
+                var key = (u.Org, u.Tier);
+                var h = held.GetValueOrDefault(key);
+                held[key] = (h.Gpu + ((double)u.GpuMilliSeconds / u.WindowSeconds), h.Cpu + ((double)u.CpuMilliSeconds / u.WindowSeconds), h.Mem + ((double)u.MemoryMibSeconds / u.WindowSeconds));
+            }
+            var share = held.ToDictionary(h => h.Key, h => Math.Max(h.Value.Gpu / gpus, Math.Max(h.Value.Cpu / cpu, h.Value.Mem / mem)));
             return [.. pending
                 .OrderByDescending(w => w.Tier)
                 .ThenBy(w => share.GetValueOrDefault((w.Org, w.Tier)))

@@ -235,6 +235,21 @@ public sealed class TieredSchedulerTests
     }
 
     [Fact]
+    public void Fair_share_counts_what_an_org_used_over_the_window_not_only_what_it_holds()
+    {
+        var snapshot = new SnapshotBuilder().Nodes(1)
+            .Pending(Job("busy-next", Tier.Spot, org: "busy", submittedAgo: TimeSpan.FromHours(1)), Job("quiet-next", Tier.Spot, org: "quiet"))
+            .Build() with
+        {
+            RecentUsage = [new WindowUsage("busy", Tier.Spot, GpuMilliSeconds: 8_000L * 3_600, CpuMilliSeconds: 0, MemoryMibSeconds: 0, WindowSeconds: 7_200)],
+        };
+
+        var plan = TieredScheduler.Plan(snapshot, new SchedulerConfig(), Now, seed: 1);
+
+        Assert.Equal("quiet-next", Assert.Single(plan.Starts).WorkloadId);
+    }
+
+    [Fact]
     public void Fractional_jobs_share_a_GPU()
     {
         var plan = new SnapshotBuilder().Node("n1", gpus: 1)
