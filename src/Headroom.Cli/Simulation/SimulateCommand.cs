@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Headroom.Core.Scheduling.Placement;
+using Headroom.Core.Scheduling.Tiered;
 using Headroom.Core.Simulation.Openb;
+using Headroom.Core.Simulation.Trace;
 
 namespace Headroom.Cli.Simulation;
 
@@ -16,7 +18,111 @@ internal static class SimulateCommand
     {
         var simulate = new Command("simulate", "Replay a trace through the scheduler on a virtual clock.");
         simulate.Subcommands.Add(CreateOpenb());
+        simulate.Subcommands.Add(CreateTrace());
         return simulate;
+    }
+
+    private static Command CreateTrace()
+    {
+        var fleet = new Option<FileInfo>("--fleet") { Description = "Fleet CSV (sn,cpu_milli,memory_mib,gpu,model), as the openb node list.", Required = true };
+        var jobs = new Option<FileInfo>("--jobs") { Description = "Philly jobs CSV (timestamp,duration,num_gpus,gpu_time,cluster).", Required = true };
+        var shares = new Option<string>("--shares") { Description = "Share of jobs per tier in percent.", DefaultValueFactory = _ => "internal=40,reserved=10,on-demand=25,spot=25" };
+        var start = new Option<string?>("--start") { Description = "Replay jobs arriving from this UTC time (yyyy-MM-dd[THH:mm]); default: the first arrival." };
+        var hours = new Option<int>("--hours") { Description = "Length of the arrival window in hours.", DefaultValueFactory = _ => 24 };
+        var seed = new Option<int>("--seed") { Description = "Seed for tier draws and tie-breaking.", DefaultValueFactory = _ => 42 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var svg = new Option<FileInfo?>("--svg") { Description = "Also write a chart of GPUs allocated by tier over time." };
+
+        var trace = new Command("trace", "Replay a time-based trace (arrivals, durations, gang sizes) through the tiered scheduler on a virtual clock.")
+        {
+            fleet, jobs, shares, start, hours, seed, json, svg,
+        };
+        trace.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            if (!TierShares.TryParse(parse.GetRequiredValue(shares), out var tierShares, out var sharesError))
+            {
+                error.WriteLine($"--shares: {sharesError}");
+                return 2;
+            }
+            DateTimeOffset? from = null;
+            if (parse.GetValue(start) is { } text)
+            {
+                if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+                {
+                    error.WriteLine("--start: expected a UTC time like 2017-10-09 or 2017-10-09T06:00");
+                    return 2;
+                }
+                from = parsed;
+            }
+            var window = parse.GetValue(hours);
+            if (window <= 0)
+            {
+                error.WriteLine("--hours: must be positive");
+                return 2;
+            }
+            List<SchedulingNode> nodes;
+            IReadOnlyList<TraceJob> all;
+            try
+            {
+                nodes = [.. OpenbTrace.ParseNodes(File.ReadAllText(parse.GetRequiredValue(fleet).FullName)).Select(n => new SchedulingNode(n.Name, "default", n.GpuModel, n.GpuCount, n.CpuMilli, n.MemoryMib))];
+                all = PhillyTrace.Parse(File.ReadAllText(parse.GetRequiredValue(jobs).FullName));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                error.WriteLine(e.Message);
+                return 1;
+            }
+
+            var first = from ?? (all.Count > 0 ? all[0].Arrival : DateTimeOffset.UnixEpoch);
+            var selected = all.Where(j => j.Arrival >= first && j.Arrival < first.AddHours(window)).ToList();
+            var report = TraceReplay.Run(nodes, selected, TraceReplayOptions.Default with { Shares = tierShares, Seed = parse.GetValue(seed) });
+            if (parse.GetValue(svg) is { } chart)
+                File.WriteAllText(chart.FullName, report.ToSvg());
+            if (parse.GetValue(json))
+                WriteJson(output, report, selected.Count);
+            else
+                output.Write(string.Create(CultureInfo.InvariantCulture, $"{selected.Count} jobs arriving in {window} h from {first:yyyy-MM-dd HH:mm} UTC{Environment.NewLine}") + report.ToText());
+            return 0;
+        });
+        return trace;
+    }
+
+    private static void WriteJson(TextWriter output, TraceReport report, int jobCount)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("jobs", jobCount);
+            writer.WriteNumber("nodes", report.Nodes);
+            writer.WriteNumber("gpus", report.Gpus);
+            writer.WriteString("start", report.Start.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+            writer.WriteString("end", report.End.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+            writer.WriteNumber("utilization_percent", Math.Round(report.UtilizationPercent, 2));
+            writer.WriteNumber("arrival_window_utilization_percent", Math.Round(report.ArrivalWindowUtilizationPercent, 2));
+            writer.WriteNumber("idle_gpu_hours", Math.Round(report.IdleGpuHours, 1));
+            writer.WriteNumber("never_started", report.NeverStarted);
+            writer.WriteStartObject("tiers");
+            foreach (var t in report.Tiers)
+            {
+                writer.WriteStartObject(TraceReport.Name(t.Tier));
+                writer.WriteNumber("jobs", t.Jobs);
+                writer.WriteNumber("started", t.Started);
+                writer.WriteNumber("completed", t.Completed);
+                writer.WriteNumber("gpu_hours", Math.Round(t.GpuHours, 1));
+                writer.WriteNumber("queue_seconds_mean", Math.Round(t.MeanQueueSeconds));
+                writer.WriteNumber("queue_seconds_p95", Math.Round(t.P95QueueSeconds));
+                writer.WriteNumber("completion_seconds_mean", Math.Round(t.MeanCompletionSeconds));
+                writer.WriteNumber("preemptions", t.Preemptions);
+                writer.WriteNumber("work_lost_gpu_hours", Math.Round(t.WorkLostGpuHours, 2));
+                writer.WriteEndObject();
+            }
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
     }
 
     private static Command CreateOpenb()

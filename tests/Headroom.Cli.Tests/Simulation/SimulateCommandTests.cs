@@ -77,4 +77,41 @@ public sealed class SimulateCommandTests
         Assert.True(SimulateCommand.TryParseSeeds(text, out var seeds));
         Assert.Equal(expected, seeds);
     }
+
+    [Fact]
+    public void Trace_with_json_reports_every_tier_and_writes_the_chart()
+    {
+        var philly = Path.Combine(AppContext.BaseDirectory, "Fixtures", "philly");
+        var svg = Path.Combine(Path.GetTempPath(), $"headroom-trace-{Guid.NewGuid():N}.svg");
+        try
+        {
+            var (exit, output, error) = Run("simulate", "trace",
+                "--fleet", Path.Combine(philly, "fleet_32x8.csv"),
+                "--jobs", Path.Combine(philly, "philly_jobs_2017-10-09_12h.csv"),
+                "--hours", "3", "--shares", "internal=50,spot=50", "--json", "--svg", svg);
+
+            Assert.True(exit == 0, error);
+            using var json = JsonDocument.Parse(output);
+            Assert.Equal(256, json.RootElement.GetProperty("gpus").GetInt32());
+            var tiers = json.RootElement.GetProperty("tiers");
+            Assert.Equal(["internal", "reserved", "on-demand", "spot"], tiers.EnumerateObject().Select(t => t.Name));
+            Assert.Equal(json.RootElement.GetProperty("jobs").GetInt32(), tiers.EnumerateObject().Sum(t => t.Value.GetProperty("jobs").GetInt32()));
+            Assert.StartsWith("<svg", File.ReadAllText(svg), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(svg);
+        }
+    }
+
+    [Fact]
+    public void Trace_rejects_shares_that_do_not_sum_to_100()
+    {
+        var philly = Path.Combine(AppContext.BaseDirectory, "Fixtures", "philly");
+
+        var (exit, _, error) = Run("simulate", "trace", "--fleet", Path.Combine(philly, "fleet_32x8.csv"), "--jobs", Path.Combine(philly, "philly_jobs_2017-10-09_12h.csv"), "--shares", "internal=50");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("sum to 100", error, StringComparison.Ordinal);
+    }
 }

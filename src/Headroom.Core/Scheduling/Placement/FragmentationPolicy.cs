@@ -44,9 +44,7 @@ public sealed class FragmentationPolicy : IPlacementPolicy
     private PlacementFleet? _fleet;
     private long[] _nodeFrag = [];
     private int[] _nodeFragVersion = [];
-    private long[] _cacheDelta = [];
-    private int[] _cacheGpu = [];
-    private int[] _cacheVersion = [];
+    private CachedScore[] _cache = [];
     private int[] _scratch = [];
 
     public FragmentationPolicy(string name, WorkloadMix mix, Random random, Measure measure, TieBreak tieBreak)
@@ -106,15 +104,16 @@ public sealed class FragmentationPolicy : IPlacementPolicy
             int gpu;
             if (cached)
             {
-                var slot = (n * _shapeCount) + request.ShapeId;
+                // Shape-major: one decision scans one contiguous row of the cache.
+                ref var entry = ref _cache[(request.ShapeId * fleet.NodeCount) + n];
                 var version = fleet.NodeVersion(n);
-                if (_cacheVersion[slot] != version)
+                if (entry.Version != version)
                 {
-                    _cacheDelta[slot] = Score(fleet, n, request, out _cacheGpu[slot]);
-                    _cacheVersion[slot] = version;
+                    entry.Delta = Score(fleet, n, request, out entry.Gpu);
+                    entry.Version = version;
                 }
-                delta = _cacheDelta[slot];
-                gpu = _cacheGpu[slot];
+                delta = entry.Delta;
+                gpu = entry.Gpu;
             }
             else
             {
@@ -142,6 +141,7 @@ public sealed class FragmentationPolicy : IPlacementPolicy
     /// </summary>
     internal long Score(PlacementFleet fleet, int node, in PlacementRequest request, out int gpu)
     {
+        Bind(fleet);
         var before = NodeFragmentation(fleet, node);
         var free = _scratch.AsSpan(0, fleet.GpuCount(node));
         fleet.GpuFree(node).CopyTo(free);
@@ -247,6 +247,14 @@ public sealed class FragmentationPolicy : IPlacementPolicy
         return sum;
     }
 
+    /// <summary>A node's score for one shape, valid while the node's version is <see cref="Version"/> (0: never computed).</summary>
+    private struct CachedScore
+    {
+        public long Delta;
+        public int Gpu;
+        public int Version;
+    }
+
     private void Bind(PlacementFleet fleet)
     {
         if (ReferenceEquals(_fleet, fleet))
@@ -255,9 +263,7 @@ public sealed class FragmentationPolicy : IPlacementPolicy
         var nodes = fleet.NodeCount;
         _nodeFrag = new long[nodes];
         _nodeFragVersion = new int[nodes];
-        _cacheDelta = new long[nodes * _shapeCount];
-        _cacheGpu = new int[nodes * _shapeCount];
-        _cacheVersion = new int[nodes * _shapeCount];
+        _cache = new CachedScore[nodes * _shapeCount];
         var maxGpus = 0;
         for (var n = 0; n < nodes; n++)
             maxGpus = Math.Max(maxGpus, fleet.GpuCount(n));

@@ -44,8 +44,8 @@ public sealed record SchedulerConfig
         var errors = new List<string>();
         foreach (var f in Filters.Where(f => !SchedulingPlugins.FilterNames.Contains(f)))
             errors.Add($"filters: unknown filter '{f}' (known: {string.Join(", ", SchedulingPlugins.FilterNames)})");
-        if (Score is not (SchedulingPlugins.BestFit or SchedulingPlugins.Spread))
-            errors.Add($"score: unknown plugin '{Score}' (known: {SchedulingPlugins.BestFit}, {SchedulingPlugins.Spread})");
+        if (!SchedulingPlugins.ScoreNames.Contains(Score))
+            errors.Add($"score: unknown plugin '{Score}' (known: {string.Join(", ", SchedulingPlugins.ScoreNames)})");
         if (Preempt is not (SchedulingPlugins.CheapestVictims or SchedulingPlugins.NoPreemption))
             errors.Add($"preempt: unknown plugin '{Preempt}' (known: {SchedulingPlugins.CheapestVictims}, {SchedulingPlugins.NoPreemption})");
         foreach (var (tier, grace) in Grace.Where(g => g.Value < TimeSpan.Zero))

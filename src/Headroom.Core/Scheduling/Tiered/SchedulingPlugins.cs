@@ -3,7 +3,9 @@ namespace Headroom.Core.Scheduling.Tiered;
 /// <summary>
 /// The scheduler's extension points by name, in the order they run for each pending workload:
 /// filters (each node must pass all, in config order) → score (ranks the survivors and picks the
-/// gang's nodes, topology first) → preempt (only when no set of nodes passed).
+/// gang's nodes, topology first) → preempt (only when no set of nodes passed). <see cref="FgdPack"/>
+/// is the placement policy validated on the openb trace, measured against the mix of the
+/// workloads in the snapshot.
 /// </summary>
 public static class SchedulingPlugins
 {
@@ -17,6 +19,10 @@ public static class SchedulingPlugins
 
     public const string BestFit = "best-fit";
     public const string Spread = "spread";
+    public const string FgdPack = Placement.PlacementPolicies.FgdPack;
+
+    /// <summary>Score plugins: least left over, most left over, or least growth of expected fragmentation.</summary>
+    public static IReadOnlyList<string> ScoreNames { get; } = [BestFit, Spread, FgdPack];
 
     public const string CheapestVictims = "cheapest-victims";
     public const string NoPreemption = "none";

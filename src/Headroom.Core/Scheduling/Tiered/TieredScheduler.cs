@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Headroom.Core.Scheduling.Placement;
 
 namespace Headroom.Core.Scheduling.Tiered;
 
@@ -8,7 +9,17 @@ public sealed record SchedulerSnapshot(
     ImmutableArray<SchedulingNode> Nodes,
     ImmutableArray<RunningWorkload> Running,
     ImmutableArray<Workload> Pending,
-    ImmutableArray<CapacityBlock> Reservations);
+    ImmutableArray<CapacityBlock> Reservations)
+{
+    /// <summary>
+    /// What each org used per tier over the fair-share window (the caller sums its usage events);
+    /// empty means fair share looks at current holdings only.
+    /// </summary>
+    public ImmutableArray<WindowUsage> RecentUsage { get; init; } = [];
+}
+
+/// <summary>An org's use of one tier over a window that ends now, in integer resource-seconds.</summary>
+public sealed record WindowUsage(string Org, Tier Tier, long GpuMilliSeconds, long CpuMilliSeconds, long MemoryMibSeconds, long WindowSeconds);
 
 /// <summary>
 /// The tiered scheduler: a pure function from a snapshot, the config, <c>now</c> and a seed to a
@@ -70,15 +81,24 @@ public static class TieredScheduler
         private readonly Dictionary<QuotaKey, long> _quotaUsed = [];
         private readonly Dictionary<string, long> _blockUsed = []; // milli-GPUs used inside each block
         private readonly HashSet<string> _claimed = []; // victims already promised to a waiting workload this cycle
+        private Dictionary<Pool, int> _poolWhole = []; // whole free GPUs per pool, as of the current workload's turn
         private readonly List<StartDecision> _starts = [];
         private readonly List<NoticeDecision> _notices = [];
         private readonly List<StopDecision> _stops = [];
+        private readonly int _seed;
+
+        // For the fgd-pack score: the cycle's free capacity as a placement fleet (same node
+        // order as _nodes, kept in step by Start) and the mix of every workload in the snapshot.
+        private PlacementFleet? _fleet;
+        private FragmentationPolicy? _fragmentation;
+        private WorkloadMix? _mix;
 
         public Cycle(SchedulerSnapshot snapshot, SchedulerConfig config, DateTimeOffset now, int seed)
         {
             _snapshot = snapshot;
             _config = config;
             _now = now;
+            _seed = seed;
             _nodes = [.. snapshot.Nodes.OrderBy(n => n.Name, StringComparer.Ordinal).Select((n, i) => new NodeState(n, i))];
             // The seed only breaks exact score ties, through a fixed per-cycle node order.
             var random = new Random(seed);
@@ -100,6 +120,9 @@ public static class TieredScheduler
                 else
                     Hold(r);
             }
+
+            if (_config.Score == SchedulingPlugins.FgdPack)
+                PrepareFragmentation();
 
             // 3. Queue order, then 4. one decision per pending workload.
             var pending = new List<PendingDecision>();
@@ -142,15 +165,28 @@ public static class TieredScheduler
 
         private List<Workload> Order(IEnumerable<Workload> pending)
         {
-            // Dominant share within the tier: the org's largest share of GPUs, CPU or memory held by that tier.
+            // Dominant share within the tier: the org's largest share of GPUs, CPU or memory, as
+            // held now plus its average over the fair-share window, so a tenant that just used a
+            // lot waits behind one that did not, even when neither holds anything at this instant.
             double gpus = Math.Max(1, _nodes.Sum(n => n.Node.GpuCount) * 1000.0);
             double cpu = Math.Max(1, _nodes.Sum(n => (double)n.Node.CpuMilli));
             double mem = Math.Max(1, _nodes.Sum(n => (double)n.Node.MemoryMib));
-            var share = _running.Values
-                .GroupBy(r => (r.Workload.Org, r.Workload.Tier))
-                .ToDictionary(g => g.Key, g => Math.Max(
-                    g.Sum(r => r.Allocations.Sum(a => (double)a.Gpus.Length * a.GpuMilli)) / gpus,
-                    Math.Max(g.Sum(r => r.Allocations.Sum(a => (double)a.CpuMilli)) / cpu, g.Sum(r => r.Allocations.Sum(a => (double)a.MemoryMib)) / mem)));
+            var held = new Dictionary<(string, Tier), (double Gpu, double Cpu, double Mem)>();
+            foreach (var r in _running.Values)
+            {
+                var key = (r.Workload.Org, r.Workload.Tier);
+                var h = held.GetValueOrDefault(key);
+                foreach (var a in r.Allocations)
+                    h = (h.Gpu + ((double)a.Gpus.Length * a.GpuMilli), h.Cpu + a.CpuMilli, h.Mem + a.MemoryMib);
+                held[key] = h;
+            }
+            foreach (var u in _snapshot.RecentUsage.Where(u => u.WindowSeconds > 0))
+            {
+                var key = (u.Org, u.Tier);
+                var h = held.GetValueOrDefault(key);
+                held[key] = (h.Gpu + ((double)u.GpuMilliSeconds / u.WindowSeconds), h.Cpu + ((double)u.CpuMilliSeconds / u.WindowSeconds), h.Mem + ((double)u.MemoryMibSeconds / u.WindowSeconds));
+            }
+            var share = held.ToDictionary(h => h.Key, h => Math.Max(h.Value.Gpu / gpus, Math.Max(h.Value.Cpu / cpu, h.Value.Mem / mem)));
             return [.. pending
                 .OrderByDescending(w => w.Tier)
                 .ThenBy(w => share.GetValueOrDefault((w.Org, w.Tier)))
@@ -163,6 +199,7 @@ public static class TieredScheduler
         {
             if (w.Validate() is { } invalid)
                 return [new PendingReason("invalid", invalid)];
+            _poolWhole = _nodes.GroupBy(n => n.Pool).ToDictionary(g => g.Key, g => g.Sum(n => n.WholeFree));
 
             var rejected = new Dictionary<string, int>(StringComparer.Ordinal);
             var passing = new List<NodeState>();
@@ -219,7 +256,7 @@ public static class TieredScheduler
             var held = UnusedHeldGpus(node.Pool);
             if (held == 0 || w.GpusPerNode == 0)
                 return true;
-            var poolWhole = _nodes.Where(n => n.Pool == node.Pool).Sum(n => n == node ? whole : n.WholeFree);
+            var poolWhole = _poolWhole.GetValueOrDefault(node.Pool) - node.WholeFree + whole;
             return poolWhole - ((long)w.NodeCount * w.GpusPerNode) >= held;
         }
 
@@ -289,9 +326,29 @@ public static class TieredScheduler
                 .Take(count)];
         }
 
-        /// <summary>Lower is better. best-fit: what the node has left after the placement; spread: the opposite.</summary>
+        private void PrepareFragmentation()
+        {
+            _fleet = PlacementFleet.Create([.. _nodes.Select(n => new PlacementNode(n.Node.Name, n.Node.GpuModel, n.Node.GpuCount, n.Node.CpuMilli, n.Node.MemoryMib)
+            {
+                GpuMilliUsed = [.. n.GpuFree.Select(f => 1000 - f)],
+                CpuMilliUsed = n.Node.CpuMilli - n.CpuFree,
+                MemoryMibUsed = n.Node.MemoryMib - n.MemFree,
+            })]);
+            _mix = WorkloadMix.From(_snapshot.Pending.Concat(_running.Values.Select(r => r.Workload)).Select(Request));
+            _fragmentation = new FragmentationPolicy(SchedulingPlugins.FgdPack, _mix, new Random(_seed), FragmentationPolicy.Measure.WithPacking, FragmentationPolicy.TieBreak.BestFit);
+        }
+
+        private PlacementRequest Request(Workload w) =>
+            new(w.CpuMilliPerNode, w.MemoryMibPerNode, w.GpusPerNode, w.GpusPerNode == 0 ? 0 : w.GpuMilli, _fleet!.ModelMask(w.GpuModels.IsDefault ? [] : w.GpuModels));
+
+        /// <summary>
+        /// Lower is better. best-fit: what the node has left after the placement; spread: the
+        /// opposite; fgd-pack: how much the placement grows the node's expected fragmentation.
+        /// </summary>
         private long Score(NodeState n, Workload w)
         {
+            if (_fragmentation is not null)
+                return _fragmentation.Score(_fleet!, n.Index, _mix!.Tag(Request(w)), out _);
             long leftover = ((n.GpuFree.Sum() - ((long)w.GpusPerNode * w.GpuMilli)) * 1_000_000L / Math.Max(1, n.Node.GpuCount * 1000))
                 + ((n.CpuFree - w.CpuMilliPerNode) * 1_000_000L / Math.Max(1, n.Node.CpuMilli));
             return _config.Score == SchedulingPlugins.Spread ? -leftover : leftover;
@@ -306,6 +363,8 @@ public static class TieredScheduler
                 node.CpuFree -= w.CpuMilliPerNode;
                 node.MemFree -= w.MemoryMibPerNode;
                 allocations.Add(new Allocation(node.Node.Name, gpus, w.GpuMilli, w.CpuMilliPerNode, w.MemoryMibPerNode));
+                // Same GPUs as TakeGpus: the lowest free whole GPUs, or the tightest (then lowest) for a share.
+                _fleet?.Place(node.Index, w.GpuMilli < 1000 && w.GpusPerNode > 0 ? gpus[0] : -1, Request(w));
                 Account(w, node.Pool, (long)w.GpusPerNode * w.GpuMilli);
             }
             _starts.Add(new StartDecision(w.Id, allocations.MoveToImmutable()));

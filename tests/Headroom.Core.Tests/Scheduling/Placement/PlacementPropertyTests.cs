@@ -10,10 +10,14 @@ public sealed class PlacementPropertyTests
         Gen.Select(Gen.Int[1, 8], Gen.Int[1, 4], Gen.Int[4, 64], Gen.OneOf<string>("h100-80gb", "a100-40gb", "t4"))
             .Select((gpus, cpuPerGpu, memPerGpu, model) => new PlacementNode("n", model, gpus, gpus * cpuPerGpu * 4_000, gpus * memPerGpu * 1_024));
 
-    private static readonly Gen<PlacementRequest> GenRequest = Gen.Frequency(
+    private static readonly Gen<PlacementRequest> GenShape = Gen.Frequency(
         (4, Gen.Select(Gen.Int[1, 8], Gen.Int[1, 16]).Select((n, cpu) => new PlacementRequest(cpu * 1_000, 4_096, n, PlacementRequest.MilliPerGpu))),
         (4, Gen.Select(Gen.Int[1, 19], Gen.Int[1, 8]).Select((share, cpu) => new PlacementRequest(cpu * 1_000, 2_048, 1, share * 50))),
         (1, Gen.Int[1, 16].Select(cpu => new PlacementRequest(cpu * 1_000, 1_024, 0, 0))));
+
+    // Model masks 0 (any) to 7: bits are the fleet's models in order of first appearance.
+    private static readonly Gen<PlacementRequest> GenRequest =
+        Gen.Select(GenShape, Gen.Frequency((3, Gen.Const(0)), (1, Gen.Int[1, 7]))).Select((r, mask) => r with { ModelMask = (ulong)mask });
 
     private static readonly Gen<(PlacementNode[] Nodes, PlacementRequest[] Requests, string Policy, int Seed)> GenCase =
         Gen.Select(
@@ -73,7 +77,17 @@ public sealed class PlacementPropertyTests
         }, iter: 200);
     }
 
-    private static List<PlacementChoice> Replay(PlacementNode[] nodes, PlacementRequest[] requests, string policyName, int seed)
+    [Fact]
+    public void The_per_shape_score_cache_never_changes_a_decision()
+    {
+        GenCase.Sample(c =>
+        {
+            Assert.Equal(Replay(c.Nodes, c.Requests, PlacementPolicies.FgdPack, c.Seed), Replay(c.Nodes, c.Requests, PlacementPolicies.FgdPack, c.Seed, cached: false));
+            Assert.Equal(Replay(c.Nodes, c.Requests, PlacementPolicies.Fgd, c.Seed), Replay(c.Nodes, c.Requests, PlacementPolicies.Fgd, c.Seed, cached: false));
+        }, iter: 200);
+    }
+
+    private static List<PlacementChoice> Replay(PlacementNode[] nodes, PlacementRequest[] requests, string policyName, int seed, bool cached = true)
     {
         var fleet = PlacementFleet.Create(nodes);
         var mix = WorkloadMix.From(requests);
@@ -81,7 +95,8 @@ public sealed class PlacementPropertyTests
         var choices = new List<PlacementChoice>();
         foreach (var raw in requests)
         {
-            var request = mix.Tag(raw);
+            // An untagged request (shape -1) is scored from scratch every time.
+            var request = cached ? mix.Tag(raw) : raw;
             var choice = policy.Choose(fleet, request);
             if (choice.Found)
                 fleet.Place(choice.Node, choice.Gpu, request);

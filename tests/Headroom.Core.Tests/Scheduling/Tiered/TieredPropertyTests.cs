@@ -36,19 +36,20 @@ public sealed class TieredPropertyTests
                 SubmittedAt = Now - TimeSpan.FromSeconds(age),
             });
 
-    private static readonly Gen<(SchedulerSnapshot Snapshot, int Seed)> GenHistory =
-        Gen.Select(GenNode.Array[1, 6], GenWorkload.Array[0, 12], GenWorkload.Array[1, 8], Gen.Int[0, 16], Gen.Int[0, 7200], Gen.Int)
-            .Select((nodes, first, second, reserved, age, seed) =>
+    private static readonly Gen<(SchedulerSnapshot Snapshot, int Seed, SchedulerConfig Config)> GenHistory =
+        Gen.Select(GenNode.Array[1, 6], GenWorkload.Array[0, 12], GenWorkload.Array[1, 8], Gen.Int[0, 16], Gen.Int[0, 7200], Gen.Int, Gen.OneOf<string>([.. SchedulingPlugins.ScoreNames]))
+            .Select((nodes, first, second, reserved, age, seed, score) =>
             {
                 var named = nodes.Select((n, i) => n with { Name = $"n{i}" }).ToImmutableArray();
                 var blocks = reserved == 0 ? ImmutableArray<CapacityBlock>.Empty : [new CapacityBlock("r1", "acme", "eu-1", "h100-80gb", reserved, Now.AddHours(-1), Now.AddHours(1))];
                 var firstPending = first.Select((w, i) => w with { Id = $"a{i}" }).ToImmutableArray();
-                var before = TieredScheduler.Plan(new SchedulerSnapshot(named, [], firstPending, blocks), new SchedulerConfig(), Now.AddSeconds(-age), seed);
+                var config = new SchedulerConfig { Score = score };
+                var before = TieredScheduler.Plan(new SchedulerSnapshot(named, [], firstPending, blocks), config, Now.AddSeconds(-age), seed);
                 var running = before.Starts
                     .Select(s => new RunningWorkload(firstPending.Single(w => w.Id == s.WorkloadId), s.Allocations, Now.AddSeconds(-age)))
                     .ToImmutableArray();
                 var pending = second.Select((w, i) => w with { Id = $"b{i}" }).ToImmutableArray();
-                return (new SchedulerSnapshot(named, running, pending, blocks), seed);
+                return (new SchedulerSnapshot(named, running, pending, blocks), seed, config);
             });
 
     [Fact]
@@ -56,7 +57,7 @@ public sealed class TieredPropertyTests
     {
         GenHistory.Sample(h =>
         {
-            var plan = TieredScheduler.Plan(h.Snapshot, new SchedulerConfig(), Now, h.Seed);
+            var plan = TieredScheduler.Plan(h.Snapshot, h.Config, Now, h.Seed);
             var stopped = plan.Stops.Select(s => s.WorkloadId).ToHashSet();
             var used = new Dictionary<(string Node, int Gpu), int>();
             var byId = h.Snapshot.Pending.ToDictionary(w => w.Id);
@@ -87,7 +88,7 @@ public sealed class TieredPropertyTests
         var notices = 0;
         GenHistory.Sample(h =>
         {
-            var plan = TieredScheduler.Plan(h.Snapshot, new SchedulerConfig(), Now, h.Seed);
+            var plan = TieredScheduler.Plan(h.Snapshot, h.Config, Now, h.Seed);
             Interlocked.Add(ref notices, plan.Notices.Length);
             var running = h.Snapshot.Running.ToDictionary(r => r.Workload.Id);
             var pending = h.Snapshot.Pending.ToDictionary(w => w.Id);
@@ -108,8 +109,8 @@ public sealed class TieredPropertyTests
     {
         GenHistory.Sample(h =>
         {
-            var a = TieredScheduler.Plan(h.Snapshot, new SchedulerConfig(), Now, h.Seed);
-            var b = TieredScheduler.Plan(h.Snapshot, new SchedulerConfig(), Now, h.Seed);
+            var a = TieredScheduler.Plan(h.Snapshot, h.Config, Now, h.Seed);
+            var b = TieredScheduler.Plan(h.Snapshot, h.Config, Now, h.Seed);
             Assert.Equal(Describe(a), Describe(b));
         }, iter: 200);
     }

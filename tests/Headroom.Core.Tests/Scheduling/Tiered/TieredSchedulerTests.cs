@@ -235,6 +235,21 @@ public sealed class TieredSchedulerTests
     }
 
     [Fact]
+    public void Fair_share_counts_what_an_org_used_over_the_window_not_only_what_it_holds()
+    {
+        var snapshot = new SnapshotBuilder().Nodes(1)
+            .Pending(Job("busy-next", Tier.Spot, org: "busy", submittedAgo: TimeSpan.FromHours(1)), Job("quiet-next", Tier.Spot, org: "quiet"))
+            .Build() with
+        {
+            RecentUsage = [new WindowUsage("busy", Tier.Spot, GpuMilliSeconds: 8_000L * 3_600, CpuMilliSeconds: 0, MemoryMibSeconds: 0, WindowSeconds: 7_200)],
+        };
+
+        var plan = TieredScheduler.Plan(snapshot, new SchedulerConfig(), Now, seed: 1);
+
+        Assert.Equal("quiet-next", Assert.Single(plan.Starts).WorkloadId);
+    }
+
+    [Fact]
     public void Fractional_jobs_share_a_GPU()
     {
         var plan = new SnapshotBuilder().Node("n1", gpus: 1)
@@ -243,6 +258,21 @@ public sealed class TieredSchedulerTests
 
         Assert.Equal(["a", "b"], plan.Starts.Select(s => s.WorkloadId));
         Assert.Equal("c", Assert.Single(plan.Pending).WorkloadId);
+    }
+
+    [Theory]
+    [InlineData(SchedulingPlugins.BestFit, "used")]
+    [InlineData(SchedulingPlugins.FgdPack, "used")]
+    [InlineData(SchedulingPlugins.Spread, "empty")]
+    public void The_score_plugin_chosen_by_name_ranks_the_nodes(string score, string expected)
+    {
+        var plan = new SnapshotBuilder().Node("empty", gpus: 2).Node("used", gpus: 2)
+            .Running(Job("half", Tier.OnDemand, gpus: 1, milli: 500), LongAgo, ["used"])
+            .Pending(Job("share", Tier.OnDemand, gpus: 1, milli: 500))
+            .Plan(new SchedulerConfig { Score = score });
+
+        var allocation = Assert.Single(Assert.Single(plan.Starts).Allocations);
+        Assert.Equal(expected, allocation.Node);
     }
 
     [Fact]
