@@ -147,18 +147,12 @@ public static partial class SlurmScript
     // nodes, or a container, go through srun, which relays them to every task.
     private static string Launch(SlurmJobSpec spec)
     {
-        var words = new List<string>();
-        if (spec.NodeCount > 1 || spec.Image is not null)
-        {
-            words.Add("srun");
-            words.Add(Invariant($"--nodes={spec.NodeCount}"));
-            words.Add("--ntasks-per-node=1");
-            words.Add("--kill-on-bad-exit=1");
-        }
-        var line = ShellQuote.Join(words);
+        var line = spec.NodeCount > 1 || spec.Image is not null
+            ? Invariant($"srun --nodes={spec.NodeCount} --ntasks-per-node=1 --kill-on-bad-exit=1")
+            : "";
         if (spec.Image is not null)
         {
-            line += " " + ShellQuote.Quote("--container-image=" + spec.Image)
+            line += " --container-image=" + ShellQuote.Quote(spec.Image)
                 + " --container-mounts=\"$HEADROOM_CHECKPOINT_DIR:$HEADROOM_CHECKPOINT_DIR\"";
         }
         var command = spec.Command is null ? spec.Args : [spec.Command, .. spec.Args];
