@@ -49,6 +49,10 @@ public sealed class SlurmClient
         {
             return new SubmitResult.Invalid(render.Errors);
         }
+        if (PrepareDirectories(spec) is { } problem)
+        {
+            return new SubmitResult.Unavailable(problem);
+        }
         var result = await RunAsync("sbatch", ["--parsable"], render.Script, cancellationToken);
         if (!result.Ran || (!result.Succeeded && IsUnreachable(result.Message)))
         {
@@ -136,8 +140,8 @@ public sealed class SlurmClient
     private async Task<SignalResult> ScancelAsync(long slurmJobId, string[] options, CancellationToken cancellationToken)
     {
         var id = slurmJobId.ToString(CultureInfo.InvariantCulture);
-        var result = await RunAsync("scancel", [.. options, id], null, cancellationToken);
-        // scancel exits 0 for a job that already ended, and says so on stderr only in verbose mode.
+        // scancel exits 0 even for a job it does not know; only --verbose says so (on stderr).
+        var result = await RunAsync("scancel", ["--verbose", .. options, id], null, cancellationToken);
         if (result.Succeeded && !IsUnknownJob(result.Message))
         {
             SlurmLog.Signalled(_logger, slurmJobId, string.Join(' ', options));
@@ -179,6 +183,22 @@ public sealed class SlurmClient
         return SlurmOutput.FromSacct(result.StdOut, slurmJobId) is { } job
             ? new ObserveResult.Found(job)
             : new ObserveResult.NotFound();
+    }
+
+    // Slurm opens --output and enters --chdir before the script runs, and creates neither. Both live on the
+    // file system the control plane shares with the nodes (it reads the logs), so they are made here.
+    private static string? PrepareDirectories(SlurmJobSpec spec)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(spec.LogPath)!);
+            Directory.CreateDirectory(spec.CheckpointDirectory);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot create the job's log or checkpoint directory: {e.Message}";
+        }
     }
 
     private Task<CommandResult> RunAsync(string tool, IEnumerable<string> arguments, string? stdin, CancellationToken cancellationToken) =>
