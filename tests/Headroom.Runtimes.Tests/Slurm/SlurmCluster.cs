@@ -109,6 +109,24 @@ internal static class SlurmCluster
     public static Task<SlurmJobObservation> WaitForStateAsync(SlurmClient client, long id, RuntimeJobState state, double seconds = 30) =>
         WaitAsync(client, id, j => j.Status?.State == state, TimeSpan.FromSeconds(seconds));
 
+    /// <summary>Waits until the job's log holds <paramref name="text"/> (Slurm's state can run ahead of the job's own writes).</summary>
+    public static async Task<string> WaitForLogAsync(string path, string text, double seconds = 20)
+    {
+        var clock = Stopwatch.StartNew();
+        var log = "";
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            log = File.Exists(path) ? await File.ReadAllTextAsync(path) : "";
+            if (log.Contains(text, StringComparison.Ordinal))
+            {
+                return log;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Fail($"{path} never showed '{text}' within {seconds} s; it holds:\n{log}");
+        return log;
+    }
+
     /// <summary>The epoch time on a "headroom: &lt;what&gt; at &lt;epoch&gt;" line of a job log.</summary>
     public static double? LogTime(string log, string what)
     {

@@ -40,7 +40,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded);
         Assert.Equal(0, done.ExitCode);
         Assert.NotNull(done.EndTime);
-        var log = await File.ReadAllTextAsync(spec.LogPath);
+        var log = await WaitForLogAsync(spec.LogPath, "headroom: exit 0 at ");
         output.WriteLine(log);
         Assert.Contains("cvd=0 gpus=0 arg=first arg\n", log, StringComparison.Ordinal);
         Assert.Contains($"headroom: start at ", log, StringComparison.Ordinal);
@@ -65,9 +65,10 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
     public async Task A_running_job_is_cancelled_and_hears_the_stop()
     {
         var client = Client();
-        var spec = Spec(_directory, NewJobId("job_cancel"), "reserved", "gpu-node2", "trap 'echo work: TERM; exit 143' TERM; while :; do sleep 0.2; done");
+        var spec = Spec(_directory, NewJobId("job_cancel"), "reserved", "gpu-node2", "trap 'echo work: TERM; exit 143' TERM; echo work: started; while :; do sleep 0.2; done");
         var id = await SubmitAsync(client, spec);
         await WaitForStateAsync(client, id, RuntimeJobState.Running);
+        await WaitForLogAsync(spec.LogPath, "work: started");
 
         var clock = Stopwatch.StartNew();
         Assert.IsType<SignalResult.Sent>(await client.CancelAsync(id));
@@ -75,9 +76,8 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"cancel → cancelled: {clock.ElapsedMilliseconds} ms");
 
         Assert.Equal("CANCELLED", cancelled.SlurmState);
-        var log = await File.ReadAllTextAsync(spec.LogPath);
+        var log = await WaitForLogAsync(spec.LogPath, "work: TERM");
         Assert.Contains("headroom: stop at ", log, StringComparison.Ordinal);
-        Assert.Contains("work: TERM", log, StringComparison.Ordinal);
     }
 
     [Fact]
