@@ -129,6 +129,22 @@ healthy() {
   [ "$up" = "$NODES" ]
 }
 
+running() { [ -n "$(ps -o stat= -p "$1" 2>/dev/null | grep -v '^Z')" ]; }
+
+stop_pids() {
+  local f p i pids=()
+  for f in "$@"; do
+    alive "$f" || continue
+    p=$(cat "$f"); kill "$p" 2>/dev/null || true
+    pids+=("$p"); say "stopping $(basename "$f" .pid) ($p)"
+  done
+  for p in "${pids[@]}"; do
+    for i in $(seq 1 80); do running "$p" || break; sleep 0.125; done
+    running "$p" && kill -9 "$p" 2>/dev/null
+  done
+  return 0
+}
+
 stop_all() {
   if alive "$R/run/slurmctld.pid"; then
     # Jobs first: a slurmd killed under a running job leaves slurmstepd and the job orphaned.
@@ -143,14 +159,10 @@ stop_all() {
       for i in $(seq 1 60); do [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.25; done
     fi
   fi
-  local f p i
-  for f in "$R"/run/slurmrestd.pid "$R"/run/slurmd-*.pid "$R"/run/slurmctld.pid "$R"/munge/munged.pid; do
-    alive "$f" || continue
-    p=$(cat "$f"); kill "$p" 2>/dev/null || true
-    for i in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
-    say "stopped $(basename "$f" .pid) ($p)"
-  done
+  # Slurm's daemons together, munged last (they talk to it while shutting down). A daemon that exited but
+  # was not reaped (PID 1 here may not reap) is a zombie: it counts as stopped.
+  stop_pids "$R"/run/slurmrestd.pid "$R"/run/slurmd-*.pid "$R"/run/slurmctld.pid
+  stop_pids "$R"/munge/munged.pid
   rm -f "$R"/run/*.pid "$R"/munge/munged.pid "$R"/munge/munge.sock "$R"/munge/munge.sock.lock
 }
 
