@@ -137,6 +137,22 @@ public sealed class SlurmClient
     public Task<SignalResult> CancelAsync(long slurmJobId, string? signal = null, CancellationToken cancellationToken = default) =>
         ScancelAsync(slurmJobId, signal is null ? [] : ["--full", "--signal=" + signal], cancellationToken);
 
+    /// <summary>
+    /// A JWT for slurmrestd (<c>scontrol token</c>; needs <c>AuthAltTypes=auth/jwt</c>, and root or SlurmUser to
+    /// make one for another user). Null with the reason when none could be made.
+    /// </summary>
+    public async Task<(string? Token, string? Failure)> CreateTokenAsync(string userName, TimeSpan lifespan, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(userName);
+        var seconds = ((long)Math.Ceiling(lifespan.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        var result = await RunAsync("scontrol", ["token", "username=" + userName, "lifespan=" + seconds], null, cancellationToken);
+        // Prints SLURM_JWT=<token>.
+        var line = result.StdOut.Trim();
+        return result.Succeeded && line.StartsWith("SLURM_JWT=", StringComparison.Ordinal)
+            ? (line["SLURM_JWT=".Length..], null)
+            : (null, result.Message);
+    }
+
     private async Task<SignalResult> ScancelAsync(long slurmJobId, string[] options, CancellationToken cancellationToken)
     {
         var id = slurmJobId.ToString(CultureInfo.InvariantCulture);

@@ -30,6 +30,13 @@ internal static class SlurmCluster
         }
     }
 
+    /// <summary>slurmrestd's URL, as dev-cluster.sh prints it (SLURM_REST_URL).</summary>
+    public static Uri RestUrl =>
+        Environment.GetEnvironmentVariable("SLURM_REST_URL") is { Length: > 0 } url
+            ? new Uri(url)
+            : throw new InvalidOperationException(
+                "SLURM_REST_URL is not set. Run `eval \"$(deploy/slurm/dev-cluster.sh start)\"` as root (it exports SLURM_CONF and SLURM_REST_URL; scripts/test.sh does it), then run the tests again.");
+
     public static SlurmClient Client() => new(new SlurmClientOptions { SlurmConf = Conf, CommandTimeout = TimeSpan.FromSeconds(20) });
 
     /// <summary>A fresh directory for one test's logs and checkpoints, on the file system the "nodes" share.</summary>
