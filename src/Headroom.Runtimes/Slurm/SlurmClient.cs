@@ -175,7 +175,8 @@ public sealed class SlurmClient
         return new SignalResult.Rejected(result.Message);
     }
 
-    private async Task<ObserveResult> ObserveEndedAsync(long slurmJobId, CancellationToken cancellationToken)
+    /// <summary>The job as accounting recorded it (what <see cref="ObserveAsync"/> falls back to once slurmctld forgot it).</summary>
+    internal async Task<ObserveResult> ObserveEndedAsync(long slurmJobId, CancellationToken cancellationToken)
     {
         if (_options.Accounting == SlurmAccounting.None)
         {

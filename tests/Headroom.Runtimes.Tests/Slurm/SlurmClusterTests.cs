@@ -62,6 +62,45 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task An_ended_job_is_found_in_the_completion_log_once_the_controller_forgets_it()
+    {
+        var client = Client();
+        var spec = Spec(_directory, NewJobId("job_acct"), "spot", "gpu-node1", "exit 4");
+        var id = await SubmitAsync(client, spec);
+        await WaitForStateAsync(client, id, RuntimeJobState.Failed);
+
+        // slurmctld keeps ended jobs for MinJobAge (300 s); ask accounting directly, as ObserveAsync will after that.
+        var recorded = await WaitForRecordAsync(() => client.ObserveEndedAsync(id, default), TimeSpan.FromSeconds(10));
+
+        Assert.Equal(SlurmObservationSource.Accounting, recorded.Source);
+        Assert.Equal(spec.JobId, recorded.HeadroomJobId);
+        Assert.Equal(RuntimeJobState.Failed, recorded.Status!.State);
+        Assert.Equal(4, recorded.ExitCode);
+        Assert.Equal(["gpu-node1"], recorded.Nodes);
+        Assert.Equal("spot", recorded.Partition);
+        Assert.Equal(0, recorded.Restarts);
+        Assert.NotNull(recorded.EndTime);
+    }
+
+    private static async Task<SlurmJobObservation> WaitForRecordAsync(Func<Task<ObserveResult>> observe, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        ObserveResult last;
+        do
+        {
+            last = await observe();
+            if (last is ObserveResult.Found { Job: var job })
+            {
+                return job;
+            }
+            await Task.Delay(100);
+        }
+        while (clock.Elapsed < timeout);
+        Assert.Fail($"never recorded: {last}");
+        return null!;
+    }
+
+    [Fact]
     public async Task A_running_job_is_cancelled_and_hears_the_stop()
     {
         var client = Client();
