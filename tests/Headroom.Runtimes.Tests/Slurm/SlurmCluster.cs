@@ -67,16 +67,24 @@ internal static class SlurmCluster
 
     public static string NewJobId(string prefix) => prefix + "_" + Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>Runs scontrol with the given arguments against the cluster; returns its stdout.</summary>
+    public static string Scontrol(params string[] arguments)
+    {
+        var info = new ProcessStartInfo("scontrol", arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.Environment["SLURM_CONF"] = Conf;
+        using var scontrol = Process.Start(info)!;
+        var stdout = scontrol.StandardOutput.ReadToEnd();
+        scontrol.StandardError.ReadToEnd();
+        scontrol.WaitForExit();
+        return stdout;
+    }
+
     /// <summary>The spot partition's GraceTime: what Slurm really grants a preempted spot job.</summary>
     public static int GraceSeconds
     {
         get
         {
-            var info = new ProcessStartInfo("scontrol", ["show", "partition", "spot", "-o"]) { RedirectStandardOutput = true };
-            info.Environment["SLURM_CONF"] = Conf;
-            using var scontrol = Process.Start(info)!;
-            var line = scontrol.StandardOutput.ReadToEnd();
-            scontrol.WaitForExit();
+            var line = Scontrol("show", "partition", "spot", "-o");
             var graceTime = line.Split(' ').Single(f => f.StartsWith("GraceTime=", StringComparison.Ordinal));
             return int.Parse(graceTime["GraceTime=".Length..], CultureInfo.InvariantCulture);
         }

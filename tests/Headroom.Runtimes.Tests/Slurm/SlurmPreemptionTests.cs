@@ -6,9 +6,10 @@ using static Headroom.Runtimes.Tests.Slurm.SlurmCluster;
 namespace Headroom.Runtimes.Tests.Slurm;
 
 /// <summary>
-/// A spot job preempted by an internal job on the real dev cluster (gpu-node4, all 8 GPUs): it gets its notice,
-/// at least the partition's grace before it is stopped (measured in the job), is requeued, and finishes later
-/// from its checkpoint. Runs beside <see cref="SlurmClusterTests"/>, which keeps off gpu-node4.
+/// Jobs that lose their node on the real dev cluster's gpu-node4, one after the other (the other test classes keep
+/// off it): a spot job preempted by an internal job gets its notice and at least the partition's grace before it
+/// is stopped (measured in the job), is requeued, and finishes later from its checkpoint; a job whose node fails
+/// is lost and requeued.
 /// </summary>
 public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
 {
@@ -83,6 +84,40 @@ public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["gpu-node4"], urgentDone.Nodes);
         // The internal job got the GPUs only once the spot job had let go of them.
         Assert.True(urgentDone.StartTime!.Value.ToUnixTimeSeconds() >= Math.Floor(stop.Value), "the internal job started before the spot job stopped");
+    }
+
+    [Fact]
+    public async Task A_job_whose_node_fails_is_lost_then_requeued_and_runs_again()
+    {
+        var client = Client();
+        var spec = Spec(_directory, NewJobId("job_nodefail"), "spot", "gpu-node4",
+            "echo \"work: run $HEADROOM_RESTART_COUNT\"; [ \"$HEADROOM_RESTART_COUNT\" -gt 0 ] && exit 0; sleep 300");
+        var id = await SubmitAsync(client, spec);
+        await WaitForStateAsync(client, id, RuntimeJobState.Running);
+        await WaitForLogAsync(spec.LogPath, "work: run 0");
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            // An operator (or slurmctld, when slurmd stops answering) marks the node down.
+            Scontrol("update", "nodename=gpu-node4", "state=down", "reason=headroom-test");
+            var requeued = await WaitAsync(client, id, j => j.Restarts == 1, TimeSpan.FromSeconds(20));
+            Assert.Equal(RuntimeJobState.Queued, requeued.Status!.State);
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s  requeued: {requeued.Status.Reason}");
+
+            // That run's record says why it ended.
+            var run = Assert.IsType<ObserveResult.Found>(await client.ObserveEndedAsync(id, default)).Job;
+            Assert.Equal("NODE_FAIL", run.SlurmState);
+            Assert.Equal(RuntimeJobState.Lost, run.Status!.State);
+        }
+        finally
+        {
+            Scontrol("update", "nodename=gpu-node4", "state=resume");
+        }
+
+        var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded, 60);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s  ran again and succeeded");
+        Assert.Equal(1, done.Restarts);
+        Assert.Contains("work: run 1", await WaitForLogAsync(spec.LogPath, "headroom: exit 0"), StringComparison.Ordinal);
     }
 
     public void Dispose()
