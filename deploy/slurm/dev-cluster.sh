@@ -10,7 +10,8 @@
 #   deploy/slurm/dev-cluster.sh stop      cancels every job, then stops the daemons by PID file (WIPE=1 deletes the root)
 #
 # Knobs (environment): SLURM_ROOT (/tmp/headroom-slurm), NODES (4), GPUS per node (8), GPU_TYPE (h100),
-# PORT_BASE (17800: slurmctld +17, slurmd default +18, slurmrestd +20, nodes +101..), GRACE seconds a
+# ACCOUNTING (0; 1 adds slurmdbd over a throwaway MariaDB, for full `sacct` and slurmrestd's slurmdb API),
+# PORT_BASE (17800: slurmctld +17, slurmd default +18, slurmdbd +19, slurmrestd +20, MariaDB +6, nodes +101..), GRACE seconds a
 # preempted spot job keeps running after its notice (10; production uses Headroom's 120), CRED_EXPIRE (10;
 # a requeued job waits this long before it may start again), BF_INTERVAL (2), REST_USER (slurmrest).
 # Only stdout's last lines are meant for machines: `export SLURM_CONF=...` and `export SLURM_REST_URL=...`;
@@ -25,7 +26,10 @@ GRACE=${GRACE:-10}
 CRED_EXPIRE=${CRED_EXPIRE:-10}
 BF_INTERVAL=${BF_INTERVAL:-2}
 REST_USER=${REST_USER:-slurmrest}
+ACCOUNTING=${ACCOUNTING:-0}
 REST_PORT=$((PORT_BASE + 20))
+# A running cluster is reused only if it was started with the same knobs.
+KNOBS="nodes=$NODES gpus=$GPUS type=$GPU_TYPE ports=$PORT_BASE grace=$GRACE cred=$CRED_EXPIRE bf=$BF_INTERVAL acct=$ACCOUNTING"
 export SLURM_CONF=$R/etc/slurm.conf
 T0=$(date +%s%N)
 say() { printf '[%5dms] %s\n' $((($(date +%s%N) - T0) / 1000000)) "$*" >&2; }
@@ -33,7 +37,9 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 install_missing() {
   local missing="" p
-  for p in slurmctld slurmd slurm-client munge slurmrestd slurm-wlm-jwt-plugin; do
+  local packages="slurmctld slurmd slurm-client munge slurmrestd slurm-wlm-jwt-plugin"
+  [ "$ACCOUNTING" = 1 ] && packages="$packages slurmdbd slurm-wlm-mysql-plugin mariadb-server"
+  for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
   done
   [ -z "$missing" ] && return 0
@@ -87,7 +93,7 @@ SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
-AccountingStorageType=accounting_storage/none
+$(accounting_conf)
 JobCompType=jobcomp/filetxt
 JobCompLoc=$R/log/jobcomp.txt
 MpiDefault=none
@@ -122,8 +128,73 @@ EOF
   echo "CgroupPlugin=cgroup/v1" > "$R/etc/cgroup.conf"
 }
 
+accounting_conf() {
+  if [ "$ACCOUNTING" = 1 ]; then
+    # The private munge socket must be named here too: AuthInfo is not used for the slurmdbd connection.
+    cat <<EOF
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$((PORT_BASE + 19))
+AccountingStoragePass=$R/munge/munge.sock
+AccountingStorageTRES=gres/gpu,gres/gpu:$GPU_TYPE
+JobAcctGatherFrequency=30
+EOF
+  else
+    # AccountingStorageTRES=gres/gpu without slurmdbd is fatal for slurmctld; jobcomp/filetxt + `sacct -c` instead.
+    echo "AccountingStorageType=accounting_storage/none"
+  fi
+}
+
+# MariaDB in a throwaway datadir, slurmdbd, and the cluster, account and users; before slurmctld starts.
+start_accounting() {
+  mkdir -p "$R/mysql"; chown mysql:mysql "$R/mysql"
+  if [ ! -d "$R/mysql/data/mysql" ]; then
+    mariadb-install-db --no-defaults --user=mysql --datadir="$R/mysql/data" \
+      --auth-root-authentication-method=normal --skip-test-db >"$R/log/mariadb-install.log" 2>&1
+  fi
+  ( mariadbd --no-defaults --user=mysql --datadir="$R/mysql/data" --socket="$R/mysql/mysqld.sock" \
+      --port=$((PORT_BASE + 6)) --bind-address=127.0.0.1 --pid-file="$R/mysql/mysqld.pid" \
+      --innodb-buffer-pool-size=128M --innodb-lock-wait-timeout=900 --log-error="$R/log/mariadb.log" >/dev/null 2>&1 & )
+  local i
+  for i in $(seq 1 120); do mariadb-admin --socket="$R/mysql/mysqld.sock" -uroot ping >/dev/null 2>&1 && break; sleep 0.25; done
+  mariadb --socket="$R/mysql/mysqld.sock" -uroot -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+    CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurmpw';
+    GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+  say "mariadb up"
+  cat > "$R/etc/slurmdbd.conf" <<EOF
+AuthType=auth/munge
+AuthInfo=socket=$R/munge/munge.sock
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$R/etc/jwt_hs256.key
+DbdHost=$(hostname -s)
+DbdAddr=127.0.0.1
+DbdPort=$((PORT_BASE + 19))
+SlurmUser=root
+DebugLevel=info
+LogFile=$R/log/slurmdbd.log
+PidFile=$R/run/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$((PORT_BASE + 6))
+StorageUser=slurm
+StoragePass=slurmpw
+StorageLoc=slurm_acct_db
+EOF
+  chmod 600 "$R/etc/slurmdbd.conf"
+  slurmdbd   # no -f: it reads slurmdbd.conf next to $SLURM_CONF
+  for i in $(seq 1 120); do grep -q 'slurmdbd version .* started' "$R/log/slurmdbd.log" 2>/dev/null && break; sleep 0.25; done
+  alive "$R/run/slurmdbd.pid" || { echo "slurmdbd died:" >&2; tail -5 "$R/log/slurmdbd.log" >&2; exit 1; }
+  sacctmgr -i add cluster headroom-dev >/dev/null
+  sacctmgr -i add account headroom Cluster=headroom-dev Description=headroom Organization=headroom >/dev/null
+  sacctmgr -i add user root Account=headroom DefaultAccount=headroom >/dev/null
+  sacctmgr -i add user "$REST_USER" Account=headroom DefaultAccount=headroom AdminLevel=Admin >/dev/null
+  say "slurmdbd up, accounting objects created"
+}
+
 healthy() {
+  [ "$(cat "$R/run/knobs" 2>/dev/null)" = "$KNOBS" ] || return 1
   alive "$R/munge/munged.pid" && alive "$R/run/slurmctld.pid" && alive "$R/run/slurmrestd.pid" || return 1
+  if [ "$ACCOUNTING" = 1 ]; then alive "$R/run/slurmdbd.pid" && alive "$R/mysql/mysqld.pid" || return 1; fi
   local up
   up=$(timeout 5 sinfo -h -N -p spot -o %T 2>/dev/null | grep -cE '^(idle|mixed|allocated)$' || true)
   [ "$up" = "$NODES" ]
@@ -162,8 +233,9 @@ stop_all() {
   # Slurm's daemons together, munged last (they talk to it while shutting down). A daemon that exited but
   # was not reaped (PID 1 here may not reap) is a zombie: it counts as stopped.
   stop_pids "$R"/run/slurmrestd.pid "$R"/run/slurmd-*.pid "$R"/run/slurmctld.pid
-  stop_pids "$R"/munge/munged.pid
-  rm -f "$R"/run/*.pid "$R"/munge/munged.pid "$R"/munge/munge.sock "$R"/munge/munge.sock.lock
+  stop_pids "$R"/run/slurmdbd.pid
+  stop_pids "$R"/mysql/mysqld.pid "$R"/munge/munged.pid
+  rm -f "$R"/run/*.pid "$R"/run/knobs "$R"/mysql/mysqld.pid "$R"/munge/munged.pid "$R"/munge/munge.sock "$R"/munge/munge.sock.lock
 }
 
 start_all() {
@@ -175,11 +247,13 @@ start_all() {
   else
     stop_all
     write_config
-    # A fresh start is a clean slate: no jobs from an earlier run, job ids from 1, empty completion log.
-    rm -rf "$R/state" "$R/spool" "$R/log" && mkdir -p "$R/state" "$R/spool" "$R/log"
+    # A fresh start is a clean slate: no jobs from an earlier run, job ids from 1, empty completion log
+    # and accounting database.
+    rm -rf "$R/state" "$R/spool" "$R/log" "$R/mysql" && mkdir -p "$R/state" "$R/spool" "$R/log"
     runuser -u munge -- /usr/sbin/munged --socket="$R/munge/munge.sock" --key-file="$R/munge/munge.key" \
       --pid-file="$R/munge/munged.pid" --log-file="$R/munge/munged.log" --seed-file="$R/munge/munged.seed"
     say "munged up"
+    [ "$ACCOUNTING" = 1 ] && start_accounting
     slurmctld -c
     local n i
     for ((n = 1; n <= NODES; n++)); do mkdir -p "$R/spool/gpu-node$n"; slurmd -N "gpu-node$n"; done
@@ -193,7 +267,10 @@ start_all() {
       || { echo "nodes did not come up:" >&2; sinfo -N >&2 || true; tail -5 "$R"/log/slurmd-*.log >&2; exit 1; }
     say "slurmctld + $NODES slurmd up: $(sinfo -h -N -p spot -o '%N:%T:%G' | tr '\n' ' ')"
     # slurmrestd refuses root; SLURM_JWT=daemon makes it accept per-request tokens instead of its own.
-    ( SLURM_JWT=daemon exec slurmrestd -u "$REST_USER" -a rest_auth/jwt -s openapi/v0.0.38 "127.0.0.1:$REST_PORT" \
+    # Without slurmdbd the dbv0.0.38 plugin is fatal ("slurm not configured with slurmdbd").
+    local apis=openapi/v0.0.38
+    [ "$ACCOUNTING" = 1 ] && apis=openapi/v0.0.38,openapi/dbv0.0.38
+    ( SLURM_JWT=daemon exec slurmrestd -u "$REST_USER" -a rest_auth/jwt -s "$apis" "127.0.0.1:$REST_PORT" \
         >"$R/log/slurmrestd.log" 2>&1 & echo $! > "$R/run/slurmrestd.pid" )
     for i in $(seq 1 40); do
       alive "$R/run/slurmrestd.pid" || { echo "slurmrestd died:" >&2; tail -5 "$R/log/slurmrestd.log" >&2; exit 1; }
@@ -201,6 +278,7 @@ start_all() {
       sleep 0.25
     done
     say "slurmrestd up on 127.0.0.1:$REST_PORT (token: scontrol token username=<user>)"
+    echo "$KNOBS" > "$R/run/knobs"
   fi
   echo "export SLURM_CONF=$SLURM_CONF"
   echo "export SLURM_REST_URL=http://127.0.0.1:$REST_PORT"
@@ -208,7 +286,7 @@ start_all() {
 
 status_all() {
   local ok=0 f
-  for f in "$R"/munge/munged.pid "$R"/run/slurmctld.pid "$R"/run/slurmd-*.pid "$R"/run/slurmrestd.pid; do
+  for f in "$R"/munge/munged.pid "$R"/mysql/mysqld.pid "$R"/run/slurmdbd.pid "$R"/run/slurmctld.pid "$R"/run/slurmd-*.pid "$R"/run/slurmrestd.pid; do
     [ -f "$f" ] || continue
     if alive "$f"; then echo "$(basename "$f" .pid): running ($(cat "$f"))"; else echo "$(basename "$f" .pid): dead"; ok=1; fi
   done

@@ -82,6 +82,30 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         Assert.NotNull(recorded.EndTime);
     }
 
+    [Fact]
+    public async Task Accounting_in_slurmdbd_is_read_when_the_cluster_has_it_and_reported_unavailable_when_not()
+    {
+        var client = Client();
+        var database = new SlurmClient(new SlurmClientOptions { SlurmConf = Conf, Accounting = SlurmAccounting.Database });
+        var spec = Spec(_directory, NewJobId("job_db"), "spot", "gpu-node1", "exit 5");
+        var id = await SubmitAsync(client, spec);
+        await WaitForStateAsync(client, id, RuntimeJobState.Failed);
+
+        if (Scontrol("show", "config").Contains("accounting_storage/slurmdbd", StringComparison.Ordinal))
+        {
+            // dev-cluster.sh with ACCOUNTING=1.
+            var recorded = await WaitForRecordAsync(() => database.ObserveEndedAsync(id, default), TimeSpan.FromSeconds(10));
+            Assert.Equal(spec.JobId, recorded.HeadroomJobId);
+            Assert.Equal(5, recorded.ExitCode);
+            Assert.Equal(RuntimeJobState.Failed, recorded.Status!.State);
+        }
+        else
+        {
+            var unavailable = Assert.IsType<ObserveResult.Unavailable>(await database.ObserveEndedAsync(id, default));
+            Assert.Contains("accounting storage is disabled", unavailable.Message, StringComparison.Ordinal);
+        }
+    }
+
     private static async Task<SlurmJobObservation> WaitForRecordAsync(Func<Task<ObserveResult>> observe, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
