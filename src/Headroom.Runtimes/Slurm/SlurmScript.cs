@@ -80,7 +80,8 @@ public static partial class SlurmScript
         Directive($"--output={spec.LogPath}");
         Directive("--open-mode=append");
 
-        s.Append($"# Rendered by Headroom for job {spec.JobId}. Runs on the job's first node; see SlurmScript.cs for the signal protocol.\n");
+        s.Append($"# Rendered by Headroom for job {spec.JobId}; runs on the job's first node. USR1 is the notice: the deadline goes to\n");
+        s.Append($"# $HEADROOM_NOTICE_FILE and the workload gets {spec.NoticeSignal}. TERM is the stop (KILL follows). Lines starting headroom: carry epoch times.\n");
         s.Append("set -u\n");
         void Export(string name, string value) => s.Append("export ").Append(name).Append('=').Append(ShellQuote.Quote(value)).Append('\n');
         Export("HEADROOM_JOB_ID", spec.JobId);
@@ -255,6 +256,11 @@ public static partial class SlurmScript
         if (spec.NoticeGrace < TimeSpan.Zero || Seconds(spec.NoticeGrace) > MaxSignalLeadSeconds)
         {
             Error("notice_grace", Invariant($"must be between 0 and {MaxSignalLeadSeconds} seconds"));
+        }
+        else if (spec.MaxDuration is { } limit && limit > TimeSpan.Zero && spec.NoticeGrace >= limit)
+        {
+            // Slurm would send the time-limit notice the moment the job starts.
+            Error("notice_grace", "must be shorter than max_duration");
         }
         if (!NoticeSignals.Contains(spec.NoticeSignal, StringComparer.Ordinal))
         {

@@ -96,6 +96,7 @@ public sealed class SlurmScriptTests
         { "memory_mb_per_node", Specs.Spot() with { MemoryMbPerNode = -1 } },
         { "notice_grace", Specs.Spot() with { NoticeGrace = TimeSpan.FromSeconds(-1) } },
         { "notice_grace", Specs.Spot() with { NoticeGrace = TimeSpan.FromDays(1) } },
+        { "notice_grace", Specs.Spot() with { MaxDuration = TimeSpan.FromMinutes(2) } },
         { "notice_signal", Specs.Spot() with { NoticeSignal = "KILL" } },
         { "checkpoint_directory", Specs.Spot() with { CheckpointDirectory = "relative/dir" } },
         { "checkpoint_directory", Specs.Spot() with { CheckpointDirectory = "/ckpt/a:b" } },
