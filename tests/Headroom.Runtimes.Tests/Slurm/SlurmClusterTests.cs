@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Headroom.Runtimes.Slurm;
 using Xunit.Abstractions;
 using static Headroom.Runtimes.Tests.Slurm.SlurmCluster;
@@ -141,6 +142,29 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("CANCELLED", cancelled.SlurmState);
         var log = await WaitForLogAsync(spec.LogPath, "work: TERM");
         Assert.Contains("headroom: stop at ", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_notice_from_Headroom_writes_the_deadline_and_relays_the_notice_signal_and_the_job_runs_on()
+    {
+        var client = Client();
+        var spec = Spec(_directory, NewJobId("job_notice"), "spot", "gpu-node3",
+            "trap 'echo \"work: USR2, $(cat \"$HEADROOM_NOTICE_FILE\")\"; exit 0' USR2; echo work: started; while :; do sleep 0.2; done")
+            with { NoticeSignal = "USR2" };
+        var id = await SubmitAsync(client, spec);
+        await WaitForStateAsync(client, id, RuntimeJobState.Running);
+        await WaitForLogAsync(spec.LogPath, "work: started");
+
+        var before = DateTimeOffset.UtcNow;
+        Assert.IsType<SignalResult.Sent>(await client.NoticeAsync(id));
+
+        // The workload chose to finish at its notice: the job succeeds rather than being stopped.
+        var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded);
+        var log = await WaitForLogAsync(spec.LogPath, "headroom: exit 0");
+        Assert.Contains("headroom: notice at ", log, StringComparison.Ordinal);
+        var deadline = DateTimeOffset.Parse(log.Split("work: USR2, HEADROOM_PREEMPT_AT=")[1].Split('\n')[0], CultureInfo.InvariantCulture);
+        Assert.InRange(deadline - before, TimeSpan.FromSeconds(GraceSeconds - 2), TimeSpan.FromSeconds(GraceSeconds + 5));
+        Assert.Equal(0, done.Restarts);
     }
 
     [Fact]
