@@ -19,9 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-export PGROOT=${PGROOT:-/tmp/headroom-test-pg} PGPORT=${PGPORT:-15433}
-export HEADROOM_TEST_POSTGRES
-HEADROOM_TEST_POSTGRES=$(deploy/postgres/dev-postgres.sh start) || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
+export PGROOT=${PGROOT:-/tmp/headroom-test-pg} PGPORT=${PGPORT:-15471}
+export TEST_POSTGRES_URL
+TEST_POSTGRES_URL=$(deploy/postgres/dev-postgres.sh start) || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
 trap 'deploy/postgres/dev-postgres.sh stop' EXIT
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -6,4 +6,5 @@ root.Subcommands.Add(ServerCommands.Up());
 root.Subcommands.Add(ServerCommands.Migrate());
 root.Subcommands.Add(AuditCommands.Create());
 root.Subcommands.Add(ServerCommands.VersionCommand());
+root.Subcommands.Add(Headroom.Cli.Simulation.SimulateCommand.Create());
 return await root.Parse(args).InvokeAsync();

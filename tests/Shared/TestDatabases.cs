@@ -5,16 +5,16 @@ namespace Headroom.Tests;
 
 /// <summary>
 /// A fresh, empty store per test: a SQLite file in a temp directory, or a new database on the
-/// throwaway PostgreSQL that the test command starts (HEADROOM_TEST_POSTGRES).
+/// throwaway PostgreSQL that the test command starts (TEST_POSTGRES_URL).
 /// </summary>
 public static class TestDatabases
 {
     public static string PostgresUrl =>
-        Environment.GetEnvironmentVariable("HEADROOM_TEST_POSTGRES") is { Length: > 0 } url
+        Environment.GetEnvironmentVariable("TEST_POSTGRES_URL") is { Length: > 0 } url
             ? url
             : throw new InvalidOperationException(
-                "HEADROOM_TEST_POSTGRES is not set. Run the suite with scripts/test.sh, or start a server with " +
-                "deploy/postgres/dev-postgres.sh start and export HEADROOM_TEST_POSTGRES=<the URL it prints>.");
+                "TEST_POSTGRES_URL is not set. Run the suite with scripts/test.sh, or start a server with " +
+                "deploy/postgres/dev-postgres.sh start and export TEST_POSTGRES_URL=<the URL it prints>.");
 
     public static async Task<StoreConnection> CreateAsync(StoreProvider provider, string directory)
     {

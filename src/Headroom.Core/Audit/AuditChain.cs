@@ -13,13 +13,14 @@ public static class AuditChain
         ArgumentNullException.ThrowIfNull(entry);
         ArgumentException.ThrowIfNullOrEmpty(entry.Id);
         ArgumentException.ThrowIfNullOrEmpty(entry.OrgId);
-        if (previous is not null && previous.OrgId != entry.OrgId)
-        {
-            throw new ArgumentException($"Entry of org '{entry.OrgId}' cannot follow a record of org '{previous.OrgId}'.", nameof(entry));
-        }
-        _ = AuditCodes.ToCode(entry.ActorType);
-        _ = AuditCodes.ToCode(entry.Outcome);
         var orgId = Scrub(entry.OrgId);
+        if (previous is not null && previous.OrgId != orgId)
+        {
+            throw new ArgumentException($"Entry of org '{orgId}' cannot follow a record of org '{previous.OrgId}'.", nameof(entry));
+        }
+        // Throws for enum values without a code: there would be nothing to hash.
+        _ = entry.ActorType.ToCode();
+        _ = entry.Outcome.ToCode();
 
         var unsealed = new AuditRecord(
             Scrub(entry.Id),
@@ -37,6 +38,7 @@ public static class AuditChain
             entry.Detail is null ? null : Scrub(entry.Detail),
             previous?.Hash ?? AuditHash.Genesis(orgId),
             Hash: "");
+        // Never null: every text is scrubbed and both codes exist.
         return unsealed with { Hash = AuditHash.Compute(unsealed)! };
     }
 

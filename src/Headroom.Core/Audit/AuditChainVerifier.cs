@@ -62,7 +62,7 @@ public sealed class AuditChainVerifier
             {
                 Report(ref findings, AuditFindingKind.Inserted, _tip.Seq, _tip.Id,
                     $"Seq {_tip.Seq}: not part of the chain; seq {record.Seq} (id {record.Id}) chains to the other record with that seq, id {rival.Id}.");
-                _tip = rival;
+                Advance(rival);
             }
             else
             {
@@ -77,11 +77,13 @@ public sealed class AuditChainVerifier
             {
                 Report(ref findings, AuditFindingKind.Inserted, record.Seq, record.Id,
                     $"Seq {record.Seq}: chains to seq {_tip.Seq} (id {_tip.Id}) but claims another seq; it was forged.");
-                _previous = link;
-                return Done(findings);
             }
-            // An edited seq was already reported; the hash link says where the record belongs.
-            Advance(link with { Seq = _tip.Seq + 1 }, record);
+            else
+            {
+                // An edited seq was already reported; the hash link says where the record belongs.
+                link = link with { Seq = _tip.Seq + 1 };
+                Advance(link);
+            }
         }
         else if (record.Seq == _tip.Seq + 1)
         {
@@ -90,12 +92,12 @@ public sealed class AuditChainVerifier
                 Report(ref findings, AuditFindingKind.Inserted, record.Seq, record.Id,
                     $"Seq {record.Seq}: does not chain to seq {_tip.Seq} (id {_tip.Id}); one of the two was forged or replaced.");
             }
-            Advance(link, record);
+            Advance(link);
         }
         else if (record.Seq > _tip.Seq + 1)
         {
             _gaps.Add(new Gap(_tip.Seq + 1, record.Seq - 1, record.Id));
-            Advance(link, record);
+            Advance(link);
         }
         else if (record.Seq == _tip.Seq && _tip.Parent is not null && record.PrevHash == _tip.Parent)
         {
@@ -103,10 +105,12 @@ public sealed class AuditChainVerifier
         }
         else if (TryFill(record.Seq))
         {
-            if (_previous is not { } previous || previous.Seq + 1 != record.Seq || !previous.IsParentOf(record))
+            // A gap exists only after some record, so there is a previous one.
+            var previous = _previous.GetValueOrDefault();
+            if (previous.Seq + 1 != record.Seq || !previous.IsParentOf(record))
             {
-                var after = _previous is { } p ? $"after seq {p.Seq} (id {p.Id})" : "first";
-                Report(ref findings, AuditFindingKind.Reordered, record.Seq, record.Id, $"Seq {record.Seq}: stored {after}.");
+                Report(ref findings, AuditFindingKind.Reordered, record.Seq, record.Id,
+                    $"Seq {record.Seq}: stored after seq {previous.Seq} (id {previous.Id}).");
             }
         }
         else if (!edited)
@@ -128,10 +132,10 @@ public sealed class AuditChainVerifier
         List<AuditFinding>? findings = null;
         if (_rival is { } rival)
         {
-            if (_anchor is not null && _anchor.Seq == rival.Seq && (rival.Hash == _anchor.Hash || rival.Computed == _anchor.Hash))
+            if (_anchor is not null && _anchor.Seq == rival.Seq && rival.Carries(_anchor.Hash))
             {
-                _anchorMatched = true;
                 ReportRival(ref findings, _tip, rival);
+                Advance(rival);
             }
             else
             {
@@ -159,10 +163,10 @@ public sealed class AuditChainVerifier
         return Done(findings);
     }
 
-    private void Advance(Link link, AuditRecord record)
+    private void Advance(Link link)
     {
         _tip = link;
-        if (_anchor is not null && link.Seq == _anchor.Seq && (record.Hash == _anchor.Hash || link.Computed == _anchor.Hash))
+        if (_anchor is not null && link.Seq == _anchor.Seq && link.Carries(_anchor.Hash))
         {
             _anchorMatched = true;
         }
@@ -200,7 +204,9 @@ public sealed class AuditChainVerifier
     /// <summary>What the verifier keeps of a record. Computed is the content's hash, which a successor may also link to when only the stored hash was edited.</summary>
     private readonly record struct Link(long Seq, string Id, string Hash, string? Computed, string? Parent)
     {
-        public bool IsParentOf(AuditRecord record) => record.PrevHash == Hash || (Computed is not null && record.PrevHash == Computed);
+        public bool IsParentOf(AuditRecord record) => Carries(record.PrevHash);
+
+        public bool Carries(string hash) => hash == Hash || (Computed is not null && hash == Computed);
     }
 
     private readonly record struct Gap(long From, long To, string Before);

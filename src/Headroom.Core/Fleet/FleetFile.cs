@@ -35,13 +35,21 @@ public static partial class FleetFile
             return ParseResult.Failure<FleetSpec>([jsonProblem]);
 
         var yaml = new YamlStream();
+        var parser = new GuardedParser(new Parser(new StringReader(text)));
         try
         {
-            yaml.Load(new GuardedParser(new Parser(new StringReader(text))));
+            yaml.Load(parser);
         }
         catch (YamlException e)
         {
             return ParseResult.Failure<FleetSpec>("", YamlMessage(e), (int)e.Start.Line, (int)e.Start.Column);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet 18.1 throws these on some odd input instead of a YamlException (found by
+            // ParserFuzzTests: "- :", "2:\t{\r907:"). The last event it read is the best position we have.
+            var at = parser.Current?.End;
+            return ParseResult.Failure<FleetSpec>("", $"unreadable YAML: {e.Message}", (int?)at?.Line, (int?)at?.Column);
         }
 
         return yaml.Documents switch
@@ -53,7 +61,7 @@ public static partial class FleetFile
         };
     }
 
-    /// <summary>Reads at most <see cref="MaxChars"/> characters (and one more, to tell that there is more).</summary>
+    /// <summary>Like <see cref="Parse(string, string?)"/>; stops reading as soon as the text passes <see cref="MaxChars"/>.</summary>
     public static ParseResult<FleetSpec> Parse(TextReader reader, string? fileName = null)
     {
         var text = new StringBuilder();

@@ -24,6 +24,7 @@ internal sealed partial class FleetFileReader
     private const int MaxLabelValueLength = 256;
 
     private readonly List<ParseProblem> _problems = [];
+    private readonly Dictionary<string, string> _modelPaths = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _regionPaths = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _nodePaths = new(StringComparer.Ordinal);
     private GpuCatalog _catalog = GpuCatalog.BuiltIn;
@@ -45,9 +46,10 @@ internal sealed partial class FleetFileReader
             ? Each(regionNodes, file.PathOf("regions"), RegionOf).ToList()
             : [];
 
+        // Problems are found in the order of the walk; a reader wants them in the order of the file.
         return _problems.Count == 0
             ? ParseResult.Success(new FleetSpec(_catalog.Models, regions))
-            : ParseResult.Failure<FleetSpec>(_problems);
+            : ParseResult.Failure<FleetSpec>([.. _problems.OrderBy(p => p.Line ?? int.MaxValue).ThenBy(p => p.Column ?? 0)]);
     }
 
     private GpuModel? GpuModelOf(YamlNode node, string path)
@@ -56,7 +58,9 @@ internal sealed partial class FleetFileReader
             return null;
         var id = Name(s, "id", IdPattern(), IdRule);
         if (id is not null && _catalog.Find(id) is not null)
-            Problem(s.PathOf("id"), s.Values["id"], $"GPU model '{id}' is already defined{(GpuCatalog.BuiltIn.Find(id) is null ? "" : " (built in)")}");
+            Problem(s.PathOf("id"), s.Values["id"], $"GPU model '{id}' is built in");
+        else if (id is not null && !_modelPaths.TryAdd(id, s.PathOf("id")))
+            Problem(s.PathOf("id"), s.Values["id"], $"duplicate GPU model id '{id}', already declared at {_modelPaths[id]}");
         var name = Text(s, "name", required: true);
         var memory = Integer(s, "memory_mib", required: true, min: 1);
         var aliases = Sequence(s, "aliases", required: false) is { } aliasNodes
@@ -117,27 +121,36 @@ internal sealed partial class FleetFileReader
         var runtime = Code(s, "runtime", FleetCodes.RuntimesByCode) ?? clusterRuntime;
         var state = Code(s, "state", FleetCodes.NodeStatesByCode) ?? NodeState.Ready;
         var labels = Labels(s);
-        if (name is null || cpu is null || memory is null || labels is null || s.HasNewProblems)
+        // Names are claimed even when the entry has other problems, so that a clash is reported
+        // alongside them; only an invalid count leaves the names unknown.
+        var names = name is null || (count is null && Present(s, "count", required: false, out _)) ? null : ClaimNames(s, name, count);
+        if (names is null || cpu is null || memory is null || labels is null || s.HasNewProblems)
             return null;
+        return [.. names.Select(nodeName => new NodeSpec(nodeName, gpuModel, gpuCount, cpu.Value, memory.Value, labels, runtime, state))];
+    }
 
-        if (_nodeCount + (count ?? 1) > MaxNodes)
+    /// <summary>
+    /// The entry's node names, recorded as taken; null after a problem when one is taken already
+    /// (node names are unique across the fleet) or the fleet grows past <see cref="MaxNodes"/>.
+    /// Clashes from one counted entry make one problem, not one per name.
+    /// </summary>
+    private string[]? ClaimNames(Section s, string name, int? count)
+    {
+        // Compared this way round because a count near int.MaxValue would overflow the sum.
+        if ((count ?? 1) > MaxNodes - _nodeCount)
         {
             Problem(s.PathOf("count"), s.Node, $"the fleet declares more than {MaxNodes} nodes");
             return null;
         }
         _nodeCount += count ?? 1;
 
-        // Node names are unique across the whole fleet. Clashes from one counted entry make one
-        // problem, not one per name.
         var names = count is { } n ? CountedNames(name, n) : [name];
         var clashes = names.Where(candidate => !_nodePaths.TryAdd(candidate, s.PathOf("name"))).ToList();
-        if (clashes.Count > 0)
-        {
-            var more = clashes.Count > 1 ? $" (and {clashes.Count - 1} more names from count)" : "";
-            Problem(s.PathOf("name"), s.Values["name"], $"duplicate node name '{clashes[0]}', already declared at {_nodePaths[clashes[0]]}{more}");
-            return null;
-        }
-        return [.. names.Select(nodeName => new NodeSpec(nodeName, gpuModel, gpuCount, cpu.Value, memory.Value, labels, runtime, state))];
+        if (clashes.Count == 0)
+            return names;
+        var more = clashes.Count > 1 ? $" (and {clashes.Count - 1} more names from count)" : "";
+        Problem(s.PathOf("name"), s.Values["name"], $"duplicate node name '{clashes[0]}', already declared at {_nodePaths[clashes[0]]}{more}");
+        return null;
     }
 
     /// <summary>Numbered names, zero-padded to at least two digits so that they sort in order.</summary>
@@ -193,7 +206,7 @@ internal sealed partial class FleetFileReader
         return new Section(this, path, node, values);
     }
 
-    private IEnumerable<T> Each<T>(IReadOnlyList<YamlNode> items, string path, Func<YamlNode, string, T?> read) where T : class
+    private static IEnumerable<T> Each<T>(IReadOnlyList<YamlNode> items, string path, Func<YamlNode, string, T?> read) where T : class
     {
         for (var i = 0; i < items.Count; i++)
         {

@@ -1,12 +1,10 @@
-using System.Collections.Frozen;
-
 namespace Headroom.Core.Fleet;
 
 /// <summary>The GPU models a fleet knows: the built-in ones plus any a fleet file declares.</summary>
 public sealed class GpuCatalog
 {
-    private readonly FrozenDictionary<string, GpuModel> _byId;
-    private readonly FrozenDictionary<string, GpuModel> _byProductName;
+    private readonly Dictionary<string, GpuModel> _byId;
+    private readonly Dictionary<string, GpuModel> _byProductName;
 
     public static GpuCatalog BuiltIn { get; } = new(
     [
@@ -23,11 +21,11 @@ public sealed class GpuCatalog
     public GpuCatalog(IEnumerable<GpuModel> models)
     {
         Models = [.. models];
-        _byId = Models.ToFrozenDictionary(m => m.Id, StringComparer.Ordinal);
+        _byId = Models.ToDictionary(m => m.Id, StringComparer.Ordinal);
         _byProductName = Models
             .SelectMany(m => m.Aliases.Prepend(m.Name).Select(name => (Key: NormalizeProductName(name), Model: m)))
             .DistinctBy(p => p.Key)
-            .ToFrozenDictionary(p => p.Key, p => p.Model, StringComparer.Ordinal);
+            .ToDictionary(p => p.Key, p => p.Model, StringComparer.Ordinal);
     }
 
     public IReadOnlyList<GpuModel> Models { get; }

@@ -58,6 +58,8 @@ public static class NvidiaSmi
                 if (!columns.Contains(required))
                     problems.Add(new ParseProblem(required, $"the header has no '{required}' column", first.Number));
             }
+            foreach (var repeated in columns.GroupBy(c => c, StringComparer.Ordinal).Where(g => g.Count() > 1))
+                problems.Add(new ParseProblem(repeated.Key, $"the header names '{repeated.Key}' more than once", first.Number));
             if (problems.Count > 0)
                 return ParseResult.Failure<IReadOnlyList<GpuReading>>(problems);
         }
@@ -97,19 +99,10 @@ public static class NvidiaSmi
         if (xml.Length > MaxOutputChars)
             return TooLarge(xml);
         catalog ??= GpuCatalog.BuiltIn;
-        XDocument document;
-        try
-        {
-            // The report names a DTD that is not there; it is ignored rather than fetched.
-            var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Ignore, XmlResolver = null };
-            using var reader = XmlReader.Create(new StringReader(xml), settings);
-            document = XDocument.Load(reader, LoadOptions.SetLineInfo);
-        }
-        catch (XmlException e)
-        {
-            return ParseResult.Failure<IReadOnlyList<GpuReading>>("", $"invalid XML: {e.Message}", e.LineNumber, e.LinePosition);
-        }
-        if (document.Root is not { Name.LocalName: "nvidia_smi_log" } root)
+        var (document, problem) = LoadXml(xml);
+        if (problem is not null)
+            return ParseResult.Failure<IReadOnlyList<GpuReading>>([problem]);
+        if (document?.Root is not { Name.LocalName: "nvidia_smi_log" } root)
             return ParseResult.Failure<IReadOnlyList<GpuReading>>("", "expected an nvidia_smi_log document");
 
         var problems = new List<ParseProblem>();
@@ -134,6 +127,38 @@ public static class NvidiaSmi
                 problems.Add(new ParseProblem($"gpu[{index}]", "uuid and product_name are required", Line(gpu)));
         }
         return problems.Count == 0 ? ParseResult.Success<IReadOnlyList<GpuReading>>(readings) : ParseResult.Failure<IReadOnlyList<GpuReading>>(problems);
+    }
+
+    /// <summary>
+    /// Parses in two passes: the first only checks the nesting, because XDocument takes time
+    /// quadratic in depth and a hostile document could nest a million levels; the report itself
+    /// nests five.
+    /// </summary>
+    private static (XDocument? Document, ParseProblem? Problem) LoadXml(string xml)
+    {
+        const int maxDepth = 16;
+        // The report names a DTD that is not there; it is ignored rather than fetched.
+        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Ignore, XmlResolver = null };
+        try
+        {
+            using (var probe = XmlReader.Create(new StringReader(xml), settings))
+            {
+                while (probe.Read())
+                {
+                    if (probe.Depth > maxDepth)
+                    {
+                        var at = (IXmlLineInfo)probe;
+                        return (null, new ParseProblem("", $"nesting deeper than {maxDepth} levels", at.LineNumber, at.LinePosition));
+                    }
+                }
+            }
+            using var reader = XmlReader.Create(new StringReader(xml), settings);
+            return (XDocument.Load(reader, LoadOptions.SetLineInfo), null);
+        }
+        catch (XmlException e)
+        {
+            return (null, new ParseProblem("", $"invalid XML: {e.Message}", e.LineNumber, e.LinePosition));
+        }
     }
 
     private static GpuReading? Reading(

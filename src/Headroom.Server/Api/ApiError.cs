@@ -18,6 +18,8 @@ public static class Errors
     public static IResult BadRequest(string message, string? param = null, string code = "invalid_request") =>
         Make(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
 
+    public static IResult MissingBody { get; } = BadRequest("The request needs a JSON body.", null, "missing_body");
+
     public static IResult Unauthorized(string message = "Missing or invalid credentials. Send 'Authorization: Bearer <key>'.") =>
         Make(StatusCodes.Status401Unauthorized, message, "authentication_error", null, "invalid_api_key");
 

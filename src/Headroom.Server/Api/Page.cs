@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Linq.Expressions;
 using Microsoft.AspNetCore.Http;
 
 namespace Headroom.Server.Api;
@@ -37,6 +38,22 @@ public readonly record struct PageRequest(int Limit, string? After)
         }
         page = new PageRequest(limit, string.IsNullOrEmpty(after) ? null : after);
         return true;
+    }
+
+    /// <summary>
+    /// Orders by <paramref name="key"/> (an id or name that sorts by creation), skips to after the
+    /// cursor and takes one row more than the page, so <see cref="Build"/> knows whether more exist.
+    /// </summary>
+    public IQueryable<T> ApplyTo<T>(IQueryable<T> query, Expression<Func<T, string>> key)
+    {
+        if (After is not null)
+        {
+            // A closure member, not a constant, so the cursor is sent as a query parameter.
+            var cursor = Expression.Property(Expression.Constant(this), nameof(After));
+            var compare = Expression.Call(typeof(string).GetMethod(nameof(string.Compare), [typeof(string), typeof(string)])!, key.Body, cursor);
+            query = query.Where(Expression.Lambda<Func<T, bool>>(Expression.GreaterThan(compare, Expression.Constant(0)), key.Parameters));
+        }
+        return query.OrderBy(key).Take(Limit + 1);
     }
 
     /// <summary>Turns up to Limit+1 rows (fetched to learn whether more exist) into a page.</summary>

@@ -122,9 +122,7 @@ internal static class FleetEndpoints
                 return Errors.BadRequest($"state must be one of {string.Join(", ", Enum.GetValues<NodeState>().Select(v => v.ToCode()))}.", "state");
             query = query.Where(n => n.State == state);
         }
-        if (page.After is { } after)
-            query = query.Where(n => string.Compare(n.Name, after) > 0);
-        var rows = await query.OrderBy(n => n.Name).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        var rows = await page.ApplyTo(query, n => n.Name).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, r => NodeView.Of(r), v => v.Name), Json.Options);
     }
 

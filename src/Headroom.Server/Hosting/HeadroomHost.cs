@@ -66,6 +66,7 @@ public static class HeadroomHost
         var app = builder.Build();
         app.UseMiddleware<RequestIds>();
         app.UseExceptionHandler(errors => errors.Run(WriteErrorAsync));
+        app.UseStatusCodePages(context => WriteBareStatusAsync(context.HttpContext));
         app.UseHttpMetrics();
         app.UseMiddleware<Access>();
         app.UseMiddleware<AuditMiddleware>();
@@ -114,6 +115,24 @@ public static class HeadroomHost
         await writer.WriteLineAsync(key.AsMemory(), cancellationToken);
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>
+    /// Gives a body in the API's shape to the few errors the framework answers on its own with a bare
+    /// status (a body over the size limit, a wrong content type, a method the route lacks).
+    /// </summary>
+    private static Task WriteBareStatusAsync(HttpContext context)
+    {
+        var status = context.Response.StatusCode;
+        var (message, code) = status switch
+        {
+            StatusCodes.Status413PayloadTooLarge => ("The request body is too large.", "request_too_large"),
+            StatusCodes.Status415UnsupportedMediaType => ("Send the body as JSON with 'Content-Type: application/json'.", "unsupported_media_type"),
+            StatusCodes.Status405MethodNotAllowed => ($"{context.Request.Method} is not allowed on {context.Request.Path}.", "method_not_allowed"),
+            StatusCodes.Status400BadRequest => ("The request could not be read.", "invalid_request"),
+            _ => ($"The request failed with status {status}.", "http_" + status),
+        };
+        return Errors.Make(status, message, status >= 500 ? "server_error" : "invalid_request_error", null, code).ExecuteAsync(context);
     }
 
     /// <summary>The one place exceptions become responses: client mistakes the framework caught keep their 4xx, the rest is a 500.</summary>

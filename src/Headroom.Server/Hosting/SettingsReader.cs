@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Headroom.Core.Fleet;
 using Headroom.Store;
 using Microsoft.Extensions.Configuration;
 
@@ -85,7 +86,14 @@ public static class SettingsReader
 
         var fleet = config["fleet"] is { Length: > 0 } f ? f : null;
         if (fleet is not null && !File.Exists(fleet))
+        {
             errors.Add($"fleet: file '{fleet}' does not exist");
+        }
+        else if (fleet is not null)
+        {
+            var parsed = FleetFile.Parse(File.ReadAllText(fleet), fleet);
+            errors.AddRange(parsed.Problems.Select(p => $"fleet: {p}"));
+        }
 
         var issuers = new List<OidcIssuerSettings>();
         var names = new HashSet<string>(StringComparer.Ordinal);

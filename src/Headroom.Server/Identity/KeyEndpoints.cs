@@ -59,9 +59,7 @@ internal static class KeyEndpoints
             return error!;
         await using var db = database.Open();
         var query = Visible(db, Access.Required(http));
-        if (page.After is { } after)
-            query = query.Where(k => string.Compare(k.Id, after) > 0);
-        var rows = await query.OrderBy(k => k.Id).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        var rows = await page.ApplyTo(query, k => k.Id).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, KeyView.Of, v => v.Id), Json.Options);
     }
 
@@ -69,7 +67,7 @@ internal static class KeyEndpoints
     {
         var principal = Access.Required(http);
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         if (Validate.Text(body.Name, "name", 200, required: true) is { } invalid)
             return invalid;
         if (body.Roles is not { Count: > 0 } codes)

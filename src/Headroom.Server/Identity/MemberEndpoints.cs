@@ -43,9 +43,7 @@ internal static class MemberEndpoints
         var principal = Access.Required(http);
         await using var db = database.Open();
         var query = db.Members.AsNoTracking().Where(m => m.OrgId == principal.OrgId);
-        if (page.After is { } after)
-            query = query.Where(m => string.Compare(m.Id, after) > 0);
-        var rows = await query.OrderBy(m => m.Id).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        var rows = await page.ApplyTo(query, m => m.Id).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, MemberView.Of, v => v.Id), Json.Options);
     }
 
@@ -53,7 +51,7 @@ internal static class MemberEndpoints
     {
         var principal = Access.Required(http);
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         var email = Validate.Email(body.Email, "email", out var emailError);
         if (emailError is not null)
             return emailError;
@@ -85,7 +83,7 @@ internal static class MemberEndpoints
         if (row is null)
             return Errors.NotFound("member", id);
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         if (Grantable(principal, body.Role, "role", out var role) is { } roleError)
             return roleError;
         if (Roles.TryParse(row.Role, out var current) && current.Rank() > Roles.HighestRank(principal.Roles))

@@ -44,16 +44,14 @@ internal static class OrgEndpoints
         var query = db.Orgs.AsNoTracking();
         if (!principal.IsFleetAdmin)
             query = query.Where(o => o.Id == principal.OrgId);
-        if (page.After is { } after)
-            query = query.Where(o => string.Compare(o.Id, after) > 0);
-        var rows = await query.OrderBy(o => o.Id).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        var rows = await page.ApplyTo(query, o => o.Id).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, OrgView.Of, v => v.Id), Json.Options);
     }
 
     private static async Task<IResult> Create(HttpContext http, CreateOrgRequest? body, Database database, Ids ids, TimeProvider time)
     {
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         if ((Validate.Slug(body.Name, "name") ?? Validate.Text(body.DisplayName, "display_name", 200)) is { } invalid)
             return invalid;
         if (body.Name == Bootstrap.InternalOrgName)
@@ -86,7 +84,7 @@ internal static class OrgEndpoints
         if (row is null || !Sees(principal, row.Id))
             return Errors.NotFound("org", id);
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         if (Validate.Text(body.DisplayName, "display_name", 200, required: true) is { } invalid)
             return invalid;
         row.DisplayName = body.DisplayName!;

@@ -43,9 +43,7 @@ internal static class ProjectEndpoints
         var principal = Access.Required(http);
         await using var db = database.Open();
         var query = Visible(db, principal);
-        if (page.After is { } after)
-            query = query.Where(p => string.Compare(p.Id, after) > 0);
-        var rows = await query.OrderBy(p => p.Id).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        var rows = await page.ApplyTo(query, p => p.Id).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, ProjectView.Of, v => v.Id), Json.Options);
     }
 
@@ -55,7 +53,7 @@ internal static class ProjectEndpoints
         if (principal.ProjectId is not null)
             return Errors.Forbidden("A key scoped to one project cannot create projects.");
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         if ((Validate.Slug(body.Name, "name") ?? Validate.Text(body.Description, "description", 1000)) is { } invalid)
             return invalid;
 
@@ -89,7 +87,7 @@ internal static class ProjectEndpoints
         if (row is null)
             return Errors.NotFound("project", id);
         if (body is null)
-            return Errors.BadRequest("The request needs a JSON body.");
+            return Errors.MissingBody;
         if (Validate.Text(body.Description, "description", 1000, required: true) is { } invalid)
             return invalid;
         row.Description = body.Description!;

@@ -97,6 +97,13 @@ public sealed class AuditChainTests
     }
 
     [Fact]
+    public void Seal_refuses_values_that_have_no_code()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => AuditChain.Seal(null, Entry(1) with { ActorType = (AuditActorType)9 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => AuditChain.Seal(null, Entry(1) with { Outcome = (AuditOutcome)9 }));
+    }
+
+    [Fact]
     public void An_intact_chain_has_no_findings()
     {
         var chain = Chain(50);
@@ -156,6 +163,25 @@ public sealed class AuditChainTests
         ["swapped far apart"] = (c => Swap(c, 1, 4), false, [(AuditFindingKind.Reordered, 3, "aud_0003"), (AuditFindingKind.Reordered, 2, "aud_0002")]),
         ["tail rewritten, anchored"] = (c => Reseal(c, from: 3), true, [(AuditFindingKind.AnchorMismatch, 6, "")]),
     };
+
+    [Fact]
+    public void A_forgery_at_an_older_anchor_is_told_apart_from_the_genuine_record()
+    {
+        var original = Chain(6);
+        var chain = InsertForgery(new List<AuditRecord>(original), 3, seq: 4);
+
+        var findings = AuditChain.Verify(Org, chain, AuditAnchor.Of(original[3]));
+
+        Assert.Equal([(AuditFindingKind.Inserted, 4L, "aud_forged")], Summary(findings));
+    }
+
+    [Fact]
+    public void An_anchor_on_an_empty_chain_reports_truncation()
+    {
+        var anchor = AuditAnchor.Of(Chain(3)[^1]);
+
+        Assert.Equal([(AuditFindingKind.Truncated, 1L, "")], Summary(AuditChain.Verify(Org, [], anchor)));
+    }
 
     [Fact]
     public void Streaming_reports_findings_as_they_appear()

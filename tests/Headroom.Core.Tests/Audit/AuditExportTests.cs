@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Headroom.Core.Audit;
 
@@ -113,7 +114,7 @@ public sealed class AuditExportTests
 
         Assert.Equal(statusId, root.GetProperty("status_id").GetInt32());
         Assert.Equal(severityId, root.GetProperty("severity_id").GetInt32());
-        Assert.Equal(statusCode.ToString(System.Globalization.CultureInfo.InvariantCulture), root.GetProperty("status_code").GetString());
+        Assert.Equal(statusCode.ToString(CultureInfo.InvariantCulture), root.GetProperty("status_code").GetString());
     }
 
     [Theory]

@@ -25,7 +25,7 @@ public sealed record Route(string Method, string Pattern, string Name, Permissio
         [.. server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText?.StartsWith("/v1/", StringComparison.Ordinal) == true)
             .SelectMany(e => (e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? ["*"])
-                .Select(m => new Route(m, e.RoutePattern.RawText!, e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "",
+                .Select(m => new Route(m, e.RoutePattern.RawText!.TrimEnd('/'), e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "",
                     e.Metadata.GetMetadata<RequiredPermission>()?.Permission ?? (Permission)(-1))))
             .OrderBy(r => r.Pattern, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal)];
 }

@@ -1,0 +1,31 @@
+namespace Headroom.Core.Scheduling.Placement;
+
+/// <summary>
+/// The placement policies by name, the one place where names become plugins (as config and the
+/// CLI name them). Every policy gets its own seeded generator; none reads ambient randomness.
+/// </summary>
+public static class PlacementPolicies
+{
+    public const string Random = "random";
+    public const string BestFit = "best-fit";
+    public const string Fgd = "fgd";
+    public const string FgdPack = "fgd-pack";
+
+    /// <summary>The policy Headroom uses when config names none.</summary>
+    public const string Default = FgdPack;
+
+    public static IReadOnlyList<string> Names { get; } = [Random, BestFit, Fgd, FgdPack];
+
+    /// <summary>Creates the named policy, or returns null for an unknown name.</summary>
+    /// <param name="name">One of <see cref="Names"/>.</param>
+    /// <param name="mix">The typical workload mix, for fragmentation-aware policies.</param>
+    /// <param name="seed">Seed for the policy's tie-breaking and random choices.</param>
+    public static IPlacementPolicy? Create(string name, WorkloadMix mix, int seed) => name switch
+    {
+        Random => new RandomPolicy(new System.Random(seed)),
+        BestFit => new BestFitPolicy(new System.Random(seed)),
+        Fgd => new FragmentationPolicy(Fgd, mix, new System.Random(seed), FragmentationPolicy.Measure.NextPod, FragmentationPolicy.TieBreak.Random),
+        FgdPack => new FragmentationPolicy(FgdPack, mix, new System.Random(seed), FragmentationPolicy.Measure.WithPacking, FragmentationPolicy.TieBreak.BestFit),
+        _ => null,
+    };
+}

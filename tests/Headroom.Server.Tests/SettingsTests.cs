@@ -1,0 +1,111 @@
+using Headroom.Server.Hosting;
+using Headroom.Store;
+using Headroom.Tests;
+
+namespace Headroom.Server.Tests;
+
+public sealed class SettingsTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static (HeadroomSettings? Settings, IReadOnlyList<string> Errors) Read(
+        Dictionary<string, string?>? flags = null, Dictionary<string, string?>? env = null, string? config = null) =>
+        SettingsReader.Read(config, flags ?? [], env ?? []);
+
+    [Fact]
+    public void Defaults_are_a_sqlite_file_in_the_data_directory_on_loopback_8080()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path });
+
+        Assert.Empty(errors);
+        Assert.Equal(("127.0.0.1", 8080), (settings!.Listen, settings.Port));
+        Assert.Equal(StoreProvider.Sqlite, settings.Database.Provider);
+        Assert.Contains(Path.Combine(_dir.Path, "headroom.db"), settings.Database.ConnectionString, StringComparison.Ordinal);
+        Assert.Null(settings.FleetFile);
+    }
+
+    [Fact]
+    public void Every_problem_is_listed_at_once()
+    {
+        var config = Path.Combine(_dir.Path, "headroom.json");
+        File.WriteAllText(config, """
+            {
+              "port": "eighty",
+              "colour": "blue",
+              "oidc": { "issuers": [ { "authority": "http://idp.example", "audience": "" } ] }
+            }
+            """);
+
+        var (settings, errors) = Read(
+            new() { ["listen"] = "not-an-ip", ["fleet"] = "/nope/fleet.yaml" },
+            new() { ["HEADROOM_DATABASE"] = "postgres://", ["HEADROOM_LEASE_TTL_SECONDS"] = "1" },
+            config);
+
+        Assert.Null(settings);
+        Assert.Collection(errors.Order(StringComparer.Ordinal),
+            e => Assert.StartsWith("database:", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("fleet: file '/nope/fleet.yaml' does not exist", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("lease_ttl_seconds:", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("listen:", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("oidc.issuers[0].audience: is required", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("oidc.issuers[0].authority: 'http://idp.example' is not https", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("port: 'eighty'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("unknown setting 'colour'", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Flags_override_the_environment_which_overrides_the_config_file()
+    {
+        var config = Path.Combine(_dir.Path, "headroom.json");
+        File.WriteAllText(config, """{ "port": 7000, "listen": "0.0.0.0", "data": "/from-config" }""");
+
+        var (settings, errors) = Read(new() { ["port"] = "9000" }, new() { ["HEADROOM_PORT"] = "8000", ["HEADROOM_LISTEN"] = "*" }, config);
+
+        Assert.Empty(errors);
+        Assert.Equal((9000, "*", "/from-config"), (settings!.Port, settings.Listen, settings.DataDir));
+    }
+
+    [Fact]
+    public void An_invalid_fleet_file_is_reported_with_every_problem_in_it()
+    {
+        var fleet = Path.Combine(_dir.Path, "fleet.yaml");
+        File.WriteAllText(fleet, """
+            regions:
+              - name: us-east
+                clusters:
+                  - name: c1
+                    runtime: nomad
+                    nodes:
+                      - name: n1
+                        gpu_model: h900-1tb
+                        gpu_count: -1
+            """);
+
+        var (settings, errors) = Read(new() { ["fleet"] = fleet, ["data"] = _dir.Path });
+
+        Assert.Null(settings);
+        Assert.True(errors.Count >= 3, string.Join("\n", errors));
+        Assert.All(errors, e => Assert.StartsWith("fleet: ", e, StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("h900-1tb", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("nomad", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Oidc_issuers_come_from_nested_environment_variables()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new()
+        {
+            ["HEADROOM_OIDC__ISSUERS__0__NAME"] = "okta",
+            ["HEADROOM_OIDC__ISSUERS__0__AUTHORITY"] = "https://corp.okta.example/oauth2/default/",
+            ["HEADROOM_OIDC__ISSUERS__0__AUDIENCE"] = "api://headroom",
+            ["HEADROOM_OIDC__ISSUERS__0__ORG_CLAIM"] = "org_name",
+        });
+
+        Assert.Empty(errors);
+        var issuer = Assert.Single(settings!.OidcIssuers);
+        Assert.Equal(("okta", "https://corp.okta.example/oauth2/default", "api://headroom", "org_name", "role"),
+            (issuer.Name, issuer.Authority, issuer.Audience, issuer.OrgClaim, issuer.RoleClaim));
+    }
+}
