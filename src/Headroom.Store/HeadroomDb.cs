@@ -4,6 +4,7 @@ using Headroom.Store.Audit;
 using Headroom.Store.Coordination;
 using Headroom.Store.Fleet;
 using Headroom.Store.Identity;
+using Headroom.Store.Jobs;
 using Microsoft.EntityFrameworkCore;
 
 namespace Headroom.Store;
@@ -26,6 +27,8 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<AuditRow> AuditRecords => Set<AuditRow>();
     public DbSet<IdempotencyRow> IdempotencyRecords => Set<IdempotencyRow>();
     public DbSet<LeaseRow> Leases => Set<LeaseRow>();
+    public DbSet<JobRow> Jobs => Set<JobRow>();
+    public DbSet<JobEventRow> JobEvents => Set<JobEventRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -103,6 +106,21 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("leases");
             e.HasKey(x => x.Name);
+        });
+        b.Entity<JobRow>(e =>
+        {
+            e.ToTable("jobs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Version).IsConcurrencyToken();
+            e.HasIndex(x => new { x.OrgId, x.Id });
+            e.HasIndex(x => x.State);
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<JobEventRow>(e =>
+        {
+            e.ToTable("job_events");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.JobId, x.Id });
         });
 
         foreach (var entity in b.Model.GetEntityTypes())

@@ -121,7 +121,8 @@ public sealed partial class HeadroomProcess : IAsyncDisposable
 
     public void Terminate() => _ = SysKill(_process.Id, 15);
 
-    public void KillHard() => _process.Kill(entireProcessTree: true);
+    /// <summary>kill -9 of the control plane alone; the workloads it started live on, as they would in production.</summary>
+    public void KillHard() => _process.Kill(entireProcessTree: false);
 
     [LibraryImport("libc", EntryPoint = "kill")]
     private static partial int SysKill(int pid, int signal);

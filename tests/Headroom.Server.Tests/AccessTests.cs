@@ -40,6 +40,10 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
             RevokedKey = key["key"]!.GetValue<string>();
             await owner.PostJsonAsync($"/v1/keys/{IdsOfA["keys"]}/revoke", new { }, HttpStatusCode.OK);
             IdsOfA["fleet"] = "use1-h100-01";
+            IdsOfA["jobs"] = (await owner.PostJsonAsync("/v1/jobs", new
+            {
+                project_id = IdsOfA["projects"], command = new[] { "sleep", "1" }, gpu_model = "a100-80gb", tier = "spot",
+            }))["id"]!.GetValue<string>();
         }
 
         public async Task DisposeAsync() => await Server.DisposeAsync();

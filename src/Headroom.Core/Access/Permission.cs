@@ -16,6 +16,8 @@ public enum Permission
     FleetRead,
     FleetManage,
     AuditRead,
+    JobRead,
+    JobWrite,
 }
 
 /// <summary>
@@ -41,6 +43,8 @@ public static class PermissionMatrix
         [Permission.FleetRead] = [Role.FleetAdmin],
         [Permission.FleetManage] = [Role.FleetAdmin],
         [Permission.AuditRead] = [Role.Owner, Role.Admin, Role.FleetAdmin],
+        [Permission.JobRead] = [Role.Owner, Role.Admin, Role.Member, Role.Viewer, Role.Billing],
+        [Permission.JobWrite] = [Role.Owner, Role.Admin, Role.Member],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

@@ -5,6 +5,8 @@ using Headroom.Server.Audit;
 using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
+using Headroom.Server.Jobs;
+using Headroom.Server.Jobs.Local;
 using Headroom.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -57,6 +59,11 @@ public static class HeadroomHost
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.AddSingleton<Housekeeping>();
         services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        services.AddSingleton<IWorkloadRuntime>(sp => new LocalRuntime(
+            new LocalRuntimeOptions { Root = settings.JobsDir }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalRuntime>>()));
+        services.AddSingleton<JobRuntimes>();
+        services.AddSingleton<JobScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
         services.AddHeadroomAuthentication(settings);
         services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -82,6 +89,7 @@ public static class HeadroomHost
         KeyEndpoints.Map(v1);
         FleetEndpoints.Map(v1);
         AuditEndpoints.Map(v1);
+        JobEndpoints.Map(v1);
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

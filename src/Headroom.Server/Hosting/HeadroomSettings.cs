@@ -1,3 +1,4 @@
+using Headroom.Core.Scheduling.Tiered;
 using Headroom.Store;
 
 namespace Headroom.Server.Hosting;
@@ -26,10 +27,19 @@ public sealed record HeadroomSettings
 
     public IReadOnlyList<OidcIssuerSettings> OidcIssuers { get; init; } = [];
 
+    /// <summary>Placement, preemption and notice rules of the scheduler loop.</summary>
+    public SchedulerConfig Scheduler { get; init; } = new();
+
+    /// <summary>How often the leader runs a scheduling cycle.</summary>
+    public TimeSpan SchedulerPeriod { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>A name for this replica in leases and logs; defaults to host name and process id.</summary>
     public string ReplicaId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
 
     public string AdminKeyPath => Path.Combine(DataDir, "admin.key");
+
+    /// <summary>Where the local runtime keeps each attempt's files and each job's checkpoints.</summary>
+    public string JobsDir => Path.Combine(DataDir, "jobs");
 }
 
 /// <summary>A trusted OIDC issuer: tokens it signs map to an org and a role through two claims.</summary>

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
+using System.Collections.Immutable;
 using Headroom.Core.Fleet;
+using Headroom.Core.Scheduling.Tiered;
 using Headroom.Store;
 using Microsoft.Extensions.Configuration;
 
@@ -17,6 +19,7 @@ public static class SettingsReader
     {
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
+        "notice_grace_seconds", "spot_minimum_run_time_seconds",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -71,6 +74,8 @@ public static class SettingsReader
         var maxBody = ReadInt(config, "max_request_body_bytes", 1 << 20, 1024, 1 << 30, errors);
         var leaseTtl = ReadInt(config, "lease_ttl_seconds", 15, 2, 3600, errors);
         var idempotencyHours = ReadInt(config, "idempotency_retention_hours", 24, 1, 24 * 30, errors);
+        var grace = ReadInt(config, "notice_grace_seconds", 120, 0, 24 * 3600, errors);
+        var spotMinimum = ReadInt(config, "spot_minimum_run_time_seconds", 600, 0, 7 * 24 * 3600, errors);
 
         StoreConnection? database = null;
         if (config["database"] is { Length: > 0 } dbText)
@@ -142,6 +147,11 @@ public static class SettingsReader
             LeaseTtl = TimeSpan.FromSeconds(leaseTtl),
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,
+            Scheduler = new SchedulerConfig
+            {
+                Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => TimeSpan.FromSeconds(grace)),
+                SpotMinimumRunTime = TimeSpan.FromSeconds(spotMinimum),
+            },
         };
         if (config["replica_id"] is { Length: > 0 } replica)
             settings = settings with { ReplicaId = replica };

@@ -1,4 +1,5 @@
 using Headroom.Core.Access;
+using Headroom.Core.Workloads;
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
 using Headroom.Store;
@@ -95,7 +96,7 @@ internal static class ProjectEndpoints
         return Results.Json(ProjectView.Of(row), Json.Options);
     }
 
-    /// <summary>Deletes an empty project; one that still has keys scoped to it answers 409.</summary>
+    /// <summary>Deletes an empty project; one that still has live keys or active jobs answers 409.</summary>
     private static async Task<IResult> Delete(HttpContext http, string id, Database database)
     {
         var principal = Access.Required(http);
@@ -107,6 +108,9 @@ internal static class ProjectEndpoints
             return Errors.Forbidden("A key scoped to a project cannot delete it.");
         if (await db.ApiKeys.AnyAsync(k => k.ProjectId == id && k.RevokedAt == null, http.RequestAborted))
             return Errors.Conflict("The project still has API keys scoped to it; revoke them first.", "project_not_empty");
+        var active = WorkloadCodes.ActiveCodes;
+        if (await db.Jobs.AnyAsync(j => j.ProjectId == id && active.Contains(j.State), http.RequestAborted))
+            return Errors.Conflict("The project still has jobs queued or running; cancel them first.", "project_not_empty");
         db.Projects.Remove(row);
         await db.SaveChangesAsync(http.RequestAborted);
         return Results.Json(new { id, @object = "project", deleted = true }, Json.Options);

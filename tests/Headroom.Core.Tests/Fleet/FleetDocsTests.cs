@@ -14,8 +14,9 @@ public sealed class FleetDocsTests
         Assert.True(result.Succeeded, string.Join("\n", result.Problems));
         var fleet = result.Value;
         Assert.Equal(["us-east", "eu-west"], fleet.Regions.Select(r => r.Name));
-        Assert.Equal(37, fleet.Nodes.Count());
-        Assert.Equal(8 * 16 + 8 * 2 + 4 * 2 + 8 * 12 + 8 * 4, fleet.Nodes.Sum(n => n.GpuCount));
+        Assert.Equal(38, fleet.Nodes.Count());
+        Assert.Equal(8 * 16 + 8 * 2 + 4 * 2 + 8 * 12 + 8 * 4 + 2, fleet.Nodes.Sum(n => n.GpuCount));
+        Assert.Contains(fleet.Nodes, n => n.Runtime == Runtime.Local);
         Assert.Superset(
             new HashSet<string?> { "h100-80gb", "h200-141gb", "a100-80gb", "a100-40gb" },
             fleet.Nodes.Select(n => n.GpuModel).ToHashSet());

@@ -505,6 +505,168 @@ namespace Headroom.Store.Migrations.Postgres
                     b.ToTable("projects", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Jobs.JobEventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempt");
+
+                    b.Property<string>("FromState")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("from_state");
+
+                    b.Property<string>("JobId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTimeOffset>("Time")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("time");
+
+                    b.Property<string>("ToState")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("to_state");
+
+                    b.HasKey("Id")
+                        .HasName("pk_job_events");
+
+                    b.HasIndex("JobId", "Id")
+                        .HasDatabaseName("ix_job_events_job_id_id");
+
+                    b.ToTable("job_events", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Jobs.JobRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempt");
+
+                    b.Property<bool>("CancelRequested")
+                        .HasColumnType("boolean")
+                        .HasColumnName("cancel_requested");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<DateTimeOffset?>("EndedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("ended_at");
+
+                    b.Property<int?>("ExitCode")
+                        .HasColumnType("integer")
+                        .HasColumnName("exit_code");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("name");
+
+                    b.Property<DateTimeOffset?>("NoticeDeadline")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("notice_deadline");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("PendingReasons")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("pending_reasons");
+
+                    b.Property<string>("Placement")
+                        .HasColumnType("text")
+                        .HasColumnName("placement");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<int?>("QueuePosition")
+                        .HasColumnType("integer")
+                        .HasColumnName("queue_position");
+
+                    b.Property<string>("Runtime")
+                        .HasColumnType("text")
+                        .HasColumnName("runtime");
+
+                    b.Property<string>("RuntimeHandle")
+                        .HasColumnType("text")
+                        .HasColumnName("runtime_handle");
+
+                    b.Property<string>("Spec")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("spec");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StateReason")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("state_reason");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tier");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_jobs");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_jobs_state");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_jobs_org_id_id");
+
+                    b.ToTable("jobs", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
                 {
                     b.HasOne("Headroom.Store.Fleet.RegionRow", null)
@@ -563,6 +725,16 @@ namespace Headroom.Store.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_projects_org_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Jobs.JobRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_jobs_org_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -499,6 +499,166 @@ namespace Headroom.Store.Migrations.Sqlite
                     b.ToTable("projects", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Jobs.JobEventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempt");
+
+                    b.Property<string>("FromState")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("from_state");
+
+                    b.Property<string>("JobId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reason");
+
+                    b.Property<long>("Time")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("time");
+
+                    b.Property<string>("ToState")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("to_state");
+
+                    b.HasKey("Id")
+                        .HasName("pk_job_events");
+
+                    b.HasIndex("JobId", "Id")
+                        .HasDatabaseName("ix_job_events_job_id_id");
+
+                    b.ToTable("job_events", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Jobs.JobRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempt");
+
+                    b.Property<bool>("CancelRequested")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancel_requested");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<long?>("EndedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ended_at");
+
+                    b.Property<int?>("ExitCode")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("exit_code");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<long?>("NoticeDeadline")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("notice_deadline");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("PendingReasons")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("pending_reasons");
+
+                    b.Property<string>("Placement")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("placement");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<int?>("QueuePosition")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("queue_position");
+
+                    b.Property<string>("Runtime")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("runtime");
+
+                    b.Property<string>("RuntimeHandle")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("runtime_handle");
+
+                    b.Property<string>("Spec")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("spec");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StateReason")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state_reason");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tier");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("updated_at");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_jobs");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_jobs_state");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_jobs_org_id_id");
+
+                    b.ToTable("jobs", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
                 {
                     b.HasOne("Headroom.Store.Fleet.RegionRow", null)
@@ -557,6 +717,16 @@ namespace Headroom.Store.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_projects_org_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Jobs.JobRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_jobs_org_id");
                 });
 #pragma warning restore 612, 618
         }

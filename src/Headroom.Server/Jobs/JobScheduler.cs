@@ -1,0 +1,237 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using Headroom.Core.Fleet;
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Core.Workloads;
+using Headroom.Server.Api;
+using Headroom.Server.Coordination;
+using Headroom.Server.Hosting;
+using Headroom.Store;
+using Headroom.Store.Jobs;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Headroom.Server.Jobs;
+
+/// <summary>
+/// The scheduler cycle, on the replica that holds the control-loop lease. Each cycle:
+/// 1. carries forward jobs caught between steps (scheduled or starting: start again, which the
+///    runtime makes idempotent per attempt, so nothing runs twice after a crash);
+/// 2. observes running jobs on their runtimes and records how they ended;
+/// 3. stops jobs whose cancel was asked for;
+/// 4. asks the pure <see cref="TieredScheduler"/> for a plan over a snapshot of the fleet and jobs;
+/// 5. applies it in order: stops (requeueing where the job asked), notices, starts, and the
+///    pending reasons and queue positions of what waits.
+/// Every change goes through <see cref="JobTransitions"/> with the version read, so a stale
+/// decision fails instead of applying twice; the next cycle re-plans from fresh state.
+/// </summary>
+internal sealed partial class JobScheduler(
+    Database database,
+    Leadership leadership,
+    JobRuntimes runtimes,
+    HeadroomSettings settings,
+    TimeProvider time,
+    ILogger<JobScheduler> logger) : BackgroundService
+{
+    private static readonly string Queued = JobState.Queued.ToCode();
+    private static readonly string Scheduled = JobState.Scheduled.ToCode();
+    private static readonly string Starting = JobState.Starting.ToCode();
+    private static readonly string Running = JobState.Running.ToCode();
+    private int _cycle;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(settings.SchedulerPeriod, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            if (!leadership.IsLeader)
+                continue;
+            try
+            {
+                await CycleAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogCycleFailed(logger, ex);
+            }
+        }
+    }
+
+    internal async Task CycleAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var db = database.Open();
+        var active = WorkloadCodes.ActiveCodes;
+        var jobs = await db.Jobs.Where(j => active.Contains(j.State)).OrderBy(j => j.Id).ToListAsync(cancellationToken);
+
+        foreach (var job in jobs.Where(j => j.State == Scheduled || j.State == Starting))
+            await StartAsync(db, job, now, cancellationToken);
+        foreach (var job in jobs.Where(j => j.State == Running))
+            await ObserveAsync(db, job, now, cancellationToken);
+        foreach (var job in jobs.Where(j => j.CancelRequested && j.State == Running))
+        {
+            await runtimes.For(job.Runtime)!.StopAsync(job.RuntimeHandle!, cancellationToken);
+            JobTransitions.Move(db, job, JobState.Cancelled, "cancelled", now);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        var nodes = await db.Nodes.AsNoTracking().Where(n => n.State != "down" && n.GpuCount > 0).ToListAsync(cancellationToken);
+        // Only nodes whose runtime this replica drives can take work.
+        var usable = nodes.Where(n => runtimes.For(n.Runtime) is not null).Select(n => new SchedulingNode(
+            n.Name, n.Region, n.GpuModel, n.GpuCount, (int)Math.Min(int.MaxValue, n.CpuMilli), (int)Math.Min(int.MaxValue, n.MemoryMib))
+        {
+            Labels = (JsonSerializer.Deserialize<Dictionary<string, string>>(n.Labels) ?? []).ToImmutableDictionary(),
+            Schedulable = n.State == NodeState.Ready.ToCode(),
+        }).ToImmutableArray();
+
+        var live = jobs.Where(j => WorkloadCodes.TryParseJobState(j.State, out var s) && (s.HoldsCapacity() || s == JobState.Queued)).ToList();
+        var running = live.Where(j => j.State != Queued && j.Placement is not null).Select(j => new RunningWorkload(
+            JobSpec.Read(j).ToWorkload(j),
+            [.. JsonSerializer.Deserialize<List<PlacementView>>(j.Placement!, Json.Options)!.Select(p => new Allocation(p.Node, [.. p.Gpus], p.GpuMilli, 0, 0))],
+            j.StartedAt ?? now,
+            null,
+            j.NoticeDeadline)).ToImmutableArray();
+        // Allocations carry the job's CPU and memory per node, so the scheduler counts them as used.
+        running = [.. running.Select(r => r with
+        {
+            Allocations = [.. r.Allocations.Select(a => a with { CpuMilli = r.Workload.CpuMilliPerNode, MemoryMib = r.Workload.MemoryMibPerNode })],
+        })];
+        var pending = live.Where(j => j.State == Queued && !j.CancelRequested).Select(j => JobSpec.Read(j).ToWorkload(j)).ToImmutableArray();
+
+        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, []), settings.Scheduler, now, Interlocked.Increment(ref _cycle));
+        var byId = jobs.ToDictionary(j => j.Id);
+
+        foreach (var stop in plan.Stops)
+        {
+            var job = byId[stop.WorkloadId];
+            await runtimes.For(job.Runtime)!.StopAsync(job.RuntimeHandle!, cancellationToken);
+            if (stop.Cause == StopCause.MaxDurationReached)
+            {
+                JobTransitions.Move(db, job, JobState.Failed, "max_duration_seconds reached", now);
+            }
+            else
+            {
+                JobTransitions.Move(db, job, JobState.Preempted, "stopped at its notice deadline", now);
+                if (stop.Requeue)
+                    JobTransitions.Requeue(db, job, "requeued after preemption; resumes from its checkpoint", now);
+            }
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        foreach (var notice in plan.Notices)
+        {
+            var job = byId[notice.WorkloadId];
+            await runtimes.For(job.Runtime)!.NoticeAsync(job.RuntimeHandle!, notice.Deadline, cancellationToken);
+            job.NoticeDeadline = notice.Deadline;
+            JobTransitions.Move(db, job, JobState.Running, $"notice: preempted for {notice.PreemptedFor}; stops at {notice.Deadline:O}", now);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        foreach (var start in plan.Starts)
+        {
+            var job = byId[start.WorkloadId];
+            var node = nodes.First(n => n.Name == start.Allocations[0].Node);
+            job.Placement = JsonSerializer.Serialize(start.Allocations.Select(a => new PlacementView(a.Node, a.Gpus, a.GpuMilli)), Json.Options);
+            job.Runtime = node.Runtime;
+            job.PendingReasons = "[]";
+            job.QueuePosition = null;
+            JobTransitions.Move(db, job, JobState.Scheduled, "placed on " + string.Join(", ", start.Allocations.Select(a => $"{a.Node} GPUs [{string.Join(",", a.Gpus)}]")), now);
+            await db.SaveChangesAsync(cancellationToken);
+            await StartAsync(db, job, now, cancellationToken);
+        }
+
+        foreach (var wait in plan.Pending)
+        {
+            var job = byId[wait.WorkloadId];
+            var reasons = JsonSerializer.Serialize(wait.Reasons.Select(r => new ReasonView(r.Code, r.Message)), Json.Options);
+            if (job.PendingReasons != reasons || job.QueuePosition != wait.QueuePosition)
+            {
+                job.PendingReasons = reasons;
+                job.QueuePosition = wait.QueuePosition;
+                job.Version++;
+            }
+        }
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Scheduled or starting → running. Safe to repeat: the runtime starts an attempt at most once.</summary>
+    private async Task StartAsync(HeadroomDb db, JobRow job, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (job.State == Scheduled)
+        {
+            JobTransitions.Move(db, job, JobState.Starting, "starting on " + job.Runtime, now);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        var runtime = runtimes.For(job.Runtime);
+        var spec = JobSpec.Read(job);
+        var placements = JsonSerializer.Deserialize<List<PlacementView>>(job.Placement!, Json.Options)!;
+        var outcome = runtime is null
+            ? StartOutcome.Failed($"runtime '{job.Runtime}' is not available on this replica")
+            : await runtime.StartAsync(new RuntimeWorkload(
+                job.Id, job.Attempt, job.OrgId, job.ProjectId, spec.Command, spec.Env,
+                [.. placements.Select(p => new RuntimePlacement(p.Node, p.Gpus, p.GpuMilli))],
+                spec.MaxDurationSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
+                Path.Combine(settings.JobsDir, "checkpoints", job.Id)), cancellationToken);
+        if (outcome.Handle is { } handle)
+        {
+            job.RuntimeHandle = handle;
+            job.StartedAt = now;
+            JobTransitions.Move(db, job, JobState.Running, $"running (attempt {job.Attempt})", now);
+            LogStarted(logger, job.Id, job.Attempt, job.Runtime ?? "");
+        }
+        else
+        {
+            JobTransitions.Move(db, job, JobState.Failed, "could not start: " + outcome.Error, now);
+        }
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    private async Task ObserveAsync(HeadroomDb db, JobRow job, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (runtimes.For(job.Runtime) is not { } runtime || job.RuntimeHandle is not { } handle)
+            return;
+        var seen = await runtime.ObserveAsync(handle, cancellationToken);
+        var requeue = JobSpec.Read(job).Checkpoint == CheckpointPolicy.Requeue.ToCode();
+        switch (seen.State)
+        {
+            case ObservedState.Running:
+                return;
+            case ObservedState.Exited when job.CancelRequested:
+                job.ExitCode = seen.ExitCode;
+                JobTransitions.Move(db, job, JobState.Cancelled, "cancelled", now);
+                break;
+            case ObservedState.Exited when job.NoticeDeadline is not null:
+                // It ended during its notice: a preemption, whether it left early or was stopped at the deadline.
+                job.ExitCode = seen.ExitCode;
+                JobTransitions.Move(db, job, JobState.Preempted, "ended during its preemption notice", now);
+                if (requeue)
+                    JobTransitions.Requeue(db, job, "requeued after preemption; resumes from its checkpoint", now);
+                break;
+            case ObservedState.Exited:
+                job.ExitCode = seen.ExitCode;
+                JobTransitions.Move(db, job, seen.ExitCode == 0 ? JobState.Succeeded : JobState.Failed,
+                    seen.Signal is { } signal ? $"killed by signal {signal}" : $"exit code {seen.ExitCode}", now);
+                break;
+            case ObservedState.Lost:
+                JobTransitions.Move(db, job, JobState.Lost, "lost: " + seen.Detail, now);
+                if (requeue)
+                    JobTransitions.Requeue(db, job, "requeued after it was lost; resumes from its checkpoint", now);
+                break;
+        }
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "Scheduling cycle failed")]
+    private static partial void LogCycleFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Started job {JobId} attempt {Attempt} on {Runtime}")]
+    private static partial void LogStarted(ILogger logger, string jobId, int attempt, string runtime);
+}

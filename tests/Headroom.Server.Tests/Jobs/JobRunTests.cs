@@ -1,0 +1,170 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Server.Tests.Infrastructure;
+
+namespace Headroom.Server.Tests.Jobs;
+
+/// <summary>
+/// Jobs end to end on the local runtime: real processes started by the scheduler loop, their logs,
+/// cancel, and a spot job preempted by an internal one with its notice measured.
+/// </summary>
+public sealed class JobRunTests
+{
+    private static string Fleet(int gpus) => $$"""
+        regions:
+          - name: local
+            clusters:
+              - name: box
+                runtime: local
+                nodes:
+                  - name: box-1
+                    gpu_model: h100-80gb
+                    gpu_count: {{gpus}}
+                    cpu_millicores: 8000
+                    memory_mib: 16384
+        """;
+
+    private static Task<TestServer> StartAsync(int gpus, TimeSpan grace) => TestServer.StartAsync(fleetYaml: Fleet(gpus), configure: s => s with
+    {
+        SchedulerPeriod = TimeSpan.FromMilliseconds(200),
+        LeaseTtl = TimeSpan.FromSeconds(3),
+        Scheduler = new SchedulerConfig
+        {
+            Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => grace),
+            SpotMinimumRunTime = TimeSpan.Zero,
+        },
+    });
+
+    private static async Task<JsonObject> WaitForAsync(HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
+            if (until(job))
+                return job;
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
+            await Task.Delay(150);
+        }
+    }
+
+    private static bool In(JsonObject job, string state) => job["state"]!.GetValue<string>() == state;
+
+    [Fact]
+    public async Task A_job_runs_on_its_gpus_writes_logs_and_succeeds_with_every_transition_recorded()
+    {
+        await using var server = await StartAsync(2, TimeSpan.FromSeconds(2));
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var owner = server.Client(key);
+        var project = (await owner.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+
+        var job = await owner.PostJsonAsync("/v1/jobs", new
+        {
+            project_id = project, gpus_per_node = 2,
+            command = new[] { "/bin/sh", "-c", "echo hello from $HEADROOM_JOB_ID; echo gpus=$CUDA_VISIBLE_DEVICES; echo $GREETING" },
+            env = new Dictionary<string, string> { ["GREETING"] = "bonjour" },
+        });
+        var id = job["id"]!.GetValue<string>();
+        var done = await WaitForAsync(owner, id, j => In(j, "succeeded") || In(j, "failed"));
+        var logs = await owner.GetStringAsync($"/v1/jobs/{id}/logs");
+        var events = await owner.GetJsonAsync($"/v1/jobs/{id}/events");
+
+        Assert.Equal("succeeded", done["state"]!.GetValue<string>());
+        Assert.Equal(0, done["exit_code"]!.GetValue<int>());
+        Assert.Equal("box-1", done["placement"]![0]!["node"]!.GetValue<string>());
+        Assert.Contains($"hello from {id}", logs, StringComparison.Ordinal);
+        Assert.Contains("gpus=0,1", logs, StringComparison.Ordinal);
+        Assert.Contains("bonjour", logs, StringComparison.Ordinal);
+        Assert.Equal(["queued", "scheduled", "starting", "running", "succeeded"], events["data"]!.AsArray().Select(e => e!["to_state"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_failing_job_fails_with_its_exit_code_and_follow_streams_its_logs_until_the_end()
+    {
+        await using var server = await StartAsync(1, TimeSpan.FromSeconds(2));
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var owner = server.Client(key);
+        var project = (await owner.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+
+        var id = (await owner.PostJsonAsync("/v1/jobs", new
+        {
+            project_id = project, command = new[] { "/bin/sh", "-c", "for i in 1 2 3; do echo step $i; sleep 0.3; done; exit 3" },
+        }))["id"]!.GetValue<string>();
+        var followed = await owner.GetStringAsync($"/v1/jobs/{id}/logs?follow=true");
+        var done = await WaitForAsync(owner, id, j => In(j, "failed"));
+
+        Assert.Contains("step 1", followed, StringComparison.Ordinal);
+        Assert.Contains("step 3", followed, StringComparison.Ordinal);
+        Assert.Equal(3, done["exit_code"]!.GetValue<int>());
+        Assert.Equal("exit code 3", done["state_reason"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_running_job_is_cancelled_and_its_process_stopped()
+    {
+        await using var server = await StartAsync(1, TimeSpan.FromSeconds(2));
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var owner = server.Client(key);
+        var project = (await owner.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var id = (await owner.PostJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "60" } }))["id"]!.GetValue<string>();
+        await WaitForAsync(owner, id, j => In(j, "running"));
+
+        var asked = await owner.PostJsonAsync($"/v1/jobs/{id}/cancel", new { }, HttpStatusCode.OK);
+        var done = await WaitForAsync(owner, id, j => In(j, "cancelled"), seconds: 10);
+
+        Assert.True(asked["cancel_requested"]!.GetValue<bool>());
+        Assert.NotNull(done["ended_at"]);
+    }
+
+    [Fact]
+    public async Task An_internal_job_preempts_a_spot_job_which_gets_its_notice_then_resumes_from_its_checkpoint()
+    {
+        var grace = TimeSpan.FromSeconds(2);
+        await using var server = await StartAsync(1, grace);
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var tenant = server.Client(key);
+        using var admin = server.Admin();
+        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+
+        // Attempt 1 counts itself in the checkpoint, records when the notice arrives and beats until it is killed;
+        // attempt 2 finds the checkpoint and finishes.
+        const string script = """
+            dir=$HEADROOM_CHECKPOINT_DIR
+            n=$(cat "$dir/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$dir/count"
+            if [ "$n" -ge 2 ]; then echo "resumed at attempt $HEADROOM_ATTEMPT"; exit 0; fi
+            trap 'date +%s.%N > "$dir/notice"; cp "$HEADROOM_PREEMPT_AT_FILE" "$dir/deadline"' TERM
+            while :; do date +%s.%N > "$dir/alive"; sleep 0.05; done
+            """;
+        var spot = (await tenant.PostJsonAsync("/v1/jobs", new
+        {
+            project_id = project, tier = "spot", checkpoint = "requeue", command = new[] { "/bin/sh", "-c", script },
+        }))["id"]!.GetValue<string>();
+        await WaitForAsync(tenant, spot, j => In(j, "running"));
+        await Task.Delay(300);
+
+        var urgent = (await admin.PostJsonAsync("/v1/jobs", new
+        {
+            project_id = internalProject, tier = "internal", command = new[] { "/bin/sh", "-c", "echo internal work" },
+        }))["id"]!.GetValue<string>();
+        var internalDone = await WaitForAsync(admin, urgent, j => In(j, "succeeded"));
+        var spotDone = await WaitForAsync(tenant, spot, j => In(j, "succeeded"));
+        var events = (await tenant.GetJsonAsync($"/v1/jobs/{spot}/events"))["data"]!.AsArray().Select(e => e!).ToList();
+        var checkpoints = Path.Combine(server.Settings.JobsDir, "checkpoints", spot);
+        var noticeAt = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "notice")), CultureInfo.InvariantCulture);
+        var lastAlive = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "alive")), CultureInfo.InvariantCulture);
+        var deadline = DateTimeOffset.Parse((await File.ReadAllTextAsync(Path.Combine(checkpoints, "deadline"))).Trim(), CultureInfo.InvariantCulture);
+
+        Assert.Equal(2, spotDone["attempt"]!.GetValue<int>());
+        Assert.Contains("resumed at attempt 2", await tenant.GetStringAsync($"/v1/jobs/{spot}/logs"), StringComparison.Ordinal);
+        Assert.Contains(events, e => e["reason"]!.GetValue<string>().StartsWith($"notice: preempted for {urgent}", StringComparison.Ordinal));
+        Assert.Contains(events, e => e["to_state"]!.GetValue<string>() == "preempted");
+        Assert.True(internalDone["started_at"]!.GetValue<DateTimeOffset>() >= deadline.AddMilliseconds(-1),
+            $"internal started {internalDone["started_at"]} before the spot job's deadline {deadline:O}");
+        // The workload kept running for the whole grace period after its signal.
+        Assert.True(lastAlive - noticeAt >= grace.TotalSeconds - 0.3, $"killed {lastAlive - noticeAt:F2} s after the notice; grace is {grace.TotalSeconds} s");
+    }
+}
