@@ -1,4 +1,5 @@
 using System.Globalization;
+using Headroom.Core.Workloads;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -70,7 +71,7 @@ public sealed class SlurmClient
         {
             return new SubmitResult.Unavailable($"sbatch printed no job id: '{result.StdOut.Trim()}'");
         }
-        SlurmLog.Submitted(_logger, spec.JobId, id, spec.Tier, spec.NodeCount, spec.GpusPerNode);
+        SlurmLog.Submitted(_logger, spec.JobId, id, spec.Tier.ToCode(), spec.NodeCount, spec.GpusPerNode);
         return new SubmitResult.Submitted(id);
     }
 

@@ -1,3 +1,5 @@
+using Headroom.Core.Scheduling.Tiered;
+
 namespace Headroom.Runtimes.Slurm;
 
 /// <summary>
@@ -13,8 +15,8 @@ public sealed record SlurmJobSpec
 
     public required string Project { get; init; }
 
-    /// <summary>The tier code (<c>internal</c>, <c>reserved</c>, <c>on-demand</c>, <c>spot</c>); it picks the partition.</summary>
-    public required string Tier { get; init; }
+    /// <summary>The job's tier; it picks the partition (<see cref="SlurmLayout.Partitions"/>).</summary>
+    public required Tier Tier { get; init; }
 
     /// <summary>The program to run (looked up on PATH on the node). Required unless <see cref="Image"/> is set.</summary>
     public string? Command { get; init; }
@@ -63,7 +65,10 @@ public sealed record SlurmJobSpec
     /// <summary>The workload's working directory; null uses <see cref="CheckpointDirectory"/>.</summary>
     public string? WorkingDirectory { get; init; }
 
-    /// <summary>Whether Slurm may requeue the job (after preemption or a node failure) instead of ending it.</summary>
+    /// <summary>
+    /// Whether Slurm may requeue the job itself (after its preemption or a node failure) as a new run of the same
+    /// Slurm job. False when Headroom starts every attempt itself: a preempted run then ends PREEMPTED.
+    /// </summary>
     public bool Requeue { get; init; } = true;
 }
 
@@ -73,13 +78,13 @@ public sealed record SpecError(string Field, string Message);
 /// <summary>How a cluster is laid out: which partition serves each tier, and how containers are launched.</summary>
 public sealed record SlurmLayout
 {
-    /// <summary>Tier code → partition. The default is the dev cluster's (deploy/slurm/dev-cluster.sh): one partition per tier.</summary>
-    public IReadOnlyDictionary<string, string> Partitions { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    /// <summary>Tier → partition. The default is the dev cluster's (deploy/slurm/dev-cluster.sh): one partition per tier, named by its code.</summary>
+    public IReadOnlyDictionary<Tier, string> Partitions { get; init; } = new Dictionary<Tier, string>
     {
-        ["internal"] = "internal",
-        ["reserved"] = "reserved",
-        ["on-demand"] = "on-demand",
-        ["spot"] = "spot",
+        [Tier.Internal] = "internal",
+        [Tier.Reserved] = "reserved",
+        [Tier.OnDemand] = "on-demand",
+        [Tier.Spot] = "spot",
     };
 
     public static SlurmLayout Default { get; } = new();

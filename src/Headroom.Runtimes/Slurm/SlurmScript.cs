@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Core.Workloads;
 
 namespace Headroom.Runtimes.Slurm;
 
@@ -176,9 +178,9 @@ public static partial class SlurmScript
                 Error(field, "must be 1-64 letters, digits, '.', '_' or '-'");
             }
         }
-        if (!layout.Partitions.ContainsKey(spec.Tier ?? ""))
+        if (!layout.Partitions.ContainsKey(spec.Tier))
         {
-            Error("tier", $"unknown tier '{spec.Tier}'; this cluster serves {string.Join(", ", layout.Partitions.Keys.Order(StringComparer.Ordinal))}");
+            Error("tier", $"no partition serves tier '{Code(spec.Tier)}' on this cluster; it serves {string.Join(", ", layout.Partitions.Keys.Order().Select(Code))}");
         }
         if (string.IsNullOrEmpty(spec.Command) && spec.Image is null)
         {
@@ -284,6 +286,8 @@ public static partial class SlurmScript
             errors.Add(new SpecError(field, "must be an absolute path without spaces, quotes or any of % # $ ` \\ : ,"));
         }
     }
+
+    private static string Code(Tier tier) => Enum.IsDefined(tier) ? tier.ToCode() : tier.ToString();
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 

@@ -1,3 +1,5 @@
+using Headroom.Core.Workloads;
+
 namespace Headroom.Runtimes.Slurm;
 
 /// <summary>
@@ -24,38 +26,38 @@ public static class SlurmStates
         return baseState switch
         {
             "PENDING" when reason is "BeginTime" => Queued("requeued or deferred: waiting for its earliest start time"),
-            "PENDING" when plannedNodes => new(RuntimeJobState.Scheduled, "planned onto nodes; waiting for them to free up"),
+            "PENDING" when plannedNodes => new(JobState.Scheduled, "planned onto nodes; waiting for them to free up"),
             "PENDING" => Queued(PendingReason(reason)),
             "REQUEUED" or "REQUEUE_FED" => Queued("requeued"),
             "REQUEUE_HOLD" => Queued("requeued and held"),
             "RESV_DEL_HOLD" => Queued("held: its reservation was deleted"),
-            "CONFIGURING" => new(RuntimeJobState.Starting, "nodes allocated; being configured"),
-            "RUNNING" when reason is "Prolog" => new(RuntimeJobState.Starting, "nodes allocated; prolog running"),
+            "CONFIGURING" => new(JobState.Starting, "nodes allocated; being configured"),
+            "RUNNING" when reason is "Prolog" => new(JobState.Starting, "nodes allocated; prolog running"),
             "RUNNING" when noticeGiven => Running("preemption notice given; running out its grace time"),
             "RUNNING" or "SIGNALING" or "STAGE_OUT" or "RESIZING" => Running("running"),
             "STOPPED" => Running("stopped (SIGSTOP); still holding its nodes"),
             "COMPLETING" => Running("ended; Slurm is cleaning up its processes"),
-            "SUSPENDED" => new(RuntimeJobState.Preempted, "suspended"),
-            "PREEMPTED" => new(RuntimeJobState.Preempted, "preempted by higher-tier work"),
-            "COMPLETED" => new(RuntimeJobState.Succeeded, "exited 0"),
+            "SUSPENDED" => new(JobState.Preempted, "suspended"),
+            "PREEMPTED" => new(JobState.Preempted, "preempted by higher-tier work"),
+            "COMPLETED" => new(JobState.Succeeded, "exited 0"),
             "FAILED" => Failed(reason is null ? "exited non-zero" : "exited non-zero: " + reason),
             "TIMEOUT" => Failed("reached its max duration"),
             "DEADLINE" => Failed("reached its deadline"),
             "OUT_OF_MEMORY" => Failed("ran out of memory"),
             "SPECIAL_EXIT" => Failed("exited with Slurm's special exit code"),
-            "CANCELLED" => new(RuntimeJobState.Cancelled, "cancelled"),
-            "REVOKED" => new(RuntimeJobState.Cancelled, "revoked by another cluster of the federation"),
-            "NODE_FAIL" => new(RuntimeJobState.Lost, "a node of the job failed"),
-            "BOOT_FAIL" => new(RuntimeJobState.Lost, "a node of the job failed to boot"),
+            "CANCELLED" => new(JobState.Cancelled, "cancelled"),
+            "REVOKED" => new(JobState.Cancelled, "revoked by another cluster of the federation"),
+            "NODE_FAIL" => new(JobState.Lost, "a node of the job failed"),
+            "BOOT_FAIL" => new(JobState.Lost, "a node of the job failed to boot"),
             _ => null,
         };
     }
 
-    private static RuntimeJobStatus Queued(string reason) => new(RuntimeJobState.Queued, reason);
+    private static RuntimeJobStatus Queued(string reason) => new(JobState.Queued, reason);
 
-    private static RuntimeJobStatus Running(string reason) => new(RuntimeJobState.Running, reason);
+    private static RuntimeJobStatus Running(string reason) => new(JobState.Running, reason);
 
-    private static RuntimeJobStatus Failed(string reason) => new(RuntimeJobState.Failed, reason);
+    private static RuntimeJobStatus Failed(string reason) => new(JobState.Failed, reason);
 
     private static string PendingReason(string? reason) => reason switch
     {

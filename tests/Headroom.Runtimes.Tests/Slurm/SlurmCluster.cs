@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 
 namespace Headroom.Runtimes.Tests.Slurm;
@@ -52,7 +53,7 @@ internal static class SlurmCluster
         JobId = jobId,
         Org = "org_test",
         Project = "prj_slurm",
-        Tier = tier,
+        Tier = WorkloadCodes.TryParseTier(tier, out var parsed) ? parsed : throw new ArgumentException($"no tier '{tier}'", nameof(tier)),
         Command = "bash",
         Args = ["-c", script, "workload", .. args],
         GpuModel = "h100",
@@ -121,7 +122,7 @@ internal static class SlurmCluster
         return null!;
     }
 
-    public static Task<SlurmJobObservation> WaitForStateAsync(SlurmClient client, long id, RuntimeJobState state, double seconds = 30) =>
+    public static Task<SlurmJobObservation> WaitForStateAsync(SlurmClient client, long id, JobState state, double seconds = 30) =>
         WaitAsync(client, id, j => j.Status?.State == state, TimeSpan.FromSeconds(seconds));
 
     /// <summary>Waits until the job's log holds <paramref name="text"/> (Slurm's state can run ahead of the job's own writes).</summary>

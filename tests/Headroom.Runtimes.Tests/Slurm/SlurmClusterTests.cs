@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 using Xunit.Abstractions;
 using static Headroom.Runtimes.Tests.Slurm.SlurmCluster;
@@ -26,9 +27,9 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
 
         var clock = Stopwatch.StartNew();
         var id = await SubmitAsync(client, spec);
-        var running = await WaitAsync(client, id, j => j.Status?.State is RuntimeJobState.Running or RuntimeJobState.Succeeded, TimeSpan.FromSeconds(30));
+        var running = await WaitAsync(client, id, j => j.Status?.State is JobState.Running or JobState.Succeeded, TimeSpan.FromSeconds(30));
         output.WriteLine($"submit → running: {clock.ElapsedMilliseconds} ms");
-        Assert.Equal(RuntimeJobState.Running, running.Status!.State);
+        Assert.Equal(JobState.Running, running.Status!.State);
         Assert.Equal(["gpu-node1"], running.Nodes);
         Assert.Equal(jobId, running.HeadroomJobId);
         Assert.Equal("spot", running.Partition);
@@ -38,7 +39,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         Assert.Null(found.Failure);
         Assert.Equal(id, Assert.Single(found.Jobs).SlurmJobId);
 
-        var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded);
+        var done = await WaitForStateAsync(client, id, JobState.Succeeded);
         Assert.Equal(0, done.ExitCode);
         Assert.NotNull(done.EndTime);
         var log = await WaitForLogAsync(spec.LogPath, "headroom: exit 0 at ");
@@ -56,7 +57,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         var client = Client();
         var id = await SubmitAsync(client, Spec(_directory, NewJobId("job_fail"), "on-demand", "gpu-node1", "echo bad >&2; exit 3"));
 
-        var done = await WaitForStateAsync(client, id, RuntimeJobState.Failed);
+        var done = await WaitForStateAsync(client, id, JobState.Failed);
 
         Assert.Equal(3, done.ExitCode);
         Assert.Equal("FAILED", done.SlurmState);
@@ -68,14 +69,14 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         var client = Client();
         var spec = Spec(_directory, NewJobId("job_acct"), "spot", "gpu-node1", "exit 4");
         var id = await SubmitAsync(client, spec);
-        await WaitForStateAsync(client, id, RuntimeJobState.Failed);
+        await WaitForStateAsync(client, id, JobState.Failed);
 
         // slurmctld keeps ended jobs for MinJobAge (300 s); ask accounting directly, as ObserveAsync will after that.
         var recorded = await WaitForRecordAsync(() => client.ObserveEndedAsync(id, default), TimeSpan.FromSeconds(10));
 
         Assert.Equal(SlurmObservationSource.Accounting, recorded.Source);
         Assert.Equal(spec.JobId, recorded.HeadroomJobId);
-        Assert.Equal(RuntimeJobState.Failed, recorded.Status!.State);
+        Assert.Equal(JobState.Failed, recorded.Status!.State);
         Assert.Equal(4, recorded.ExitCode);
         Assert.Equal(["gpu-node1"], recorded.Nodes);
         Assert.Equal("spot", recorded.Partition);
@@ -90,7 +91,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         var database = new SlurmClient(new SlurmClientOptions { SlurmConf = Conf, Accounting = SlurmAccounting.Database });
         var spec = Spec(_directory, NewJobId("job_db"), "spot", "gpu-node1", "exit 5");
         var id = await SubmitAsync(client, spec);
-        await WaitForStateAsync(client, id, RuntimeJobState.Failed);
+        await WaitForStateAsync(client, id, JobState.Failed);
 
         if (Scontrol("show", "config").Contains("accounting_storage/slurmdbd", StringComparison.Ordinal))
         {
@@ -98,7 +99,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
             var recorded = await WaitForRecordAsync(() => database.ObserveEndedAsync(id, default), TimeSpan.FromSeconds(10));
             Assert.Equal(spec.JobId, recorded.HeadroomJobId);
             Assert.Equal(5, recorded.ExitCode);
-            Assert.Equal(RuntimeJobState.Failed, recorded.Status!.State);
+            Assert.Equal(JobState.Failed, recorded.Status!.State);
         }
         else
         {
@@ -131,12 +132,12 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         var client = Client();
         var spec = Spec(_directory, NewJobId("job_cancel"), "reserved", "gpu-node2", "trap 'echo work: TERM; exit 143' TERM; echo work: started; while :; do sleep 0.2; done");
         var id = await SubmitAsync(client, spec);
-        await WaitForStateAsync(client, id, RuntimeJobState.Running);
+        await WaitForStateAsync(client, id, JobState.Running);
         await WaitForLogAsync(spec.LogPath, "work: started");
 
         var clock = Stopwatch.StartNew();
         Assert.IsType<SignalResult.Sent>(await client.CancelAsync(id));
-        var cancelled = await WaitForStateAsync(client, id, RuntimeJobState.Cancelled);
+        var cancelled = await WaitForStateAsync(client, id, JobState.Cancelled);
         output.WriteLine($"cancel → cancelled: {clock.ElapsedMilliseconds} ms");
 
         Assert.Equal("CANCELLED", cancelled.SlurmState);
@@ -152,14 +153,14 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
             "trap 'echo \"work: USR2, $(cat \"$HEADROOM_NOTICE_FILE\")\"; exit 0' USR2; echo work: started; while :; do sleep 0.2; done")
             with { NoticeSignal = "USR2" };
         var id = await SubmitAsync(client, spec);
-        await WaitForStateAsync(client, id, RuntimeJobState.Running);
+        await WaitForStateAsync(client, id, JobState.Running);
         await WaitForLogAsync(spec.LogPath, "work: started");
 
         var before = DateTimeOffset.UtcNow;
         Assert.IsType<SignalResult.Sent>(await client.NoticeAsync(id));
 
         // The workload chose to finish at its notice: the job succeeds rather than being stopped.
-        var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded);
+        var done = await WaitForStateAsync(client, id, JobState.Succeeded);
         var log = await WaitForLogAsync(spec.LogPath, "headroom: exit 0");
         Assert.Contains("headroom: notice at ", log, StringComparison.Ordinal);
         var deadline = DateTimeOffset.Parse(log.Split("work: USR2, HEADROOM_PREEMPT_AT=")[1].Split('\n')[0], CultureInfo.InvariantCulture);
@@ -180,7 +181,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         };
 
         var id = await SubmitAsync(client, spec);
-        var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded);
+        var done = await WaitForStateAsync(client, id, JobState.Succeeded);
 
         Assert.Equal(["gpu-node2", "gpu-node3"], done.Nodes);
         var lines = (await File.ReadAllLinesAsync(spec.LogPath)).Where(l => l.StartsWith("rank=", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToArray();

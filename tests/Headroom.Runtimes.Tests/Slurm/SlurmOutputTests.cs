@@ -1,3 +1,4 @@
+using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 
 namespace Headroom.Runtimes.Tests.Slurm;
@@ -38,7 +39,7 @@ public sealed class SlurmOutputTests
 
         Assert.Equal(1, job.SlurmJobId);
         Assert.Equal("job_01", job.HeadroomJobId);
-        Assert.Equal(RuntimeJobState.Succeeded, job.Status!.State);
+        Assert.Equal(JobState.Succeeded, job.Status!.State);
         Assert.Equal(0, job.ExitCode);
         Assert.Null(job.ExitSignal);
         Assert.Equal(["gpu-node1", "gpu-node2"], job.Nodes);
@@ -59,7 +60,7 @@ public sealed class SlurmOutputTests
 
         var job = SlurmOutput.FromScontrol(line)!;
 
-        Assert.Equal(RuntimeJobState.Running, job.Status!.State);
+        Assert.Equal(JobState.Running, job.Status!.State);
         Assert.Contains("preemption notice", job.Status.Reason, StringComparison.Ordinal);
         Assert.Null(job.EndTime);
         Assert.Null(job.ExitCode);
@@ -74,7 +75,7 @@ public sealed class SlurmOutputTests
 
         var job = SlurmOutput.FromScontrol(line)!;
 
-        Assert.Equal(RuntimeJobState.Scheduled, job.Status!.State);
+        Assert.Equal(JobState.Scheduled, job.Status!.State);
         Assert.Empty(job.Nodes);
         Assert.Equal("Resources", job.Reason);
     }
@@ -91,7 +92,7 @@ public sealed class SlurmOutputTests
         var job = SlurmOutput.FromSacct(output, 2)!;
 
         Assert.Equal("job_02", job.HeadroomJobId);
-        Assert.Equal(RuntimeJobState.Cancelled, job.Status!.State);
+        Assert.Equal(JobState.Cancelled, job.Status!.State);
         Assert.Equal(1, job.Restarts);
         Assert.Equal(15, job.ExitSignal);
         Assert.Equal(["gpu-node4"], job.Nodes);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 using Xunit.Abstractions;
 using static Headroom.Runtimes.Tests.Slurm.SlurmCluster;
@@ -31,7 +32,7 @@ public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
         var grace = GraceSeconds;
         var spot = Spec(_directory, NewJobId("job_spot"), "spot", "gpu-node4", Workload) with { GpusPerNode = 8 };
         var spotId = await SubmitAsync(client, spot);
-        await WaitForStateAsync(client, spotId, RuntimeJobState.Running);
+        await WaitForStateAsync(client, spotId, JobState.Running);
 
         var clock = Stopwatch.StartNew();
         var submitted = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
@@ -41,7 +42,7 @@ public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
         // Watch the spot job through its grace and its requeue.
         var seen = new List<string>();
         double? noticeSeen = null, stopSeen = null;
-        var requeued = await WaitAsync(client, spotId, j => j.Restarts >= 1 && j.Status?.State != RuntimeJobState.Running, TimeSpan.FromSeconds(90), j =>
+        var requeued = await WaitAsync(client, spotId, j => j.Restarts >= 1 && j.Status?.State != JobState.Running, TimeSpan.FromSeconds(90), j =>
         {
             var entry = $"{j.SlurmState}/{j.Reason}/{j.Status?.State}/restarts={j.Restarts}: {j.Status?.Reason}";
             if (seen.Count == 0 || seen[^1] != entry)
@@ -58,11 +59,11 @@ public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
                 stopSeen ??= clock.Elapsed.TotalSeconds;
             }
         });
-        Assert.Equal(RuntimeJobState.Queued, requeued.Status!.State);
+        Assert.Equal(JobState.Queued, requeued.Status!.State);
         Assert.Contains(seen, e => e.Contains("preemption notice given", StringComparison.Ordinal));
 
-        var urgentDone = await WaitForStateAsync(client, urgentId, RuntimeJobState.Succeeded, 60);
-        var spotDone = await WaitForStateAsync(client, spotId, RuntimeJobState.Succeeded, 90);
+        var urgentDone = await WaitForStateAsync(client, urgentId, JobState.Succeeded, 60);
+        var spotDone = await WaitForStateAsync(client, spotId, JobState.Succeeded, 90);
         output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0} s  spot job succeeded after {spotDone.Restarts} restart(s)");
 
         var log = await File.ReadAllTextAsync(spot.LogPath);
@@ -93,7 +94,7 @@ public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
         var spec = Spec(_directory, NewJobId("job_nodefail"), "spot", "gpu-node4",
             "echo \"work: run $HEADROOM_RESTART_COUNT\"; [ \"$HEADROOM_RESTART_COUNT\" -gt 0 ] && exit 0; sleep 300");
         var id = await SubmitAsync(client, spec);
-        await WaitForStateAsync(client, id, RuntimeJobState.Running);
+        await WaitForStateAsync(client, id, JobState.Running);
         await WaitForLogAsync(spec.LogPath, "work: run 0");
         var clock = Stopwatch.StartNew();
         try
@@ -101,20 +102,20 @@ public sealed class SlurmPreemptionTests(ITestOutputHelper output) : IDisposable
             // An operator (or slurmctld, when slurmd stops answering) marks the node down.
             Scontrol("update", "nodename=gpu-node4", "state=down", "reason=headroom-test");
             var requeued = await WaitAsync(client, id, j => j.Restarts == 1, TimeSpan.FromSeconds(20));
-            Assert.Equal(RuntimeJobState.Queued, requeued.Status!.State);
+            Assert.Equal(JobState.Queued, requeued.Status!.State);
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s  requeued: {requeued.Status.Reason}");
 
             // That run's record says why it ended.
             var run = Assert.IsType<ObserveResult.Found>(await client.ObserveEndedAsync(id, default)).Job;
             Assert.Equal("NODE_FAIL", run.SlurmState);
-            Assert.Equal(RuntimeJobState.Lost, run.Status!.State);
+            Assert.Equal(JobState.Lost, run.Status!.State);
         }
         finally
         {
             Scontrol("update", "nodename=gpu-node4", "state=resume");
         }
 
-        var done = await WaitForStateAsync(client, id, RuntimeJobState.Succeeded, 60);
+        var done = await WaitForStateAsync(client, id, JobState.Succeeded, 60);
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s  ran again and succeeded");
         Assert.Equal(1, done.Restarts);
         Assert.Contains("work: run 1", await WaitForLogAsync(spec.LogPath, "headroom: exit 0"), StringComparison.Ordinal);

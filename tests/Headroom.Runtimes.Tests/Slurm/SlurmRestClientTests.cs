@@ -1,3 +1,4 @@
+using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 using static Headroom.Runtimes.Tests.Slurm.SlurmCluster;
 
@@ -24,7 +25,7 @@ public sealed class SlurmRestClientTests : IDisposable
         Assert.Null(await rest.PingAsync());
         var spec = Spec(_directory, NewJobId("job_rest"), "on-demand", "gpu-node3", "sleep 120") with { GpusPerNode = 2 };
         var id = await SubmitAsync(cli, spec);
-        var viaCli = await WaitForStateAsync(cli, id, RuntimeJobState.Running);
+        var viaCli = await WaitForStateAsync(cli, id, JobState.Running);
 
         var viaRest = Assert.IsType<ObserveResult.Found>(await rest.ObserveAsync(id)).Job;
         Assert.Equal(viaCli.Status, viaRest.Status);
@@ -36,8 +37,8 @@ public sealed class SlurmRestClientTests : IDisposable
 
         Assert.IsType<SignalResult.Sent>(await rest.CancelAsync(id));
         var cancelled = await WaitAsync(cli, id, j => j.Status?.IsTerminal == true, TimeSpan.FromSeconds(30));
-        Assert.Equal(RuntimeJobState.Cancelled, cancelled.Status!.State);
-        Assert.Equal(RuntimeJobState.Cancelled, Assert.IsType<ObserveResult.Found>(await rest.ObserveAsync(id)).Job.Status!.State);
+        Assert.Equal(JobState.Cancelled, cancelled.Status!.State);
+        Assert.Equal(JobState.Cancelled, Assert.IsType<ObserveResult.Found>(await rest.ObserveAsync(id)).Job.Status!.State);
     }
 
     [Fact]
@@ -49,7 +50,7 @@ public sealed class SlurmRestClientTests : IDisposable
 
         var cli = Client();
         var id = await SubmitAsync(cli, Spec(_directory, NewJobId("job_token"), "on-demand", "gpu-node3", "sleep 30"));
-        await WaitForStateAsync(cli, id, RuntimeJobState.Running);
+        await WaitForStateAsync(cli, id, JobState.Running);
 
         // slurmctld rejects a forged token, and slurmrestd reports that as an unspecified error.
         var forged = new SlurmRestClient(_http, new SlurmRestOptions { BaseUrl = RestUrl, UserName = "root", Token = _ => ValueTask.FromResult("not-a-jwt") });
@@ -60,7 +61,7 @@ public sealed class SlurmRestClientTests : IDisposable
         var anonymous = new SlurmRestClient(_http, new SlurmRestOptions { BaseUrl = RestUrl, UserName = "nobody", Token = _ => ValueTask.FromResult("") });
         Assert.IsType<ObserveResult.Unavailable>(await anonymous.ObserveAsync(id));
 
-        Assert.Equal(RuntimeJobState.Running, (await ObserveAsync(cli, id)).Status!.State);
+        Assert.Equal(JobState.Running, (await ObserveAsync(cli, id)).Status!.State);
         Assert.IsType<SignalResult.Sent>(await cli.CancelAsync(id));
     }
 

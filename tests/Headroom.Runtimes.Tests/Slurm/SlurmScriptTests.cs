@@ -1,3 +1,4 @@
+using Headroom.Core.Scheduling.Tiered;
 using Headroom.Runtimes.Slurm;
 
 namespace Headroom.Runtimes.Tests.Slurm;
@@ -26,7 +27,7 @@ public sealed class SlurmScriptTests
     {
         var spec = Specs.Spot("job_gang") with
         {
-            Tier = "internal",
+            Tier = Tier.Internal,
             Command = "torchrun",
             Args = ["--nnodes=3", "--nproc-per-node=8", "pretrain.py"],
             GpuModel = null,
@@ -50,7 +51,7 @@ public sealed class SlurmScriptTests
     {
         var spec = Specs.Spot("job_image") with
         {
-            Tier = "on-demand",
+            Tier = Tier.OnDemand,
             Image = "nvcr.io/nvidia/pytorch:24.01-py3",
             Command = "bash",
             Args = ["-lc", "nvidia-smi && python -c 'import torch'"],
@@ -75,7 +76,7 @@ public sealed class SlurmScriptTests
         { "gpus_per_node", Specs.Spot() with { GpusPerNode = 0 } },
         { "node_count", Specs.Spot() with { NodeCount = 0 } },
         { "max_duration", Specs.Spot() with { MaxDuration = TimeSpan.FromMinutes(-5) } },
-        { "tier", Specs.Spot() with { Tier = "gold" } },
+        { "tier", Specs.Spot() with { Tier = (Tier)42 } },
         { "job_id", Specs.Spot() with { JobId = "job 1" } },
         { "org", Specs.Spot() with { Org = "" } },
         { "project", Specs.Spot() with { Project = "a/b" } },
@@ -119,7 +120,7 @@ public sealed class SlurmScriptTests
     [Fact]
     public void Every_error_of_a_spec_is_reported_at_once()
     {
-        var render = SlurmScript.Render(Specs.Spot() with { GpusPerNode = 0, NodeCount = 0, Tier = "gold" });
+        var render = SlurmScript.Render(Specs.Spot() with { GpusPerNode = 0, NodeCount = 0, Tier = (Tier)42 });
 
         Assert.Equal(["tier", "gpus_per_node", "node_count"], render.Errors.Select(e => e.Field));
     }
@@ -136,11 +137,11 @@ public sealed class SlurmScriptTests
     [Fact]
     public void An_unknown_tier_names_the_tiers_the_layout_serves()
     {
-        var layout = new SlurmLayout { Partitions = new Dictionary<string, string> { ["spot"] = "preemptible" } };
+        var layout = new SlurmLayout { Partitions = new Dictionary<Tier, string> { [Tier.Spot] = "preemptible" } };
 
         Assert.Contains("#SBATCH --partition=preemptible\n", SlurmScript.Render(Specs.Spot(), layout).Script, StringComparison.Ordinal);
-        Assert.Equal("unknown tier 'internal'; this cluster serves spot",
-            Assert.Single(SlurmScript.Render(Specs.Spot() with { Tier = "internal" }, layout).Errors).Message);
+        Assert.Equal("no partition serves tier 'internal' on this cluster; it serves spot",
+            Assert.Single(SlurmScript.Render(Specs.Spot() with { Tier = Tier.Internal }, layout).Errors).Message);
     }
 
     private static string Render(SlurmJobSpec spec)

@@ -1,50 +1,51 @@
+using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 
 namespace Headroom.Runtimes.Tests.Slurm;
 
 public sealed class SlurmStatesTests
 {
-    public static TheoryData<string, string?, bool, bool, RuntimeJobState> Cases => new()
+    public static TheoryData<string, string?, bool, bool, JobState> Cases => new()
     {
         // state, reason, planned nodes, notice given → Headroom state
-        { "PENDING", "None", false, false, RuntimeJobState.Queued },
-        { "PENDING", "Resources", false, false, RuntimeJobState.Queued },
-        { "PENDING", "Priority", false, false, RuntimeJobState.Queued },
-        { "PENDING", "Resources", true, false, RuntimeJobState.Scheduled },
-        { "PENDING", "BeginTime", true, false, RuntimeJobState.Queued },
-        { "PENDING", "JobHeldAdmin", false, false, RuntimeJobState.Queued },
-        { "REQUEUED", null, false, false, RuntimeJobState.Queued },
-        { "REQUEUE_HOLD", null, false, false, RuntimeJobState.Queued },
-        { "REQUEUE_FED", null, false, false, RuntimeJobState.Queued },
-        { "RESV_DEL_HOLD", null, false, false, RuntimeJobState.Queued },
-        { "CONFIGURING", "None", false, false, RuntimeJobState.Starting },
-        { "RUNNING", "Prolog", false, false, RuntimeJobState.Starting },
-        { "RUNNING", "None", false, false, RuntimeJobState.Running },
-        { "RUNNING", "None", false, true, RuntimeJobState.Running },
-        { "SIGNALING", null, false, false, RuntimeJobState.Running },
-        { "STAGE_OUT", null, false, false, RuntimeJobState.Running },
-        { "RESIZING", null, false, false, RuntimeJobState.Running },
-        { "STOPPED", null, false, false, RuntimeJobState.Running },
-        { "COMPLETING", "None", false, false, RuntimeJobState.Running },
-        { "SUSPENDED", "Preempted", false, false, RuntimeJobState.Preempted },
-        { "PREEMPTED", null, false, false, RuntimeJobState.Preempted },
-        { "COMPLETED", "None", false, false, RuntimeJobState.Succeeded },
-        { "FAILED", "NonZeroExitCode", false, false, RuntimeJobState.Failed },
-        { "TIMEOUT", "TimeLimit", false, false, RuntimeJobState.Failed },
-        { "DEADLINE", null, false, false, RuntimeJobState.Failed },
-        { "OUT_OF_MEMORY", null, false, false, RuntimeJobState.Failed },
-        { "SPECIAL_EXIT", null, false, false, RuntimeJobState.Failed },
-        { "CANCELLED", "None", false, false, RuntimeJobState.Cancelled },
-        { "REVOKED", null, false, false, RuntimeJobState.Cancelled },
-        { "NODE_FAIL", null, false, false, RuntimeJobState.Lost },
-        { "BOOT_FAIL", null, false, false, RuntimeJobState.Lost },
-        { "running", null, false, false, RuntimeJobState.Running },
-        { "CANCELLED+", null, false, false, RuntimeJobState.Cancelled },
+        { "PENDING", "None", false, false, JobState.Queued },
+        { "PENDING", "Resources", false, false, JobState.Queued },
+        { "PENDING", "Priority", false, false, JobState.Queued },
+        { "PENDING", "Resources", true, false, JobState.Scheduled },
+        { "PENDING", "BeginTime", true, false, JobState.Queued },
+        { "PENDING", "JobHeldAdmin", false, false, JobState.Queued },
+        { "REQUEUED", null, false, false, JobState.Queued },
+        { "REQUEUE_HOLD", null, false, false, JobState.Queued },
+        { "REQUEUE_FED", null, false, false, JobState.Queued },
+        { "RESV_DEL_HOLD", null, false, false, JobState.Queued },
+        { "CONFIGURING", "None", false, false, JobState.Starting },
+        { "RUNNING", "Prolog", false, false, JobState.Starting },
+        { "RUNNING", "None", false, false, JobState.Running },
+        { "RUNNING", "None", false, true, JobState.Running },
+        { "SIGNALING", null, false, false, JobState.Running },
+        { "STAGE_OUT", null, false, false, JobState.Running },
+        { "RESIZING", null, false, false, JobState.Running },
+        { "STOPPED", null, false, false, JobState.Running },
+        { "COMPLETING", "None", false, false, JobState.Running },
+        { "SUSPENDED", "Preempted", false, false, JobState.Preempted },
+        { "PREEMPTED", null, false, false, JobState.Preempted },
+        { "COMPLETED", "None", false, false, JobState.Succeeded },
+        { "FAILED", "NonZeroExitCode", false, false, JobState.Failed },
+        { "TIMEOUT", "TimeLimit", false, false, JobState.Failed },
+        { "DEADLINE", null, false, false, JobState.Failed },
+        { "OUT_OF_MEMORY", null, false, false, JobState.Failed },
+        { "SPECIAL_EXIT", null, false, false, JobState.Failed },
+        { "CANCELLED", "None", false, false, JobState.Cancelled },
+        { "REVOKED", null, false, false, JobState.Cancelled },
+        { "NODE_FAIL", null, false, false, JobState.Lost },
+        { "BOOT_FAIL", null, false, false, JobState.Lost },
+        { "running", null, false, false, JobState.Running },
+        { "CANCELLED+", null, false, false, JobState.Cancelled },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Slurm_states_map_to_Headroom_states(string state, string? reason, bool planned, bool notice, RuntimeJobState expected)
+    public void Slurm_states_map_to_Headroom_states(string state, string? reason, bool planned, bool notice, JobState expected)
     {
         var status = SlurmStates.Map(state, reason, planned, notice);
 
@@ -66,11 +67,11 @@ public sealed class SlurmStatesTests
         Assert.Null(SlurmStates.Map("TELEPORTED"));
 
     [Theory]
-    [InlineData(RuntimeJobState.Succeeded, true)]
-    [InlineData(RuntimeJobState.Preempted, true)]
-    [InlineData(RuntimeJobState.Lost, true)]
-    [InlineData(RuntimeJobState.Running, false)]
-    [InlineData(RuntimeJobState.Queued, false)]
-    public void Terminal_states_are_the_ended_ones(RuntimeJobState state, bool terminal) =>
+    [InlineData(JobState.Succeeded, true)]
+    [InlineData(JobState.Preempted, true)]
+    [InlineData(JobState.Lost, true)]
+    [InlineData(JobState.Running, false)]
+    [InlineData(JobState.Queued, false)]
+    public void Terminal_states_are_the_ended_ones(JobState state, bool terminal) =>
         Assert.Equal(terminal, new RuntimeJobStatus(state, "x").IsTerminal);
 }

@@ -1,3 +1,4 @@
+using Headroom.Core.Scheduling.Tiered;
 using Headroom.Runtimes.Slurm;
 
 namespace Headroom.Runtimes.Tests.Slurm;
@@ -10,7 +11,7 @@ internal static class Specs
         JobId = jobId,
         Org = "org_acme",
         Project = "prj_vision",
-        Tier = "spot",
+        Tier = Tier.Spot,
         Command = "python3",
         Args = ["train.py", "--epochs", "3"],
         GpuModel = "h100",
