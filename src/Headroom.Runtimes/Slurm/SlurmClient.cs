@@ -132,6 +132,30 @@ public sealed class SlurmClient
         ScancelAsync(slurmJobId, ["--batch", "--signal=USR1"], cancellationToken);
 
     /// <summary>
+    /// Gives the job its notice with Headroom's own deadline: writes <c>HEADROOM_PREEMPT_AT=&lt;deadline&gt;</c> to the
+    /// job's notice file (in its checkpoint directory, which the control plane shares with the nodes), then signals
+    /// as <see cref="NoticeAsync(long, CancellationToken)"/>; the batch shell keeps a deadline it finds there.
+    /// </summary>
+    public async Task<SignalResult> NoticeAsync(long slurmJobId, DateTimeOffset deadline, string checkpointDirectory, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointDirectory);
+        var path = SlurmScript.NoticeFile(checkpointDirectory);
+        var text = "HEADROOM_PREEMPT_AT=" + deadline.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) + "\n";
+        try
+        {
+            // Whole or not at all: the job may read it the moment the signal lands.
+            var temporary = path + ".tmp";
+            await File.WriteAllTextAsync(temporary, text, cancellationToken);
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new SignalResult.Unavailable($"cannot write the notice file {path}: {e.Message}");
+        }
+        return await NoticeAsync(slurmJobId, cancellationToken);
+    }
+
+    /// <summary>
     /// Cancels the job: with no signal, Slurm's stop (TERM to every process, KILL after KillWait); with a
     /// signal (<c>KILL</c>, <c>INT</c>, ...), only that signal to every step, and the job goes on unless it dies of it.
     /// </summary>

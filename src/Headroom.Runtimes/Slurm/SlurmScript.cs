@@ -90,7 +90,7 @@ public static partial class SlurmScript
         Export("HEADROOM_ORG", spec.Org);
         Export("HEADROOM_PROJECT", spec.Project);
         Export("HEADROOM_CHECKPOINT_DIR", spec.CheckpointDirectory);
-        s.Append("export HEADROOM_NOTICE_FILE=\"$HEADROOM_CHECKPOINT_DIR/headroom-notice\"\n");
+        s.Append($"export HEADROOM_NOTICE_FILE=\"$HEADROOM_CHECKPOINT_DIR/{NoticeFileName}\"\n");
         s.Append("export HEADROOM_RESTART_COUNT=\"${SLURM_RESTART_COUNT:-0}\"\n");
         foreach (var (name, value) in spec.Env.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
@@ -102,11 +102,13 @@ public static partial class SlurmScript
             echo "headroom: start at $(date +%s.%N) on $(hostname) slurm_job=$SLURM_JOB_ID restart=$HEADROOM_RESTART_COUNT gpus=${CUDA_VISIBLE_DEVICES:-}"
             headroom_child=
             headroom_notice() {
-              local now deadline
-              now=$(date +%s)
-              deadline=$(date -u -d "@$((now + {{grace}}))" +%Y-%m-%dT%H:%M:%SZ)
-              echo "HEADROOM_PREEMPT_AT=$deadline" > "$HEADROOM_NOTICE_FILE"
-              echo "headroom: notice at $(date +%s.%N), stop expected by $deadline"
+              local deadline
+              # Headroom writes the deadline before it signals; Slurm's own notice (preemption, time limit) does not.
+              if [ ! -s "$HEADROOM_NOTICE_FILE" ]; then
+                echo "HEADROOM_PREEMPT_AT=$(date -u -d "@$(($(date +%s) + {{grace}}))" +%Y-%m-%dT%H:%M:%SZ)" > "$HEADROOM_NOTICE_FILE"
+              fi
+              deadline=$(cat "$HEADROOM_NOTICE_FILE")
+              echo "headroom: notice at $(date +%s.%N), stop expected by ${deadline#HEADROOM_PREEMPT_AT=}"
               [ -z "$headroom_child" ] || kill -{{spec.NoticeSignal}} "$headroom_child" 2>/dev/null
             }
             headroom_stop() {
@@ -132,6 +134,11 @@ public static partial class SlurmScript
             """);
         return new SlurmRender(s.ToString(), []);
     }
+
+    /// <summary>The file a job's notice deadline is written to (<c>$HEADROOM_NOTICE_FILE</c>): <c>HEADROOM_PREEMPT_AT=&lt;RFC 3339&gt;</c>.</summary>
+    public static string NoticeFile(string checkpointDirectory) => Path.Combine(checkpointDirectory, NoticeFileName);
+
+    internal const string NoticeFileName = "headroom-notice";
 
     /// <summary>The Slurm job name for a Headroom job: how a restarted control plane finds its jobs.</summary>
     public static string JobName(string jobId) => "hr-" + jobId;
