@@ -12,6 +12,7 @@ public enum SlurmObservationSource
 
 /// <summary>One snapshot of one Slurm job, with its state in Headroom's words.</summary>
 /// <param name="HeadroomJobId">The Headroom job it runs, read from its <c>hr-&lt;id&gt;</c> name; null for other jobs.</param>
+/// <param name="Attempt">The Headroom attempt, read from its comment; null where the comment is not Headroom's or not seen (accounting).</param>
 /// <param name="SlurmState">Slurm's state as Slurm wrote it (<c>RUNNING</c>, <c>PENDING</c>, ...).</param>
 /// <param name="Status">The mapped state; null when Slurm reported a state <see cref="SlurmStates"/> does not know.</param>
 /// <param name="Restarts">How often Slurm requeued it (preemption, node failure, scontrol requeue). A rise between
@@ -26,6 +27,7 @@ public sealed record SlurmJobObservation(
     long SlurmJobId,
     string Name,
     string? HeadroomJobId,
+    int? Attempt,
     string SlurmState,
     string? Reason,
     RuntimeJobStatus? Status,

@@ -15,6 +15,12 @@ public sealed record SlurmJobSpec
 
     public required string Project { get; init; }
 
+    /// <summary>
+    /// Which attempt of the job this is (1, then +1 for every attempt Headroom starts itself). It goes into the
+    /// Slurm comment and <c>HEADROOM_ATTEMPT</c>, so the attempts of one job (all named <c>hr-&lt;id&gt;</c>) stay apart.
+    /// </summary>
+    public int Attempt { get; init; } = 1;
+
     /// <summary>The job's tier; it picks the partition (<see cref="SlurmLayout.Partitions"/>).</summary>
     public required Tier Tier { get; init; }
 

@@ -80,7 +80,7 @@ internal static class SlurmOutput
         var ended = status?.IsTerminal == true;
         var name = Value(f, "JobName") ?? "";
         return new SlurmJobObservation(
-            id, name, HeadroomJobId(name), state, reason, status,
+            id, name, HeadroomJobId(name), Attempt(Value(f, "Comment")), state, reason, status,
             int.TryParse(Value(f, "Restarts"), NumberStyles.None, CultureInfo.InvariantCulture, out var restarts) ? restarts : 0,
             ended ? exit : null, ended ? signal : null,
             Hostlist.Expand(Value(f, "NodeList")), Value(f, "Partition"),
@@ -113,7 +113,7 @@ internal static class SlurmOutput
         var status = SlurmStates.Map(state);
         var (exit, signal) = ExitCode(last[3]);
         return new SlurmJobObservation(
-            slurmJobId, last[1], HeadroomJobId(last[1]), state, null, status, runs.Count - 1, exit, signal,
+            slurmJobId, last[1], HeadroomJobId(last[1]), null, state, null, status, runs.Count - 1, exit, signal,
             Hostlist.Expand(last[4]), last[7] is { Length: > 0 } p ? p : null, Time(last[5]), Time(last[6]), null, null,
             SlurmObservationSource.Accounting);
     }
@@ -136,6 +136,17 @@ internal static class SlurmOutput
         text is not null && DateTime.TryParseExact(text, "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var local)
             ? new DateTimeOffset(local).ToUniversalTime()
             : null;
+
+    /// <summary>The attempt in a Headroom comment (<c>headroom:job=…,attempt=N,…</c>).</summary>
+    public static int? Attempt(string? comment)
+    {
+        if (comment is null || !comment.StartsWith("headroom:", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var field = comment["headroom:".Length..].Split(',').FirstOrDefault(f => f.StartsWith("attempt=", StringComparison.Ordinal));
+        return field is not null && int.TryParse(field["attempt=".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var attempt) ? attempt : null;
+    }
 
     public static string? HeadroomJobId(string name) =>
         name.StartsWith("hr-", StringComparison.Ordinal) && name.Length > 3 ? name[3..] : null;

@@ -145,7 +145,7 @@ public sealed class SlurmRestClient(HttpClient http, SlurmRestOptions options)
         var wait = job.TryGetProperty("exit_code", out var e) && e.TryGetInt32(out var w) ? w : (int?)null;
         var name = Text(job, "name") ?? "";
         return new SlurmJobObservation(
-            job.GetProperty("job_id").GetInt64(), name, SlurmOutput.HeadroomJobId(name), state, reason is "None" ? null : reason, status,
+            job.GetProperty("job_id").GetInt64(), name, SlurmOutput.HeadroomJobId(name), SlurmOutput.Attempt(Text(job, "comment")), state, reason is "None" ? null : reason, status,
             job.TryGetProperty("restart_cnt", out var r) && r.TryGetInt32(out var restarts) ? restarts : 0,
             ended && wait is { } x ? (x >> 8) & 0xff : null,
             ended && wait is { } y && (y & 0x7f) != 0 ? y & 0x7f : null,

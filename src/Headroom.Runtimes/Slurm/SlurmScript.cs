@@ -34,6 +34,14 @@ public sealed record SlurmRender(string? Script, IReadOnlyList<SpecError> Errors
 public static partial class SlurmScript
 {
     private static readonly string[] NoticeSignals = ["TERM", "INT", "HUP", "QUIT", "USR1", "USR2"];
+
+    // Names bash itself sets, reads or refuses: an export of one would not reach the workload as given, or would
+    // change how the script itself runs.
+    private static readonly HashSet<string> ShellNames = new(StringComparer.Ordinal)
+    {
+        "_", "IFS", "UID", "EUID", "PPID", "PWD", "OLDPWD", "SHLVL", "SHELLOPTS", "BASHOPTS", "SECONDS", "RANDOM",
+        "SRANDOM", "LINENO", "EPOCHSECONDS", "EPOCHREALTIME", "BASHPID", "GROUPS", "FUNCNAME", "PIPESTATUS", "OPTIND",
+    };
     private const int MaxSignalLeadSeconds = 65535;
 
     public static SlurmRender Render(SlurmJobSpec spec, SlurmLayout? layout = null)
@@ -51,7 +59,7 @@ public static partial class SlurmScript
 
         s.Append("#!/bin/bash\n");
         Directive($"--job-name={JobName(spec.JobId)}");
-        Directive($"--comment=headroom:job={spec.JobId},org={spec.Org},project={spec.Project}");
+        Directive(Invariant($"--comment=headroom:job={spec.JobId},attempt={spec.Attempt},org={spec.Org},project={spec.Project}"));
         Directive($"--partition={layout.Partitions[spec.Tier]}");
         Directive(Invariant($"--nodes={spec.NodeCount}"));
         Directive("--ntasks-per-node=1");
@@ -89,6 +97,7 @@ public static partial class SlurmScript
         Export("HEADROOM_JOB_ID", spec.JobId);
         Export("HEADROOM_ORG", spec.Org);
         Export("HEADROOM_PROJECT", spec.Project);
+        Export("HEADROOM_ATTEMPT", spec.Attempt.ToString(CultureInfo.InvariantCulture));
         Export("HEADROOM_CHECKPOINT_DIR", spec.CheckpointDirectory);
         s.Append($"export HEADROOM_NOTICE_FILE=\"$HEADROOM_CHECKPOINT_DIR/{NoticeFileName}\"\n");
         s.Append("export HEADROOM_RESTART_COUNT=\"${SLURM_RESTART_COUNT:-0}\"\n");
@@ -185,6 +194,10 @@ public static partial class SlurmScript
                 Error(field, "must be 1-64 letters, digits, '.', '_' or '-'");
             }
         }
+        if (spec.Attempt < 1)
+        {
+            Error("attempt", "must be at least 1");
+        }
         if (!layout.Partitions.ContainsKey(spec.Tier))
         {
             Error("tier", $"no partition serves tier '{Code(spec.Tier)}' on this cluster; it serves {string.Join(", ", layout.Partitions.Keys.Order().Select(Code))}");
@@ -217,6 +230,10 @@ public static partial class SlurmScript
             else if (name.StartsWith("SLURM_", StringComparison.Ordinal) || name.StartsWith("HEADROOM_", StringComparison.Ordinal))
             {
                 Error($"env.{name}", "names starting with SLURM_ or HEADROOM_ are reserved");
+            }
+            else if (ShellNames.Contains(name) || name.StartsWith("BASH_", StringComparison.Ordinal))
+            {
+                Error($"env.{name}", "is a shell variable bash sets or reads itself");
             }
             if (value is null || !ShellQuote.CanQuote(value))
             {

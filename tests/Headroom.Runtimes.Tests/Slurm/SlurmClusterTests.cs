@@ -32,6 +32,7 @@ public sealed class SlurmClusterTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(JobState.Running, running.Status!.State);
         Assert.Equal(["gpu-node1"], running.Nodes);
         Assert.Equal(jobId, running.HeadroomJobId);
+        Assert.Equal(1, running.Attempt);
         Assert.Equal("spot", running.Partition);
         Assert.Equal(spec.LogPath, running.LogPath);
 

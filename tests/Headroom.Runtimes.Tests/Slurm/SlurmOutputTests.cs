@@ -15,7 +15,7 @@ public sealed class SlurmOutputTests
         "ReqNodeList=(null) ExcNodeList=(null) NodeList=gpu-node[1-2] BatchHost=gpu-node1 NumNodes=2 NumCPUs=2 NumTasks=2 CPUs/Task=1 " +
         "ReqB:S:C:T=0:0:*:* TRES=cpu=1,mem=1000M,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 " +
         "MinMemoryCPU=1000M MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) " +
-        "Network=(null) Command=(null) WorkDir=/srv/my work dir Comment=headroom:job=job_01,org=org_acme,project=p Note=x y " +
+        "Network=(null) Command=(null) WorkDir=/srv/my work dir Comment=headroom:job=job_01,attempt=3,org=org_acme,project=p Note=x y " +
         "StdErr=/tmp/hrs-1.out StdIn=/dev/null StdOut=/tmp/hrs 1.out Power= TresPerNode=gres:gpu:h100:2 ";
 
     [Fact]
@@ -25,7 +25,7 @@ public sealed class SlurmOutputTests
 
         Assert.Equal("COMPLETED", fields["JobState"]);
         Assert.Equal("/srv/my work dir", fields["WorkDir"]);
-        Assert.Equal("headroom:job=job_01,org=org_acme,project=p Note=x y", fields["Comment"]);
+        Assert.Equal("headroom:job=job_01,attempt=3,org=org_acme,project=p Note=x y", fields["Comment"]);
         Assert.Equal("/tmp/hrs 1.out", fields["StdOut"]);
         Assert.Equal("cpu=1,mem=1000M,node=1,billing=1", fields["TRES"]);
         Assert.Equal("", fields["Power"]);
@@ -39,6 +39,7 @@ public sealed class SlurmOutputTests
 
         Assert.Equal(1, job.SlurmJobId);
         Assert.Equal("job_01", job.HeadroomJobId);
+        Assert.Equal(3, job.Attempt);
         Assert.Equal(JobState.Succeeded, job.Status!.State);
         Assert.Equal(0, job.ExitCode);
         Assert.Null(job.ExitSignal);

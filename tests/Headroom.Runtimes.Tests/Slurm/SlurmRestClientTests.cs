@@ -31,6 +31,7 @@ public sealed class SlurmRestClientTests : IDisposable
         Assert.Equal(viaCli.Status, viaRest.Status);
         Assert.Equal(viaCli.Nodes, viaRest.Nodes);
         Assert.Equal(spec.JobId, viaRest.HeadroomJobId);
+        Assert.Equal(1, viaRest.Attempt);
         Assert.Equal("on-demand", viaRest.Partition);
         Assert.Equal(spec.LogPath, viaRest.LogPath);
         Assert.Equal(viaCli.StartTime, viaRest.StartTime);
