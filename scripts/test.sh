@@ -13,6 +13,7 @@ mkdir -p "$RESULTS"
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"
@@ -23,6 +24,9 @@ export PGROOT=${PGROOT:-/tmp/headroom-test-pg} PGPORT=${PGPORT:-15471}
 export TEST_POSTGRES_URL
 TEST_POSTGRES_URL=$(deploy/postgres/dev-postgres.sh start) || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
 trap 'deploy/postgres/dev-postgres.sh stop' EXIT
+
+# The official openai npm client, pinned by package-lock.json, for the gateway's compatibility test.
+(cd tests/Headroom.Gateway.Tests/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "npm ci failed: the npm client test will fail"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 if ! dotnet build Headroom.slnx -c Release -nologo -v q; then

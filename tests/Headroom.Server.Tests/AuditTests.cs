@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -76,8 +77,8 @@ public sealed class AuditTests
         }
         var findings = await VerifyAsync(server.Database, orgId);
 
-        Assert.Contains(findings, f => f.Seq == 2 && f.Kind == AuditFindingKind.Edited);
-        Assert.Contains(findings, f => f.Kind == AuditFindingKind.Deleted);
+        Assert.Contains(findings, f => f.Seq == 2 && f.Kind == ChainFindingKind.Edited);
+        Assert.Contains(findings, f => f.Kind == ChainFindingKind.Deleted);
     }
 
     [Fact]

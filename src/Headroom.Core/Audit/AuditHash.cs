@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
@@ -58,52 +59,4 @@ internal static class AuditHash
 
     private static long Microseconds(DateTimeOffset time) => (time.UtcTicks / TimeSpan.TicksPerMicrosecond) - UnixEpochMicroseconds;
 
-    private sealed class CanonicalWriter
-    {
-        private readonly ArrayBufferWriter<byte> _buffer = new(256);
-        private bool _valid = true;
-
-        public void Int64(long value)
-        {
-            BinaryPrimitives.WriteInt64BigEndian(_buffer.GetSpan(8), value);
-            _buffer.Advance(8);
-        }
-
-        public void Int32(int value)
-        {
-            BinaryPrimitives.WriteInt32BigEndian(_buffer.GetSpan(4), value);
-            _buffer.Advance(4);
-        }
-
-        /// <summary>A 4-byte big-endian UTF-8 length, then the bytes; null marks the record unencodable.</summary>
-        public void Text(string? value)
-        {
-            if (value is null)
-            {
-                _valid = false;
-                return;
-            }
-            var span = _buffer.GetSpan(4 + Encoding.UTF8.GetMaxByteCount(value.Length));
-            if (Utf8.FromUtf16(value, span[4..], out _, out var written, replaceInvalidSequences: false) != OperationStatus.Done)
-            {
-                _valid = false;
-                return;
-            }
-            BinaryPrimitives.WriteInt32BigEndian(span, written);
-            _buffer.Advance(4 + written);
-        }
-
-        /// <summary>One presence byte, so that "absent" and "empty" hash differently.</summary>
-        public void OptionalText(string? value)
-        {
-            _buffer.GetSpan(1)[0] = value is null ? (byte)0 : (byte)1;
-            _buffer.Advance(1);
-            if (value is not null)
-            {
-                Text(value);
-            }
-        }
-
-        public string? Hash() => _valid ? Convert.ToHexStringLower(SHA256.HashData(_buffer.WrittenSpan)) : null;
-    }
 }

@@ -2,11 +2,8 @@ using System.Net;
 using System.Text.Json;
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
-using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
-using Headroom.Server.Jobs;
-using Headroom.Server.Jobs.Local;
 using Headroom.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -52,22 +49,12 @@ public static class HeadroomHost
         var services = builder.Services;
         services.AddSingleton(settings);
         services.AddSingleton(time ?? TimeProvider.System);
-        services.AddSingleton(new Database(settings.Database));
-        services.AddSingleton<Ids>();
-        services.AddSingleton<AuditWriter>();
-        services.AddSingleton<Leadership>();
-        services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
-        services.AddSingleton<Housekeeping>();
-        services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
-        services.AddSingleton<IWorkloadRuntime>(sp => new LocalRuntime(
-            new LocalRuntimeOptions { Root = settings.JobsDir }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalRuntime>>()));
-        services.AddSingleton<JobRuntimes>();
-        services.AddSingleton<JobScheduler>();
-        services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
-        services.AddHeadroomAuthentication(settings);
-        services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
-        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.AddOpenApi();
+        services.AddHeadroomApi();
+        services.AddHeadroomStore(settings);
+        services.AddHeadroomIdentity(settings);
+        services.AddHeadroomAudit();
+        services.AddHeadroomCoordination();
+        services.AddHeadroomJobs(settings);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -83,13 +70,10 @@ public static class HeadroomHost
         app.MapMetrics("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
         var v1 = app.MapGroup("/v1");
-        OrgEndpoints.Map(v1);
-        ProjectEndpoints.Map(v1);
-        MemberEndpoints.Map(v1);
-        KeyEndpoints.Map(v1);
-        FleetEndpoints.Map(v1);
-        AuditEndpoints.Map(v1);
-        JobEndpoints.Map(v1);
+        v1.MapIdentity();
+        v1.MapFleet();
+        v1.MapAudit();
+        v1.MapJobs();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

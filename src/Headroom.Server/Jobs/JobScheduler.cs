@@ -130,7 +130,11 @@ internal sealed partial class JobScheduler(
         {
             var job = byId[notice.WorkloadId];
             await runtimes.For(job.Runtime)!.NoticeAsync(job.RuntimeHandle!, notice.Deadline, cancellationToken);
-            job.NoticeDeadline = notice.Deadline;
+            // The hard stop comes a full grace after the signal actually went out, never earlier; the
+            // workload was told the plan's deadline, which is at most a few milliseconds sooner.
+            WorkloadCodes.TryParseTier(job.Tier, out var tier);
+            var sent = time.GetUtcNow();
+            job.NoticeDeadline = notice.Deadline > sent + settings.Scheduler.GraceFor(tier) ? notice.Deadline : sent + settings.Scheduler.GraceFor(tier);
             JobTransitions.Move(db, job, JobState.Running, $"notice: preempted for {notice.PreemptedFor}; stops at {notice.Deadline:O}", now);
             await db.SaveChangesAsync(cancellationToken);
         }
@@ -182,9 +186,11 @@ internal sealed partial class JobScheduler(
                 Path.Combine(settings.JobsDir, "checkpoints", job.Id)), cancellationToken);
         if (outcome.Handle is { } handle)
         {
+            // Running (and metered) from the moment the runtime confirmed the start, not from the cycle's start.
+            var startedAt = time.GetUtcNow();
             job.RuntimeHandle = handle;
-            job.StartedAt = now;
-            JobTransitions.Move(db, job, JobState.Running, $"running (attempt {job.Attempt})", now);
+            job.StartedAt = startedAt;
+            JobTransitions.Move(db, job, JobState.Running, $"running (attempt {job.Attempt})", startedAt);
             LogStarted(logger, job.Id, job.Attempt, job.Runtime ?? "");
         }
         else

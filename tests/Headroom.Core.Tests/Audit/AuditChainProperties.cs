@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using CsCheck;
 using Headroom.Core.Audit;
 using static Headroom.Core.Tests.Audit.AuditTestData;
@@ -93,19 +94,19 @@ public sealed class AuditChainProperties
             switch (tampering)
             {
                 case Edit:
-                    Assert.Equal([AuditFindingKind.Edited], kinds);
+                    Assert.Equal([ChainFindingKind.Edited], kinds);
                     Assert.Single(findings);
                     break;
                 case Delete:
                     Assert.Single(findings);
-                    Assert.True(kinds.Contains(AuditFindingKind.Deleted) || kinds.Contains(AuditFindingKind.Truncated));
+                    Assert.True(kinds.Contains(ChainFindingKind.Deleted) || kinds.Contains(ChainFindingKind.Truncated));
                     break;
                 case Swap:
-                    Assert.Equal([AuditFindingKind.Reordered], kinds);
+                    Assert.Equal([ChainFindingKind.Reordered], kinds);
                     Assert.InRange(findings.Count, 1, 2);
                     break;
                 case Insert { Chained: true }:
-                    Assert.Equal([AuditFindingKind.Inserted], kinds);
+                    Assert.Equal([ChainFindingKind.Inserted], kinds);
                     Assert.Single(findings);
                     break;
             }

@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using Headroom.Core.Audit;
 using static Headroom.Core.Tests.Audit.AuditTestData;
 
@@ -121,7 +122,7 @@ public sealed class AuditChainTests
         var stranger = AuditChain.Seal(null, Entry(9, "org_other"));
         chain.Insert(1, stranger);
 
-        Assert.Equal([(AuditFindingKind.Inserted, 1L, "aud_0009")], Summary(AuditChain.Verify(Org, chain)));
+        Assert.Equal([(ChainFindingKind.Inserted, 1L, "aud_0009")], Summary(AuditChain.Verify(Org, chain)));
     }
 
     public static TheoryData<string> Tamperings => [.. Scenarios.Keys];
@@ -140,28 +141,28 @@ public sealed class AuditChainTests
         Assert.All(findings, f => Assert.False(string.IsNullOrWhiteSpace(f.Message)));
     }
 
-    private static readonly Dictionary<string, (Func<List<AuditRecord>, List<AuditRecord>> Tamper, bool Anchored, (AuditFindingKind, long, string)[] Expected)> Scenarios = new()
+    private static readonly Dictionary<string, (Func<List<AuditRecord>, List<AuditRecord>> Tamper, bool Anchored, (ChainFindingKind, long, string)[] Expected)> Scenarios = new()
     {
-        ["edited action"] = (c => Replace(c, 2, r => r with { Action = "projects.delete" }), false, [(AuditFindingKind.Edited, 3, "aud_0003")]),
-        ["edited time by a microsecond"] = (c => Replace(c, 2, r => r with { Time = r.Time.AddTicks(10) }), false, [(AuditFindingKind.Edited, 3, "aud_0003")]),
-        ["edited detail from absent to empty"] = (c => Replace(c, 2, r => r with { Detail = "" }), false, [(AuditFindingKind.Edited, 3, "aud_0003")]),
-        ["edited stored hash"] = (c => Replace(c, 2, r => r with { Hash = new string('0', 64) }), false, [(AuditFindingKind.Edited, 3, "aud_0003")]),
-        ["edited prev_hash"] = (c => Replace(c, 2, r => r with { PrevHash = new string('0', 64) }), false, [(AuditFindingKind.Edited, 3, "aud_0003")]),
-        ["edited seq"] = (c => Replace(c, 2, r => r with { Seq = 9 }), false, [(AuditFindingKind.Edited, 9, "aud_0003")]),
-        ["edited last record, anchored"] = (c => Replace(c, 5, r => r with { Outcome = AuditOutcome.Failure }), true, [(AuditFindingKind.Edited, 6, "aud_0006")]),
-        ["deleted one"] = (c => Remove(c, 2, 1), false, [(AuditFindingKind.Deleted, 3, "aud_0004")]),
-        ["deleted first"] = (c => Remove(c, 0, 1), false, [(AuditFindingKind.Deleted, 1, "aud_0002")]),
-        ["deleted a run"] = (c => Remove(c, 1, 3), false, [(AuditFindingKind.Deleted, 2, "aud_0005")]),
-        ["deleted last, anchored"] = (c => Remove(c, 5, 1), true, [(AuditFindingKind.Truncated, 6, "aud_0005")]),
+        ["edited action"] = (c => Replace(c, 2, r => r with { Action = "projects.delete" }), false, [(ChainFindingKind.Edited, 3, "aud_0003")]),
+        ["edited time by a microsecond"] = (c => Replace(c, 2, r => r with { Time = r.Time.AddTicks(10) }), false, [(ChainFindingKind.Edited, 3, "aud_0003")]),
+        ["edited detail from absent to empty"] = (c => Replace(c, 2, r => r with { Detail = "" }), false, [(ChainFindingKind.Edited, 3, "aud_0003")]),
+        ["edited stored hash"] = (c => Replace(c, 2, r => r with { Hash = new string('0', 64) }), false, [(ChainFindingKind.Edited, 3, "aud_0003")]),
+        ["edited prev_hash"] = (c => Replace(c, 2, r => r with { PrevHash = new string('0', 64) }), false, [(ChainFindingKind.Edited, 3, "aud_0003")]),
+        ["edited seq"] = (c => Replace(c, 2, r => r with { Seq = 9 }), false, [(ChainFindingKind.Edited, 9, "aud_0003")]),
+        ["edited last record, anchored"] = (c => Replace(c, 5, r => r with { Outcome = AuditOutcome.Failure }), true, [(ChainFindingKind.Edited, 6, "aud_0006")]),
+        ["deleted one"] = (c => Remove(c, 2, 1), false, [(ChainFindingKind.Deleted, 3, "aud_0004")]),
+        ["deleted first"] = (c => Remove(c, 0, 1), false, [(ChainFindingKind.Deleted, 1, "aud_0002")]),
+        ["deleted a run"] = (c => Remove(c, 1, 3), false, [(ChainFindingKind.Deleted, 2, "aud_0005")]),
+        ["deleted last, anchored"] = (c => Remove(c, 5, 1), true, [(ChainFindingKind.Truncated, 6, "aud_0005")]),
         ["deleted last, no anchor: undetectable"] = (c => Remove(c, 5, 1), false, []),
-        ["inserted forgery in the next slot"] = (c => InsertForgery(c, 3, seq: 4), false, [(AuditFindingKind.Inserted, 4, "aud_forged")]),
-        ["inserted forgery at the head"] = (c => InsertForgery(c, 0, seq: 1), false, [(AuditFindingKind.Inserted, 1, "aud_forged")]),
-        ["inserted forgery before the last, anchored"] = (c => InsertForgery(c, 5, seq: 6), true, [(AuditFindingKind.Inserted, 6, "aud_forged")]),
-        ["inserted forgery with a made-up seq"] = (c => InsertForgery(c, 3, seq: 40), false, [(AuditFindingKind.Inserted, 40, "aud_forged")]),
-        ["replaced by a forgery"] = (c => Replace(c, 2, r => Forge(r with { Id = "aud_forged", Action = "projects.read" })), false, [(AuditFindingKind.Inserted, 4, "aud_0004")]),
-        ["swapped neighbours"] = (c => Swap(c, 1, 2), false, [(AuditFindingKind.Reordered, 2, "aud_0002")]),
-        ["swapped far apart"] = (c => Swap(c, 1, 4), false, [(AuditFindingKind.Reordered, 3, "aud_0003"), (AuditFindingKind.Reordered, 2, "aud_0002")]),
-        ["tail rewritten, anchored"] = (c => Reseal(c, from: 3), true, [(AuditFindingKind.AnchorMismatch, 6, "")]),
+        ["inserted forgery in the next slot"] = (c => InsertForgery(c, 3, seq: 4), false, [(ChainFindingKind.Inserted, 4, "aud_forged")]),
+        ["inserted forgery at the head"] = (c => InsertForgery(c, 0, seq: 1), false, [(ChainFindingKind.Inserted, 1, "aud_forged")]),
+        ["inserted forgery before the last, anchored"] = (c => InsertForgery(c, 5, seq: 6), true, [(ChainFindingKind.Inserted, 6, "aud_forged")]),
+        ["inserted forgery with a made-up seq"] = (c => InsertForgery(c, 3, seq: 40), false, [(ChainFindingKind.Inserted, 40, "aud_forged")]),
+        ["replaced by a forgery"] = (c => Replace(c, 2, r => Forge(r with { Id = "aud_forged", Action = "projects.read" })), false, [(ChainFindingKind.Inserted, 4, "aud_0004")]),
+        ["swapped neighbours"] = (c => Swap(c, 1, 2), false, [(ChainFindingKind.Reordered, 2, "aud_0002")]),
+        ["swapped far apart"] = (c => Swap(c, 1, 4), false, [(ChainFindingKind.Reordered, 3, "aud_0003"), (ChainFindingKind.Reordered, 2, "aud_0002")]),
+        ["tail rewritten, anchored"] = (c => Reseal(c, from: 3), true, [(ChainFindingKind.AnchorMismatch, 6, "")]),
     };
 
     [Fact]
@@ -172,7 +173,7 @@ public sealed class AuditChainTests
 
         var findings = AuditChain.Verify(Org, chain, AuditAnchor.Of(original[3]));
 
-        Assert.Equal([(AuditFindingKind.Inserted, 4L, "aud_forged")], Summary(findings));
+        Assert.Equal([(ChainFindingKind.Inserted, 4L, "aud_forged")], Summary(findings));
     }
 
     [Fact]
@@ -180,7 +181,7 @@ public sealed class AuditChainTests
     {
         var anchor = AuditAnchor.Of(Chain(3)[^1]);
 
-        Assert.Equal([(AuditFindingKind.Truncated, 1L, "")], Summary(AuditChain.Verify(Org, [], anchor)));
+        Assert.Equal([(ChainFindingKind.Truncated, 1L, "")], Summary(AuditChain.Verify(Org, [], anchor)));
     }
 
     [Fact]
@@ -193,7 +194,7 @@ public sealed class AuditChainTests
         var atEnd = verifier.Complete();
 
         Assert.Equal([0, 1, 0, 0], perRecord);
-        Assert.Equal([(AuditFindingKind.Deleted, 4L, "aud_0005")], Summary(atEnd));
+        Assert.Equal([(ChainFindingKind.Deleted, 4L, "aud_0005")], Summary(atEnd));
         Assert.Equal(4, verifier.RecordCount);
         Assert.Throws<InvalidOperationException>(() => verifier.Append(chain[0]));
     }

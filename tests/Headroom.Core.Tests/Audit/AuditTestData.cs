@@ -1,3 +1,4 @@
+using Headroom.Core.Chains;
 using Headroom.Core.Audit;
 
 namespace Headroom.Core.Tests.Audit;
@@ -35,6 +36,6 @@ internal static class AuditTestData
 
     public static string Genesis(string org = Org) => AuditHash.Genesis(org);
 
-    public static (AuditFindingKind Kind, long Seq, string Id)[] Summary(IEnumerable<AuditFinding> findings) =>
+    public static (ChainFindingKind Kind, long Seq, string Id)[] Summary(IEnumerable<AuditFinding> findings) =>
         [.. findings.Select(f => (f.Kind, f.Seq, f.RecordId))];
 }

@@ -10,7 +10,7 @@ namespace Headroom.Server.Jobs.Local;
 /// <summary>
 /// The <c>local</c> runtime: every attempt is a process tree on this machine.
 /// <para>
-/// Process layout. The control plane starts <c>setsid /bin/sh -c WRAPPER</c>: the wrapper leads a
+/// Process layout. The control plane starts <c>setsid /bin/sh wrapper.sh</c>: the wrapper leads a
 /// session of its own, so a signal to the control plane (Ctrl-C, kill -9) does not reach it and it
 /// outlives a control-plane crash. The wrapper starts the workload in the background through
 /// <c>setsid env --default-signal</c>, so the workload leads a second session and process group
@@ -22,7 +22,7 @@ namespace Headroom.Server.Jobs.Local;
 /// </para>
 /// <para>
 /// Files, one directory per attempt (<c>&lt;root&gt;/&lt;job&gt;/attempt-&lt;n&gt;/</c>): <c>claim</c> (who
-/// started it; created exclusively, so an attempt starts once), <c>wrapper</c> and <c>workload</c>
+/// started it; created exclusively, so an attempt starts once), <c>wrapper.sh</c>, <c>wrapper</c> and <c>workload</c>
 /// ("pid starttime", written by the wrapper), <c>handle</c>, <c>log</c>, <c>preempt_at</c>,
 /// <c>noticed</c>, <c>stopped</c>, <c>exit</c>, <c>work/</c> (the working directory and HOME).
 /// </para>
@@ -43,7 +43,9 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
     //     writing "workload" (and before starting), the stop writes "stopped" before reading "workload",
     //     so one of the two always kills it;
     //  5. wait is interrupted by trapped signals, so it loops until the workload is really gone;
-    //  6. the status is renamed into place, so a reader sees all of it or nothing.
+    //  6. what the workload left behind in its process group dies with it (as Slurm ends a batch
+    //     step), so no orphan keeps the GPUs the scheduler now gives to someone else;
+    //  7. the status is renamed into place, so a reader sees all of it or nothing.
     private const string WrapperScript = """
         set -u
         d=$1 setsid_bin=$2 env_bin=$3
@@ -57,7 +59,7 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
         put wrapper "$$ $(st $$)"
         rc=137
         if [ ! -e "$d/stopped" ]; then
-          PATH=$job_path "$setsid_bin" "$env_bin" --default-signal "$@" >>"$d/log" 2>&1 &
+          PATH=$job_path "$setsid_bin" "$env_bin" --default-signal -- "$@" >>"$d/log" 2>&1 &
           pid=$!
           put workload "$pid $(st $pid)"
           if [ -e "$d/stopped" ]; then kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid"; fi
@@ -66,6 +68,7 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             rc=$?
             kill -0 "$pid" 2>/dev/null || break
           done
+          kill -s KILL -- "-$pid" 2>/dev/null
         fi
         put exit "$rc"
         """;
@@ -139,7 +142,10 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             UseShellExecute = false,
             WorkingDirectory = work,
         };
-        foreach (var arg in (string[])["/bin/sh", "-c", WrapperScript, "headroom-wrapper", dir, tools.Setsid!, tools.Env!])
+        // A file, not sh -c, so that ps shows which attempt a wrapper belongs to and an operator can read it.
+        var wrapper = Path.Combine(dir, "wrapper.sh");
+        File.WriteAllText(wrapper, WrapperScript + "\n");
+        foreach (var arg in (string[])["/bin/sh", wrapper, dir, tools.Setsid!, tools.Env!])
             start.ArgumentList.Add(arg);
         foreach (var arg in workload.Command)
             start.ArgumentList.Add(arg);
@@ -310,13 +316,21 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             LogPidReused(_logger, h.Dir, h.Pid);
             return false;
         }
-        var sent = Processes.Signal(-h.Pid, signal);
+        var sent = Send(h, -h.Pid, signal);
         foreach (var member in Processes.InSession(h.Pid))
         {
             if (Processes.Read(member) is { } stat && stat.ProcessGroup != h.Pid)
-                sent |= Processes.Signal(member, signal);
+                sent |= Send(h, member, signal);
         }
         return sent;
+    }
+
+    private bool Send(LocalHandle h, int target, int signal)
+    {
+        var errno = Processes.Signal(target, signal);
+        if (errno == Processes.Eperm)
+            LogNotPermitted(_logger, h.Dir, target, signal);
+        return errno == 0;
     }
 
     private LocalHandle Parse(string handle)
@@ -360,9 +374,10 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
 
     private async Task<string> ExistingHandleAsync(string dir)
     {
+        // The starter writes "handle" within the start timeout after its claim; past that it has crashed.
         var path = Path.Combine(dir, "handle");
-        var until = Stopwatch.GetTimestamp() + (long)((_options.StartTimeout.TotalSeconds + 2) * Stopwatch.Frequency);
-        while (!File.Exists(path) && Stopwatch.GetTimestamp() < until)
+        var until = File.GetLastWriteTimeUtc(Path.Combine(dir, "claim")) + _options.StartTimeout + TimeSpan.FromSeconds(2);
+        while (!File.Exists(path) && DateTime.UtcNow < until)
             await Task.Delay(Poll, CancellationToken.None);
         // No handle file: the starter crashed between starting and writing it; the wrapper's records say the rest.
         return File.Exists(path) ? File.ReadAllText(path).Trim() : FromRecords(dir).Serialize();
@@ -416,6 +431,9 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             return "command: the local runtime needs a program to run";
         if (w.Command.Any(a => a is null || a.Contains('\0', StringComparison.Ordinal)))
             return "command: arguments must not contain NUL";
+        // env(1) would read a first word with '=' as a variable to set.
+        if (w.Command[0].Contains('=', StringComparison.Ordinal))
+            return $"command: the program name '{w.Command[0]}' must not contain '='";
         foreach (var (key, value) in w.Environment)
         {
             if (key.Length == 0 || key.Contains('=', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal))
@@ -482,6 +500,9 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
 
     [LoggerMessage(EventId = 5305, Level = LogLevel.Information, Message = "Stop of {Dir}: SIGKILL delivered {Delivered}")]
     private static partial void LogStopped(ILogger logger, string dir, bool delivered);
+
+    [LoggerMessage(EventId = 5307, Level = LogLevel.Warning, Message = "Not permitted to send signal {Signal} to {Target} of {Dir} (a process of another user, e.g. a setuid program)")]
+    private static partial void LogNotPermitted(ILogger logger, string dir, int target, int signal);
 
     [LoggerMessage(EventId = 5306, Level = LogLevel.Warning, Message = "Not signalling {Dir}: pid {Pid} now belongs to another process")]
     private static partial void LogPidReused(ILogger logger, string dir, int pid);

@@ -3,7 +3,7 @@ namespace Headroom.Server.Jobs.Local;
 /// <summary>Settings of the <c>local</c> runtime.</summary>
 internal sealed record LocalRuntimeOptions
 {
-    /// <summary>Where attempts keep their files: <c>&lt;Root&gt;/&lt;job id&gt;/attempt-&lt;n&gt;/</c>. Usually <c>&lt;data dir&gt;/jobs</c>.</summary>
+    /// <summary>Where attempts keep their files: <c>&lt;Root&gt;/&lt;job id&gt;/attempt-&lt;n&gt;/</c>. Usually <c>&lt;data dir&gt;/jobs</c>; a relative path is taken from the current directory once, at construction.</summary>
     public required string Root { get; init; }
 
     /// <summary>The signal a notice sends to the workload's process group: a name (<c>TERM</c>, <c>SIGUSR1</c>) or a number.</summary>
@@ -24,8 +24,6 @@ internal sealed record LocalRuntimeOptions
         var problems = new List<string>();
         if (string.IsNullOrWhiteSpace(Root))
             problems.Add("local runtime: root (the directory for job files) is required");
-        else if (!Path.IsPathFullyQualified(Root))
-            problems.Add($"local runtime: root must be an absolute path, not '{Root}'");
         if (Processes.ParseSignal(NoticeSignal) is null)
             problems.Add($"local runtime: notice signal '{NoticeSignal}' is not a signal name (TERM, USR1, ...) or number 1..64");
         if (StartTimeout <= TimeSpan.Zero)

@@ -23,7 +23,8 @@ internal static class Processes
         ["CONT"] = 18, ["STOP"] = 19, ["WINCH"] = 28, ["PWR"] = 30,
     };
 
-    private const int Esrch = 3;
+    public const int Eperm = 1;
+    public const int Esrch = 3;
 
     /// <summary>A signal by name (<c>TERM</c>, <c>SIGTERM</c>, case-insensitive) or number; null when unknown.</summary>
     public static int? ParseSignal(string? name)
@@ -97,14 +98,18 @@ internal static class Processes
         return members;
     }
 
-    /// <summary>kill(2). Returns false when no process was there (ESRCH); throws for anything else (e.g. EPERM).</summary>
-    public static bool Signal(int pid, int signal)
+    /// <summary>
+    /// kill(2). Returns 0 when sent, or the errno for the expected failures: ESRCH (nobody there) and
+    /// EPERM (a process that is not ours, e.g. a setuid program the workload ran). Anything else
+    /// (EINVAL: no such signal) throws.
+    /// </summary>
+    public static int Signal(int pid, int signal)
     {
         if (NativeMethods.Kill(pid, signal) == 0)
-            return true;
+            return 0;
         var errno = Marshal.GetLastPInvokeError();
-        if (errno == Esrch)
-            return false;
+        if (errno is Esrch or Eperm)
+            return errno;
         throw new IOException($"kill({pid.ToString(CultureInfo.InvariantCulture)}, {signal.ToString(CultureInfo.InvariantCulture)}) failed with errno {errno.ToString(CultureInfo.InvariantCulture)}");
     }
 

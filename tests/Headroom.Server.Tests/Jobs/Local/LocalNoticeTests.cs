@@ -37,7 +37,8 @@ public sealed class LocalNoticeTests(ITestOutputHelper output) : IAsyncLifetime
         await runtime.NoticeAsync(handle, deadline, CancellationToken.None);
         await LocalJobs.WaitForAsync(() => File.Exists(got) && new FileInfo(got).Length > 0, "the job to record the signal");
         var during = await runtime.ObserveAsync(handle, CancellationToken.None);
-        await Task.Delay(deadline - DateTimeOffset.UtcNow);
+        while (DateTimeOffset.UtcNow < deadline)
+            await Task.Delay(deadline - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(1));
         var beforeKill = await runtime.ObserveAsync(handle, CancellationToken.None);
         var killedAt = DateTimeOffset.UtcNow;
         await runtime.StopAsync(handle, CancellationToken.None);
@@ -96,6 +97,19 @@ public sealed class LocalNoticeTests(ITestOutputHelper output) : IAsyncLifetime
 
         await LocalJobs.WaitForAsync(() => pids.All(p => Processes.Read(p)?.Ended ?? true), "every process of the tree to end", 2);
         Assert.Equal(9, (await runtime.ObserveAsync(handle, CancellationToken.None)).Signal);
+    }
+
+    [Fact]
+    public async Task What_a_job_leaves_behind_in_its_process_group_ends_with_it()
+    {
+        var runtime = _jobs.Runtime();
+        var handle = await _jobs.StartAsync(runtime, _jobs.Shell("job_orphan", "sleep 30 & echo $! >\"$HEADROOM_CHECKPOINT_DIR/child\"; exit 4"));
+
+        var seen = await LocalJobs.WaitEndedAsync(runtime, handle);
+
+        Assert.Equal(4, seen.ExitCode);
+        var child = int.Parse(File.ReadAllText(Path.Combine(_jobs.CheckpointDir("job_orphan"), "child")).Trim(), CultureInfo.InvariantCulture);
+        await LocalJobs.WaitForAsync(() => Processes.Read(child)?.Ended ?? true, "the orphan to be killed", 2);
     }
 
     [Fact]

@@ -23,8 +23,8 @@ public sealed class LocalReattachTests : IAsyncLifetime
         await LocalJobs.WaitEndedAsync(before, finished);
         // The machine's view of "gone without a status": wrapper and workload both killed outright.
         var v = LocalHandle.Parse(vanished);
-        Processes.Signal(v.WrapperPid, Processes.SigKill);
-        Processes.Signal(-v.Pid, Processes.SigKill);
+        Assert.Equal(0, Processes.Signal(v.WrapperPid, Processes.SigKill));
+        Assert.Equal(0, Processes.Signal(-v.Pid, Processes.SigKill));
         await LocalJobs.WaitForAsync(
             () => !Processes.IsAlive(v.WrapperPid, v.WrapperStart) && !Processes.IsAlive(v.Pid, v.PidStart), "the vanished job to be gone");
 

@@ -24,6 +24,9 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
         Assert.Equal(0, seen.ExitCode);
         Assert.Null(seen.Signal);
         Assert.Equal("hello\noops\n", await LocalJobs.LogAsync(runtime, handle));
+        // The wrapper, the control plane's child, is reaped: finished attempts leave no zombies behind.
+        var wrapper = LocalHandle.Parse(handle).WrapperPid;
+        await LocalJobs.WaitForAsync(() => Processes.Read(wrapper) is null, "the wrapper to be reaped");
         Assert.Equal("local", runtime.Name);
     }
 
@@ -54,6 +57,21 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Arguments_reach_the_program_verbatim_with_no_shell_in_between()
+    {
+        var runtime = _jobs.Runtime();
+        var workload = _jobs.Shell("job_args", "") with
+        {
+            Command = ["/bin/sh", "-c", "printf '%s|' \"$@\"", "argv0", "a b", "it's", "$HOME", "*", "-", "x=y", "line\nbreak"],
+        };
+        var handle = await _jobs.StartAsync(runtime, workload);
+
+        await LocalJobs.WaitEndedAsync(runtime, handle);
+
+        Assert.Equal("a b|it's|$HOME|*|-|x=y|line\nbreak|", await LocalJobs.LogAsync(runtime, handle));
+    }
+
+    [Fact]
     public async Task Logs_read_from_an_offset_in_chunks_of_at_most_maxBytes()
     {
         var runtime = _jobs.Runtime();
@@ -78,7 +96,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     [Fact]
     public async Task The_job_sees_its_GPUs_and_HEADROOM_variables_wins_over_the_tenant_for_them_and_never_sees_the_control_planes_environment()
     {
-        Environment.SetEnvironmentVariable("HEADROOM_LOCAL_TEST_SECRET", "control-plane-only");
+        Environment.SetEnvironmentVariable("LOCAL_RUNTIME_TEST_SECRET", "control-plane-only");
         var runtime = _jobs.Runtime();
         const string script = """
             printf 'CUDA=%s\n' "${CUDA_VISIBLE_DEVICES-unset}"
@@ -88,10 +106,10 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
             printf 'CKPT=%s\n' "$HEADROOM_CHECKPOINT_DIR"
             printf 'PREEMPT=%s\n' "$HEADROOM_PREEMPT_AT_FILE"
             printf 'FOO=%s\n' "${FOO-unset}"
-            printf 'SECRET=%s\n' "${HEADROOM_LOCAL_TEST_SECRET-unset}"
+            printf 'SECRET=%s\n' "${LOCAL_RUNTIME_TEST_SECRET-unset}"
             [ -d "$HEADROOM_CHECKPOINT_DIR" ] && echo CKPT_EXISTS
             [ -e "$HEADROOM_PREEMPT_AT_FILE" ] || echo NO_NOTICE_YET
-            while read -r k v; do [ "$k" = SigIgn: ] && echo "SIGIGN=$v"; done </proc/$$/status
+            while read -r k v; do case $k in SigIgn:|SigBlk:) echo "$k$v";; esac; done </proc/$$/status
             true
             """;
         var env = new Dictionary<string, string> { ["FOO"] = "bar baz", ["HEADROOM_JOB_ID"] = "spoofed", ["CUDA_VISIBLE_DEVICES"] = "7", ["HEADROOM_GPU_MILLI"] = "1" };
@@ -104,7 +122,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
             [
                 "CUDA=0,2", "MILLI=unset", "JOB=job_env", "ATTEMPT=2", "CKPT=" + _jobs.CheckpointDir("job_env"),
                 "PREEMPT=" + Path.Combine(runtime.AttemptDir("job_env", 2), "preempt_at"), "FOO=bar baz", "SECRET=unset",
-                "CKPT_EXISTS", "NO_NOTICE_YET", "SIGIGN=0000000000000000",
+                "CKPT_EXISTS", "NO_NOTICE_YET", "SigBlk:0000000000000000", "SigIgn:0000000000000000",
             ],
             lines);
     }
@@ -133,6 +151,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
         { "fraction of two GPUs", "fractional" },
         { "milli out of range", "gpu_milli" },
         { "bad variable", "environment" },
+        { "program with =", "program name" },
     };
 
     [Theory]
@@ -151,6 +170,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
             "fraction of two GPUs" => ok with { Placements = [new RuntimePlacement("a", [0, 1], 500)] },
             "milli out of range" => ok with { Placements = [new RuntimePlacement("a", [0], 0)] },
             "bad variable" => ok with { Environment = new Dictionary<string, string> { ["A=B"] = "x" } },
+            "program with =" => ok with { Command = ["LD_PRELOAD=/tmp/x.so", "/bin/true"] },
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
 
@@ -176,6 +196,26 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
         Assert.Equal(handle, later.Handle);
         Assert.Equal(0, (await LocalJobs.WaitEndedAsync(runtime, handle)).ExitCode);
         Assert.Equal(["ran"], File.ReadAllLines(Path.Combine(_jobs.CheckpointDir("job_once"), "runs")));
+    }
+
+    [Fact]
+    public async Task A_start_again_after_a_crash_between_starting_and_writing_the_handle_rebuilds_it_from_the_wrappers_records()
+    {
+        var runtime = _jobs.Runtime();
+        var workload = _jobs.Shell("job_crashed", "echo ran >>\"$HEADROOM_CHECKPOINT_DIR/runs\"; sleep 5");
+        var handle = await _jobs.StartAsync(runtime, workload);
+        var dir = runtime.AttemptDir("job_crashed", 1);
+        File.Delete(Path.Combine(dir, "handle"));
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "claim"), DateTime.UtcNow.AddMinutes(-1));
+
+        var again = await _jobs.Runtime().StartAsync(workload, CancellationToken.None);
+
+        Assert.Equal(LocalHandle.Parse(handle), LocalHandle.Parse(again.Handle!));
+        Assert.Equal(ObservedState.Running, (await runtime.ObserveAsync(again.Handle!, CancellationToken.None)).State);
+        var runs = Path.Combine(_jobs.CheckpointDir("job_crashed"), "runs");
+        await LocalJobs.WaitForAsync(() => File.Exists(runs), "the job to run");
+        await Task.Delay(200); // time enough for a second run to show, were there one
+        Assert.Equal(["ran"], File.ReadAllLines(runs));
     }
 
     [Fact]
@@ -241,7 +281,7 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     [Fact]
     public void Options_list_every_problem()
     {
-        var problems = new LocalRuntimeOptions { Root = "relative/dir", NoticeSignal = "SIGNOPE", StartTimeout = TimeSpan.Zero }.Validate();
+        var problems = new LocalRuntimeOptions { Root = " ", NoticeSignal = "SIGNOPE", StartTimeout = TimeSpan.Zero }.Validate();
 
         Assert.Equal(3, problems.Count);
         Assert.Equal(15, Processes.ParseSignal("SIGTERM"));

@@ -1,0 +1,76 @@
+using Headroom.Core.Chains;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Unicode;
+
+namespace Headroom.Core.Metering;
+
+/// <summary>
+/// The canonical form of a ledger entry that is hashed (format v1, see Pricing/README.md). Every field is
+/// length-prefixed, fixed-width or preceded by a presence byte, so no two different entries share a byte string;
+/// prev_hash is the last field, so hash = SHA-256(fields || prev_hash). Field order is frozen.
+/// </summary>
+internal static class LedgerHash
+{
+    private const string EntryTag = "headroom.usage.entry.v1";
+    private const string GenesisTag = "headroom.usage.genesis.v1";
+    private const long UnixEpochMicroseconds = 62_135_596_800_000_000;
+
+    /// <summary>The prev_hash of an org's first entry: distinct per org, so one org's chain cannot be passed off as another's.</summary>
+    public static string Genesis(string orgId)
+    {
+        var writer = new CanonicalWriter();
+        writer.Text(GenesisTag);
+        writer.Text(orgId);
+        return writer.Hash() ?? throw new ArgumentException("The org id is not valid UTF-16.", nameof(orgId));
+    }
+
+    /// <summary>
+    /// The hash the entry's content calls for, or null when it cannot be canonically encoded (a missing field, a lone
+    /// surrogate or an unknown enum value): Seal never produces such an entry, so it was edited.
+    /// </summary>
+    public static string? Compute(LedgerEntry entry)
+    {
+        var e = entry.Event;
+        if (e?.Dimensions is null)
+        {
+            return null;
+        }
+        var d = e.Dimensions;
+        var writer = new CanonicalWriter();
+        writer.Text(EntryTag);
+        writer.Int64(entry.Seq);
+        writer.Text(e.Id);
+        writer.Text(e.OrgId);
+        writer.Text(e.ProjectId);
+        writer.Text(MeteringCodes.TryCode(e.Meter));
+        writer.Int64(e.Quantity);
+        writer.OptionalText(d.Tier is { } tier ? MeteringCodes.TierCode(tier) ?? "\uD800" : null);
+        writer.OptionalText(d.GpuModel);
+        writer.OptionalText(d.Region);
+        writer.OptionalText(d.Model);
+        writer.OptionalText(d.ApiKeyId);
+        writer.Flag(d.Batch);
+        writer.Int64(Microseconds(e.Start));
+        writer.Int64(Microseconds(e.End));
+        writer.Flag(e.NotChargedFrom is not null);
+        if (e.NotChargedFrom is { } notice)
+        {
+            writer.Int64(Microseconds(notice));
+        }
+        writer.Int64(Microseconds(entry.RecordedAt));
+        writer.Text(entry.PrevHash);
+        return writer.Hash();
+    }
+
+    public static DateTimeOffset TruncateToMicroseconds(DateTimeOffset time)
+    {
+        var ticks = time.UtcTicks;
+        return new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
+    }
+
+    private static long Microseconds(DateTimeOffset time) => (time.UtcTicks / TimeSpan.TicksPerMicrosecond) - UnixEpochMicroseconds;
+
+}

@@ -1,0 +1,74 @@
+using Headroom.Server.Api;
+using Headroom.Server.Audit;
+using Headroom.Server.Coordination;
+using Headroom.Server.Fleet;
+using Headroom.Server.Identity;
+using Headroom.Server.Jobs;
+using Headroom.Server.Jobs.Local;
+using Headroom.Store;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Headroom.Server.Hosting;
+
+/// <summary>One registration and one route map per subsystem, in the order <see cref="HeadroomHost"/> composes them.</summary>
+internal static class Subsystems
+{
+    /// <summary>The API's conventions: snake_case JSON that refuses unknown fields, framework errors as exceptions caught once, OpenAPI.</summary>
+    public static IServiceCollection AddHeadroomApi(this IServiceCollection services)
+    {
+        services.AddSingleton<Ids>();
+        services.Configure<JsonOptions>(o => Json.Configure(o.SerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddOpenApi();
+        return services;
+    }
+
+    public static IServiceCollection AddHeadroomStore(this IServiceCollection services, HeadroomSettings settings) =>
+        services.AddSingleton(new Database(settings.Database));
+
+    public static IServiceCollection AddHeadroomIdentity(this IServiceCollection services, HeadroomSettings settings)
+    {
+        services.AddHeadroomAuthentication(settings);
+        return services;
+    }
+
+    public static IServiceCollection AddHeadroomAudit(this IServiceCollection services) => services.AddSingleton<AuditWriter>();
+
+    /// <summary>The control-loop lease and the loops that need nothing but it.</summary>
+    public static IServiceCollection AddHeadroomCoordination(this IServiceCollection services)
+    {
+        services.AddSingleton<Leadership>();
+        services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
+        services.AddSingleton<Housekeeping>();
+        services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        return services;
+    }
+
+    /// <summary>The runtimes this replica drives, and the scheduler cycle that places jobs on them.</summary>
+    public static IServiceCollection AddHeadroomJobs(this IServiceCollection services, HeadroomSettings settings)
+    {
+        services.AddSingleton<IWorkloadRuntime>(sp => new LocalRuntime(
+            new LocalRuntimeOptions { Root = settings.JobsDir }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalRuntime>>()));
+        services.AddSingleton<JobRuntimes>();
+        services.AddSingleton<JobScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
+        return services;
+    }
+
+    public static void MapIdentity(this IEndpointRouteBuilder v1)
+    {
+        OrgEndpoints.Map(v1);
+        ProjectEndpoints.Map(v1);
+        MemberEndpoints.Map(v1);
+        KeyEndpoints.Map(v1);
+    }
+
+    public static void MapFleet(this IEndpointRouteBuilder v1) => FleetEndpoints.Map(v1);
+
+    public static void MapAudit(this IEndpointRouteBuilder v1) => AuditEndpoints.Map(v1);
+
+    public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
+}
