@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on Debian with the .NET 10 SDK:
 #   1. installs what the tests need (idempotent: apt packages only when missing),
-#   2. starts the engines the tests run against (a throwaway PostgreSQL),
+#   2. starts the engines the tests run against (a throwaway PostgreSQL, a Slurm cluster on loopback),
 #   3. builds once and runs every test project, writing TRX results,
 #   4. stops the engines and prints "N passed, N failed" as the last line.
 set -uo pipefail
@@ -23,7 +23,12 @@ fi
 export PGROOT=${PGROOT:-/tmp/headroom-test-pg} PGPORT=${PGPORT:-15471}
 export TEST_POSTGRES_URL
 TEST_POSTGRES_URL=$(deploy/postgres/dev-postgres.sh start) || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
-trap 'deploy/postgres/dev-postgres.sh stop' EXIT
+trap 'deploy/postgres/dev-postgres.sh stop; deploy/slurm/dev-cluster.sh stop >/dev/null 2>&1' EXIT
+
+# A real Slurm cluster on loopback (slurmctld, four slurmd with fake GPUs, slurmrestd) for the runtime tests.
+export SLURM_ROOT=${SLURM_ROOT:-/tmp/headroom-test-slurm}
+SLURM_ENV=$(PORT_BASE=${SLURM_PORT_BASE:-17900} deploy/slurm/dev-cluster.sh start) || { echo "Slurm did not start"; echo "0 passed, 1 failed"; exit 1; }
+eval "$SLURM_ENV"   # exports SLURM_CONF and SLURM_REST_URL
 
 # The official openai npm client, pinned by package-lock.json, for the gateway's compatibility test.
 (cd tests/Headroom.Gateway.Tests/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "npm ci failed: the npm client test will fail"

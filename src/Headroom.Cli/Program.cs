@@ -7,4 +7,6 @@ root.Subcommands.Add(ServerCommands.Migrate());
 root.Subcommands.Add(AuditCommands.Create());
 root.Subcommands.Add(ServerCommands.VersionCommand());
 root.Subcommands.Add(Headroom.Cli.Simulation.SimulateCommand.Create());
-return await root.Parse(args).InvokeAsync();
+// On SIGTERM or Ctrl-C the running command is cancelled and given time to stop cleanly (a server
+// drains requests and releases its lease) before the process exits.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });

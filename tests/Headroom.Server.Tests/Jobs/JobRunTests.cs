@@ -136,8 +136,8 @@ public sealed class JobRunTests
             dir=$HEADROOM_CHECKPOINT_DIR
             n=$(cat "$dir/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$dir/count"
             if [ "$n" -ge 2 ]; then echo "resumed at attempt $HEADROOM_ATTEMPT"; exit 0; fi
-            trap 'date +%s.%N > "$dir/notice"; cp "$HEADROOM_PREEMPT_AT_FILE" "$dir/deadline"' TERM
-            while :; do date +%s.%N > "$dir/alive"; sleep 0.05; done
+            trap 'date +%s.%N > "$dir/notice.tmp"; mv "$dir/notice.tmp" "$dir/notice"; cp "$HEADROOM_PREEMPT_AT_FILE" "$dir/deadline"' TERM
+            while :; do date +%s.%N > "$dir/alive.tmp"; mv "$dir/alive.tmp" "$dir/alive"; sleep 0.05; done
             """;
         var spot = (await tenant.PostJsonAsync("/v1/jobs", new
         {
