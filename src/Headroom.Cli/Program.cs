@@ -7,6 +7,6 @@ root.Subcommands.Add(ServerCommands.Migrate());
 root.Subcommands.Add(AuditCommands.Create());
 root.Subcommands.Add(ServerCommands.VersionCommand());
 root.Subcommands.Add(Headroom.Cli.Simulation.SimulateCommand.Create());
-// On SIGTERM or Ctrl-C the running command is cancelled and given time to stop cleanly (a server
-// drains requests and releases its lease) before the process exits.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });
+// Signals are left to the commands: `up` stops through the host's lifetime on SIGTERM or Ctrl-C (it drains
+// requests and releases its lease, however long that takes), and a short command simply ends.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
