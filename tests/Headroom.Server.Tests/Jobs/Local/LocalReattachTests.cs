@@ -24,7 +24,8 @@ public sealed class LocalReattachTests : IAsyncLifetime
         // The machine's view of "gone without a status": wrapper and workload both killed outright.
         var v = LocalHandle.Parse(vanished);
         Assert.Equal(0, Processes.Signal(v.WrapperPid, Processes.SigKill));
-        Assert.Equal(0, Processes.Signal(-v.Pid, Processes.SigKill));
+        // The workload may not have made its own process group yet (setsid runs just after its fork).
+        await LocalJobs.WaitForAsync(() => Processes.Signal(-v.Pid, Processes.SigKill) == 0, "the vanished job's process group to exist");
         await LocalJobs.WaitForAsync(
             () => !Processes.IsAlive(v.WrapperPid, v.WrapperStart) && !Processes.IsAlive(v.Pid, v.PidStart), "the vanished job to be gone");
 
