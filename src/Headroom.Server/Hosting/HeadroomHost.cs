@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
+using Headroom.Server.Billing;
 using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
@@ -64,6 +65,9 @@ public static class HeadroomHost
         services.AddSingleton<JobRuntimes>();
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
+        services.AddSingleton<UsageWriter>();
+        services.AddSingleton<JobMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobMeter>());
         services.AddHeadroomAuthentication(settings);
         services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
