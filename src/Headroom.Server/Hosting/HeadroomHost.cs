@@ -94,6 +94,8 @@ public static class HeadroomHost
         FleetEndpoints.Map(v1);
         AuditEndpoints.Map(v1);
         JobEndpoints.Map(v1);
+        PriceEndpoints.Map(v1);
+        UsageEndpoints.Map(v1);
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;
