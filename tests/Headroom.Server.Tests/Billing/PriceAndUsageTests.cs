@@ -129,8 +129,11 @@ public sealed class PriceAndUsageTests
         using var other = server.Client(otherKey);
         var writer = server.Services.GetRequiredService<UsageWriter>();
         var t0 = new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);
+        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "scoped" }))["id"]!.GetValue<string>();
         for (var i = 0; i < 5; i++)
             await writer.AppendAsync(UsageEvent.GpuTime($"job_{i}:1", orgId, "prj_a", 1000, Tier.Spot, "h100-80gb", "local", t0.AddHours(i), t0.AddHours(i + 1), t0.AddHours(i).AddMinutes(30)), default);
+        await writer.AppendAsync(UsageEvent.GpuTime("job_s:1", orgId, project, 1000, Tier.OnDemand, "h100-80gb", "local", t0, t0.AddHours(1)), default);
+        using var scoped = server.Client(await TestServer.CreateKeyAsync(tenant, null, ["billing"], project));
 
         var pages = new List<JsonObject>();
         string? after = null;
@@ -143,14 +146,18 @@ public sealed class PriceAndUsageTests
         var entries = pages.SelectMany(p => p["data"]!.AsArray()).Select(e => new LedgerEntry(
             e!["seq"]!.GetValue<long>(),
             new UsageEvent(e["id"]!.GetValue<string>(), e["org_id"]!.GetValue<string>(), e["project_id"]!.GetValue<string>(), Meter.GpuSeconds,
-                e["quantity"]!.GetValue<long>(), new UsageDimensions(Tier.Spot, e["gpu_model"]!.GetValue<string>(), e["region"]!.GetValue<string>()),
-                e["start"]!.GetValue<DateTimeOffset>(), e["end"]!.GetValue<DateTimeOffset>(), e["not_charged_from"]!.GetValue<DateTimeOffset>()),
+                e["quantity"]!.GetValue<long>(), new UsageDimensions(e["tier"]!.GetValue<string>() == "spot" ? Tier.Spot : Tier.OnDemand, e["gpu_model"]!.GetValue<string>(), e["region"]!.GetValue<string>()),
+                e["start"]!.GetValue<DateTimeOffset>(), e["end"]!.GetValue<DateTimeOffset>(), e["not_charged_from"]?.GetValue<DateTimeOffset>()),
             e["recorded_at"]!.GetValue<DateTimeOffset>(), e["prev_hash"]!.GetValue<string>(), e["hash"]!.GetValue<string>())).ToList();
         var foreign = await other.GetJsonAsync("/v1/usage/events");
+        var ownProject = await scoped.GetJsonAsync("/v1/usage/events");
+        var ownUsage = await scoped.GetJsonAsync("/v1/usage?group_by=project&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z");
 
         Assert.Equal(3, pages.Count);
-        Assert.Equal([1L, 2, 3, 4, 5], entries.Select(e => e.Seq));
+        Assert.Equal([1L, 2, 3, 4, 5, 6], entries.Select(e => e.Seq));
         Assert.Empty(UsageLedger.Verify(orgId, entries));
+        Assert.Equal(["job_s:1"], ownProject["data"]!.AsArray().Select(e => e!["id"]!.GetValue<string>()));
+        Assert.Equal([project], ownUsage["unpriced"]!.AsArray().Select(r => r!["project_id"]!.GetValue<string>()));
         Assert.Empty(foreign["data"]!.AsArray());
         Assert.NotEqual(orgId, otherOrg);
     }
