@@ -5,6 +5,7 @@ var root = new RootCommand("Headroom: a self-hosted AI cloud. Sells a GPU fleet'
 root.Subcommands.Add(ServerCommands.Up());
 root.Subcommands.Add(ServerCommands.Migrate());
 root.Subcommands.Add(AuditCommands.Create());
+root.Subcommands.Add(BillingCommands.Create());
 root.Subcommands.Add(ServerCommands.VersionCommand());
 root.Subcommands.Add(Headroom.Cli.Simulation.SimulateCommand.Create());
 // Signals are left to the commands: `up` stops through the host's lifetime on SIGTERM or Ctrl-C (it drains

@@ -1,6 +1,7 @@
 using System.Text;
 using Headroom.Store.Api;
 using Headroom.Store.Audit;
+using Headroom.Store.Billing;
 using Headroom.Store.Coordination;
 using Headroom.Store.Fleet;
 using Headroom.Store.Identity;
@@ -29,6 +30,8 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<LeaseRow> Leases => Set<LeaseRow>();
     public DbSet<JobRow> Jobs => Set<JobRow>();
     public DbSet<JobEventRow> JobEvents => Set<JobEventRow>();
+    public DbSet<PriceSheetVersionRow> PriceSheetVersions => Set<PriceSheetVersionRow>();
+    public DbSet<UsageEntryRow> UsageEntries => Set<UsageEntryRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -121,6 +124,20 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.ToTable("job_events");
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.JobId, x.Id });
+        });
+        b.Entity<PriceSheetVersionRow>(e =>
+        {
+            e.ToTable("price_sheet_versions");
+            e.HasKey(x => x.Number);
+            e.Property(x => x.Number).ValueGeneratedNever();
+            e.HasIndex(x => x.EffectiveFrom).IsUnique();
+        });
+        b.Entity<UsageEntryRow>(e =>
+        {
+            e.ToTable("usage_entries");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Seq }).IsUnique();
+            e.HasIndex(x => new { x.OrgId, x.Start });
         });
 
         foreach (var entity in b.Model.GetEntityTypes())

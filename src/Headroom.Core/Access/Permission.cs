@@ -18,6 +18,9 @@ public enum Permission
     AuditRead,
     JobRead,
     JobWrite,
+    PriceRead,
+    PriceWrite,
+    UsageRead,
 }
 
 /// <summary>
@@ -45,6 +48,9 @@ public static class PermissionMatrix
         [Permission.AuditRead] = [Role.Owner, Role.Admin, Role.FleetAdmin],
         [Permission.JobRead] = [Role.Owner, Role.Admin, Role.Member, Role.Viewer, Role.Billing],
         [Permission.JobWrite] = [Role.Owner, Role.Admin, Role.Member],
+        [Permission.PriceRead] = s_all,
+        [Permission.PriceWrite] = [Role.FleetAdmin],
+        [Permission.UsageRead] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

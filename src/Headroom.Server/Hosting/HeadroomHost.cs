@@ -55,6 +55,7 @@ public static class HeadroomHost
         services.AddHeadroomAudit();
         services.AddHeadroomCoordination();
         services.AddHeadroomJobs(settings);
+        services.AddHeadroomBilling();
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -74,6 +75,7 @@ public static class HeadroomHost
         v1.MapFleet();
         v1.MapAudit();
         v1.MapJobs();
+        v1.MapBilling();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

@@ -1,5 +1,6 @@
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
+using Headroom.Server.Billing;
 using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
@@ -58,6 +59,15 @@ internal static class Subsystems
         return services;
     }
 
+    /// <summary>Prices, and the usage ledger that the job meter appends to on the control-loop replica.</summary>
+    public static IServiceCollection AddHeadroomBilling(this IServiceCollection services)
+    {
+        services.AddSingleton<UsageWriter>();
+        services.AddSingleton<JobMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobMeter>());
+        return services;
+    }
+
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
         OrgEndpoints.Map(v1);
@@ -71,4 +81,10 @@ internal static class Subsystems
     public static void MapAudit(this IEndpointRouteBuilder v1) => AuditEndpoints.Map(v1);
 
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
+
+    public static void MapBilling(this IEndpointRouteBuilder v1)
+    {
+        PriceEndpoints.Map(v1);
+        UsageEndpoints.Map(v1);
+    }
 }

@@ -15,6 +15,8 @@ internal static class JobTransitions
         db.JobEvents.Add(new JobEventRow
         {
             JobId = job.Id, OrgId = job.OrgId, Attempt = job.Attempt, Time = now, FromState = job.State, ToState = to.ToCode(), Reason = reason,
+            // The attempt's placement travels with its start: metering prices the attempt by it after a requeue cleared the row's.
+            Placement = to == JobState.Running && job.State != to.ToCode() ? job.Placement : null,
         });
         job.State = to.ToCode();
         job.StateReason = reason;

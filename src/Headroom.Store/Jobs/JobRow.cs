@@ -54,4 +54,10 @@ public sealed class JobEventRow
     public required string FromState { get; set; }
     public required string ToState { get; set; }
     public string Reason { get; set; } = "";
+
+    /// <summary>
+    /// On the event that starts an attempt running: where it runs (the job's placement JSON then). The job row forgets
+    /// an attempt's placement when it is requeued; metering needs it for the whole attempt.
+    /// </summary>
+    public string? Placement { get; set; }
 }

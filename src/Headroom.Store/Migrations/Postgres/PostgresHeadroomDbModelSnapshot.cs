@@ -154,6 +154,137 @@ namespace Headroom.Store.Migrations.Postgres
                     b.ToTable("audit_records", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Billing.PriceSheetVersionRow", b =>
+                {
+                    b.Property<int>("Number")
+                        .HasColumnType("integer")
+                        .HasColumnName("number");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("Draft")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("draft");
+
+                    b.Property<DateTimeOffset>("EffectiveFrom")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("effective_from");
+
+                    b.Property<DateTimeOffset>("PublishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("published_at");
+
+                    b.Property<string>("PublishedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("published_by");
+
+                    b.HasKey("Number")
+                        .HasName("pk_price_sheet_versions");
+
+                    b.HasIndex("EffectiveFrom")
+                        .IsUnique()
+                        .HasDatabaseName("ix_price_sheet_versions_effective_from");
+
+                    b.ToTable("price_sheet_versions", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.UsageEntryRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("text")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<bool>("Batch")
+                        .HasColumnType("boolean")
+                        .HasColumnName("batch");
+
+                    b.Property<DateTimeOffset>("End")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("end");
+
+                    b.Property<string>("GpuModel")
+                        .HasColumnType("text")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("Hash")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("hash");
+
+                    b.Property<string>("Meter")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("meter");
+
+                    b.Property<string>("Model")
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
+                    b.Property<DateTimeOffset?>("NotChargedFrom")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("not_charged_from");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("PrevHash")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("prev_hash");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("Quantity")
+                        .HasColumnType("bigint")
+                        .HasColumnName("quantity");
+
+                    b.Property<DateTimeOffset>("RecordedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("recorded_at");
+
+                    b.Property<string>("Region")
+                        .HasColumnType("text")
+                        .HasColumnName("region");
+
+                    b.Property<long>("Seq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("seq");
+
+                    b.Property<DateTimeOffset>("Start")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("start");
+
+                    b.Property<string>("Tier")
+                        .HasColumnType("text")
+                        .HasColumnName("tier");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_entries");
+
+                    b.HasIndex("OrgId", "Seq")
+                        .IsUnique()
+                        .HasDatabaseName("ix_usage_entries_org_id_seq");
+
+                    b.HasIndex("OrgId", "Start")
+                        .HasDatabaseName("ix_usage_entries_org_id_start");
+
+                    b.ToTable("usage_entries", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Coordination.LeaseRow", b =>
                 {
                     b.Property<string>("Name")
@@ -532,6 +663,10 @@ namespace Headroom.Store.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("org_id");
+
+                    b.Property<string>("Placement")
+                        .HasColumnType("text")
+                        .HasColumnName("placement");
 
                     b.Property<string>("Reason")
                         .IsRequired()

@@ -148,6 +148,137 @@ namespace Headroom.Store.Migrations.Sqlite
                     b.ToTable("audit_records", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Billing.PriceSheetVersionRow", b =>
+                {
+                    b.Property<int>("Number")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("number");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("Draft")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("draft");
+
+                    b.Property<long>("EffectiveFrom")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("effective_from");
+
+                    b.Property<long>("PublishedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("published_at");
+
+                    b.Property<string>("PublishedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("published_by");
+
+                    b.HasKey("Number")
+                        .HasName("pk_price_sheet_versions");
+
+                    b.HasIndex("EffectiveFrom")
+                        .IsUnique()
+                        .HasDatabaseName("ix_price_sheet_versions_effective_from");
+
+                    b.ToTable("price_sheet_versions", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.UsageEntryRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<bool>("Batch")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("batch");
+
+                    b.Property<long>("End")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("end");
+
+                    b.Property<string>("GpuModel")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("Hash")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("hash");
+
+                    b.Property<string>("Meter")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("meter");
+
+                    b.Property<string>("Model")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long?>("NotChargedFrom")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("not_charged_from");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("PrevHash")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prev_hash");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("Quantity")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("quantity");
+
+                    b.Property<long>("RecordedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("recorded_at");
+
+                    b.Property<string>("Region")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<long>("Seq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("seq");
+
+                    b.Property<long>("Start")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("start");
+
+                    b.Property<string>("Tier")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tier");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_entries");
+
+                    b.HasIndex("OrgId", "Seq")
+                        .IsUnique()
+                        .HasDatabaseName("ix_usage_entries_org_id_seq");
+
+                    b.HasIndex("OrgId", "Start")
+                        .HasDatabaseName("ix_usage_entries_org_id_start");
+
+                    b.ToTable("usage_entries", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Coordination.LeaseRow", b =>
                 {
                     b.Property<string>("Name")
@@ -524,6 +655,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("org_id");
+
+                    b.Property<string>("Placement")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("placement");
 
                     b.Property<string>("Reason")
                         .IsRequired()

@@ -1,0 +1,184 @@
+using System.Globalization;
+using Headroom.Core.Access;
+using Headroom.Core.Metering;
+using Headroom.Core.Pricing;
+using Headroom.Server.Api;
+using Headroom.Server.Identity;
+using Headroom.Store;
+using Headroom.Store.Billing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
+
+namespace Headroom.Server.Billing;
+
+/// <summary>
+/// One row of <c>GET /v1/usage</c>: the keys grouped by (null when not grouped by), the quantity (milli-GPU-seconds or
+/// tokens; null unless grouped by meter, since units differ) and the amount as a decimal string (null for usage that
+/// has no price).
+/// </summary>
+public sealed record UsageRowView(
+    string? ProjectId, string? Meter, string? Day, string? Tier, string? GpuModel, string? Region, string? Model, string? ApiKeyId,
+    long? Quantity, string? Amount);
+
+public sealed record UsageProblemView(string EventId, string Kind, string Message);
+
+public sealed record UsageReportView(
+    DateTimeOffset From,
+    DateTimeOffset To,
+    IReadOnlyList<string> GroupBy,
+    string? Currency,
+    bool Priced,
+    string? Note,
+    IReadOnlyList<UsageRowView> Data,
+    IReadOnlyList<UsageRowView> Unpriced,
+    IReadOnlyList<UsageProblemView> Problems)
+{
+    public string Object => "usage_report";
+}
+
+/// <summary>One ledger entry exactly as hashed, so a tenant can recompute the chain (see docs/billing.md).</summary>
+public sealed record UsageEventView(
+    string Id, string OrgId, long Seq, string ProjectId, string Meter, long Quantity, string? Tier, string? GpuModel, string? Region,
+    string? Model, string? ApiKeyId, bool Batch, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset? NotChargedFrom,
+    DateTimeOffset RecordedAt, string PrevHash, string Hash)
+{
+    public string Object => "usage_event";
+
+    internal static UsageEventView Of(UsageEntryRow r) => new(r.Id, r.OrgId, r.Seq, r.ProjectId, r.Meter, r.Quantity, r.Tier, r.GpuModel,
+        r.Region, r.Model, r.ApiKeyId, r.Batch, r.Start, r.End, r.NotChargedFrom, r.RecordedAt, r.PrevHash, r.Hash);
+}
+
+/// <summary>
+/// The caller's org's usage: priced and grouped for cost explorers (<c>GET /v1/usage</c>), and the raw ledger entries
+/// for the tenant's own verification (<c>GET /v1/usage/events</c>). A key scoped to a project sees that project only.
+/// </summary>
+internal static class UsageEndpoints
+{
+    private static readonly TimeSpan MaxRange = TimeSpan.FromDays(366);
+
+    private static readonly Dictionary<string, UsageGrouping> s_groupings = new(StringComparer.Ordinal)
+    {
+        ["project"] = UsageGrouping.Project,
+        ["meter"] = UsageGrouping.Meter,
+        ["day"] = UsageGrouping.Day,
+        ["tier"] = UsageGrouping.Tier,
+        ["gpu_model"] = UsageGrouping.GpuModel,
+        ["region"] = UsageGrouping.Region,
+        ["model"] = UsageGrouping.Model,
+        ["api_key"] = UsageGrouping.ApiKey,
+    };
+
+    public static void Map(IEndpointRouteBuilder api)
+    {
+        var usage = api.MapGroup("/usage").WithTags("Usage");
+        usage.MapGet("", Report).WithName("usage.report").RequireAccess(Permission.UsageRead);
+        usage.MapGet("/events", Events).WithName("usage.events").RequireAccess(Permission.UsageRead);
+    }
+
+    private static async Task<IResult> Report(HttpContext http, Database database, TimeProvider time)
+    {
+        var principal = Access.Required(http);
+        var q = http.Request.Query;
+        var groupBy = UsageGrouping.None;
+        var names = new List<string>();
+        foreach (var name in q["group_by"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!s_groupings.TryGetValue(name, out var grouping))
+                return Errors.BadRequest($"group_by: '{name}' is not one of {string.Join(", ", s_groupings.Keys)}.", "group_by");
+            if (!groupBy.HasFlag(grouping))
+                names.Add(name);
+            groupBy |= grouping;
+        }
+        var month = BillingPeriod.MonthOf(time.GetUtcNow());
+        if (Time(q["from"].ToString(), "from", month.Start, out var from) is { } badFrom)
+            return badFrom;
+        if (Time(q["to"].ToString(), "to", month.End, out var to) is { } badTo)
+            return badTo;
+        if (to <= from)
+            return Errors.BadRequest("to must be after from.", "to");
+        if (to - from > MaxRange)
+            return Errors.BadRequest($"from .. to spans at most {MaxRange.TotalDays} days.", "to");
+        var period = new BillingPeriod(from, to);
+
+        await using var db = database.Open();
+        var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
+        var events = (await rows.ToListAsync(http.RequestAborted)).Select(r => UsageRows.ToEntry(r).Event).ToList();
+        var (sheet, _) = await PriceEndpoints.LoadAsync(db, http.RequestAborted);
+        // No spot prices are published yet: spot usage is reported unpriced until the spot loop lands.
+        var rating = Rater.Rate(events, sheet, SpotPriceHistory.Empty, period);
+
+        var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        var unpriced = rating.Problems
+            .Where(p => p.Kind is RatingProblemKind.NoVersionInForce or RatingProblemKind.NoRate or RatingProblemKind.NoSpotPrice)
+            .Select(p => Quantities(byId[p.EventId], period)).OfType<RatedUsage>().ToList();
+        var note = sheet.Versions.Count == 0
+            ? "No price sheet has been published: usage is listed as quantities without amounts."
+            : unpriced.Count > 0 ? "Some usage has no price in force (see problems): it is listed under unpriced, as quantities without amounts." : null;
+        return Results.Json(new UsageReportView(
+            from, to, names, sheet.Currency, sheet.Versions.Count > 0, note,
+            [.. UsageReport.Group(rating.Charges, groupBy).Select(r => View(r, priced: true))],
+            [.. UsageReport.Group(unpriced, groupBy).Select(r => View(r, priced: false))],
+            [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, Code(p.Kind), p.Message))]), Json.Options);
+    }
+
+    private static async Task<IResult> Events(HttpContext http, Database database)
+    {
+        if (!PageRequest.TryRead(http.Request, out var page, out var error))
+            return error!;
+        long after = 0;
+        if (page.After is { } cursor && !long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out after))
+            return Errors.BadRequest("after must be an event's seq.", "after");
+        await using var db = database.Open();
+        var rows = await Visible(db, Access.Required(http)).Where(u => u.Seq > after).OrderBy(u => u.Seq)
+            .Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        return Results.Json(page.Build(rows, UsageEventView.Of, v => v.Seq.ToString(CultureInfo.InvariantCulture)), Json.Options);
+    }
+
+    private static IQueryable<UsageEntryRow> Visible(HeadroomDb db, Principal principal)
+    {
+        var query = db.UsageEntries.AsNoTracking().Where(u => u.OrgId == principal.OrgId);
+        return principal.ProjectId is { } only ? query.Where(u => u.ProjectId == only) : query;
+    }
+
+    /// <summary>The usage of an event that has no price, as the rater would measure it (seconds floored, notice not charged, clipped to the period).</summary>
+    private static RatedUsage? Quantities(UsageEvent e, BillingPeriod period)
+    {
+        if (e.Meter != Meter.GpuSeconds)
+            return period.Contains(e.Start) ? new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions, e.Start, e.End, e.Quantity, 0m, PriceUnit.MillionTokens, "") : null;
+        var start = Math.Max(e.Start.ToUnixTimeSeconds(), period.Start.ToUnixTimeSeconds());
+        var end = Math.Min(e.ChargedUntil.ToUnixTimeSeconds(), period.End.ToUnixTimeSeconds());
+        return end <= start ? null : new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions,
+            DateTimeOffset.FromUnixTimeSeconds(start), DateTimeOffset.FromUnixTimeSeconds(end), checked(e.Quantity * (end - start)), 0m, PriceUnit.GpuHour, "");
+    }
+
+    private static UsageRowView View(UsageRow r, bool priced) => new(
+        r.ProjectId, r.Meter?.ToCode(), r.Day?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Tier is { } t ? MeteringCodes.TierCode(t) : null,
+        r.GpuModel, r.Region, r.Model, r.ApiKeyId, r.Quantity, priced ? Money.Text(r.Cost) : null);
+
+    private static string Code(RatingProblemKind kind) => kind switch
+    {
+        RatingProblemKind.InvalidEvent => "invalid_event",
+        RatingProblemKind.ConflictingReplay => "conflicting_replay",
+        RatingProblemKind.NoVersionInForce => "no_version_in_force",
+        RatingProblemKind.NoRate => "no_rate",
+        RatingProblemKind.NoSpotPrice => "no_spot_price",
+        _ => "unknown",
+    };
+
+    private static IResult? Time(string text, string name, DateTimeOffset fallback, out DateTimeOffset value)
+    {
+        value = fallback;
+        if (text.Length == 0)
+            return null;
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+            return Errors.BadRequest($"{name} must be an RFC 3339 time.", name);
+        value = parsed.ToUniversalTime();
+        if (value.UtcTicks % TimeSpan.TicksPerSecond != 0)
+            return Errors.BadRequest($"{name} must be on a whole second: usage is billed per second.", name);
+        if (value.Year is < 2000 or > 9000)
+            return Errors.BadRequest($"{name} must be between the years 2000 and 9000.", name);
+        return null;
+    }
+}

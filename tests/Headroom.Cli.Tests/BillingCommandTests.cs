@@ -1,0 +1,56 @@
+using System.Text.Json.Nodes;
+using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Server.Billing;
+using Headroom.Store;
+using Headroom.Tests;
+using Microsoft.Data.Sqlite;
+
+namespace Headroom.Cli.Tests;
+
+/// <summary>The real executable's <c>billing verify</c> over a ledger sealed by the core and stored as the server stores it.</summary>
+public sealed class BillingCommandTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Billing_verify_passes_an_intact_ledger_and_names_an_edited_event()
+    {
+        var data = Path.Combine(_dir.Path, "data");
+        var (migrated, _) = await HeadroomProcess.RunAsync("migrate", "--data", data);
+        Assert.Equal(0, migrated);
+        var database = new Database(StoreConnection.SqliteFile(Path.Combine(data, "headroom.db")));
+        var t0 = new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);
+        await using (var db = database.Open())
+        {
+            LedgerEntry? previous = null;
+            for (var i = 0; i < 3; i++)
+            {
+                previous = UsageLedger.Seal(previous, UsageEvent.GpuTime($"job_{i}:1", "org_acme", "prj_a", 1000, Tier.OnDemand, "h100-80gb", "local", t0, t0.AddHours(1)), t0.AddHours(2));
+                db.UsageEntries.Add(UsageRows.ToRow(previous));
+            }
+            await db.SaveChangesAsync();
+        }
+
+        var (clean, cleanOutput) = await HeadroomProcess.RunAsync("billing", "verify", "--data", data, "--org", "org_acme");
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(data, "headroom.db")}"))
+        {
+            await connection.OpenAsync();
+            await using var edit = connection.CreateCommand();
+            edit.CommandText = "UPDATE usage_entries SET quantity = 1 WHERE seq = 2";
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+        var (tampered, tamperedOutput) = await HeadroomProcess.RunAsync("billing", "verify", "--data", data, "--org", "org_acme", "--json");
+        var (missing, _) = await HeadroomProcess.RunAsync("billing", "verify", "--data", data);
+
+        Assert.Equal(0, clean);
+        Assert.Contains("intact: 3 entries", cleanOutput, StringComparison.Ordinal);
+        Assert.Equal(1, tampered);
+        var report = JsonNode.Parse(tamperedOutput.Trim().Split('\n')[^1])!;
+        var finding = Assert.Single(report["findings"]!.AsArray());
+        Assert.Equal(("Edited", 2L, "job_1:1"), (finding!["kind"]!.GetValue<string>(), finding["seq"]!.GetValue<long>(), finding["event_id"]!.GetValue<string>()));
+        Assert.NotEqual(0, missing);
+    }
+}
