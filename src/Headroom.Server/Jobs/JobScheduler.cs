@@ -152,10 +152,22 @@ internal sealed partial class JobScheduler(
             await StartAsync(db, job, now, cancellationToken);
         }
 
+        // Nodes whose runtime this replica does not drive are left out of the plan; a job that only
+        // they could run is told so, rather than left to read that other nodes do not fit.
+        var undriven = nodes.Where(n => runtimes.For(n.Runtime) is null).ToList();
         foreach (var wait in plan.Pending)
         {
             var job = byId[wait.WorkloadId];
-            var reasons = JsonSerializer.Serialize(wait.Reasons.Select(r => new ReasonView(r.Code, r.Message)), Json.Options);
+            var why = wait.Reasons.Select(r => new ReasonView(r.Code, r.Message)).ToList();
+            var spec = JobSpec.Read(job);
+            var idle = undriven.Where(n => (spec.GpuModels.Count == 0 || spec.GpuModels.Contains(n.GpuModel)) &&
+                (spec.Region is null || spec.Region == n.Region) && n.GpuCount >= spec.GpusPerNode).ToList();
+            if (idle.Count > 0)
+            {
+                why.Add(new ReasonView("runtime-unavailable",
+                    $"{idle.Count} matching node(s) are run by {string.Join(" and ", idle.Select(n => n.Runtime).Distinct().Order())}, which this installation does not drive yet"));
+            }
+            var reasons = JsonSerializer.Serialize(why, Json.Options);
             if (job.PendingReasons != reasons || job.QueuePosition != wait.QueuePosition)
             {
                 job.PendingReasons = reasons;

@@ -85,6 +85,28 @@ public sealed class JobApiTests(JobApiTests.Fixture fixture) : IClassFixture<Job
     }
 
     [Fact]
+    public async Task A_job_only_undriven_nodes_could_run_says_so_with_its_queue_position()
+    {
+        using var owner = fixture.Server.Client(fixture.Key);
+        // The H100 nodes of this fleet are Slurm's, which this installation does not drive yet.
+        var id = (await owner.PostJsonAsync("/v1/jobs", new { project_id = fixture.ProjectId, command = new[] { "true" }, gpu_model = "h100-80gb" }))["id"]!.GetValue<string>();
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        System.Text.Json.Nodes.JsonObject job;
+        do
+        {
+            await Task.Delay(200);
+            job = await owner.GetJsonAsync($"/v1/jobs/{id}");
+        }
+        while (job["queue_position"] is null && DateTime.UtcNow < deadline);
+
+        Assert.Equal("queued", job["state"]!.GetValue<string>());
+        Assert.True(job["queue_position"]!.GetValue<int>() >= 1);
+        var reason = Assert.Single(job["pending_reasons"]!.AsArray(), r => r!["code"]!.GetValue<string>() == "runtime-unavailable")!;
+        Assert.Contains("2 matching node(s) are run by slurm", reason["message"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_queued_job_cancels_at_once_and_a_finished_one_cannot_be_cancelled_again()
     {
         using var owner = fixture.Server.Client(fixture.Key);
