@@ -38,6 +38,7 @@ internal sealed partial class JobScheduler(
     private static readonly string Scheduled = JobState.Scheduled.ToCode();
     private static readonly string Starting = JobState.Starting.ToCode();
     private static readonly string Running = JobState.Running.ToCode();
+    private static readonly string Down = NodeState.Down.ToCode();
     private int _cycle;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -83,7 +84,7 @@ internal sealed partial class JobScheduler(
             await db.SaveChangesAsync(cancellationToken);
         }
 
-        var nodes = await db.Nodes.AsNoTracking().Where(n => n.State != "down" && n.GpuCount > 0).ToListAsync(cancellationToken);
+        var nodes = await db.Nodes.AsNoTracking().Where(n => n.State != Down && n.GpuCount > 0).ToListAsync(cancellationToken);
         // Only nodes whose runtime this replica drives can take work.
         var usable = nodes.Where(n => runtimes.For(n.Runtime) is not null).Select(n => new SchedulingNode(
             n.Name, n.Region, n.GpuModel, n.GpuCount, (int)Math.Min(int.MaxValue, n.CpuMilli), (int)Math.Min(int.MaxValue, n.MemoryMib))
@@ -135,7 +136,7 @@ internal sealed partial class JobScheduler(
             WorkloadCodes.TryParseTier(job.Tier, out var tier);
             var sent = time.GetUtcNow();
             job.NoticeDeadline = notice.Deadline > sent + settings.Scheduler.GraceFor(tier) ? notice.Deadline : sent + settings.Scheduler.GraceFor(tier);
-            JobTransitions.Move(db, job, JobState.Running, $"notice: preempted for {notice.PreemptedFor}; stops at {notice.Deadline:O}", now);
+            JobTransitions.Move(db, job, JobState.Running, $"notice: preempted for {notice.PreemptedFor}; stops at {job.NoticeDeadline:O}", now);
             await db.SaveChangesAsync(cancellationToken);
         }
 
