@@ -8,7 +8,6 @@ using Headroom.Server.Jobs;
 using Headroom.Store;
 using Headroom.Store.Jobs;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Headroom.Server.Billing;
@@ -27,37 +26,16 @@ namespace Headroom.Server.Billing;
 /// </summary>
 internal sealed partial class JobMeter(
     Database database, Leadership leadership, UsageWriter writer, HeadroomSettings settings, TimeProvider time, ILogger<JobMeter> logger)
-    : BackgroundService
+    : LeaderLoop(leadership, time, logger)
 {
     private const int Batch = 200;
     private static readonly string Running = JobState.Running.ToCode();
     private const string NoticePrefix = "notice: ";
     private readonly HashSet<string> _unmeasurable = [];
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(settings.SchedulerPeriod, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            if (!leadership.IsLeader)
-                continue;
-            try
-            {
-                await MeterAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogFailed(logger, ex);
-            }
-        }
-    }
+    protected override TimeSpan Period => settings.SchedulerPeriod;
+
+    protected override Task RunPassAsync(CancellationToken cancellationToken) => MeterAsync(cancellationToken);
 
     /// <summary>One pass: meters every finished, unmetered attempt; returns how many usage events it appended.</summary>
     internal async Task<int> MeterAsync(CancellationToken cancellationToken)
@@ -147,6 +125,4 @@ internal sealed partial class JobMeter(
     [LoggerMessage(EventId = 6102, Level = LogLevel.Warning, Message = "Job attempt {AttemptId} cannot be metered: {Reason}")]
     private static partial void LogUnmeasurable(ILogger logger, string attemptId, string reason);
 
-    [LoggerMessage(EventId = 6103, Level = LogLevel.Error, Message = "Metering pass failed")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -1,7 +1,6 @@
 using Headroom.Server.Hosting;
 using Headroom.Store;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Headroom.Server.Coordination;
@@ -12,7 +11,8 @@ namespace Headroom.Server.Coordination;
 /// id, which is how an operator (and the replica test) sees which replica runs the loops.
 /// </summary>
 internal sealed partial class Housekeeping(
-    Database database, Leadership leadership, HeadroomSettings settings, TimeProvider time, ILogger<Housekeeping> logger) : BackgroundService
+    Database database, Leadership leadership, HeadroomSettings settings, TimeProvider time, ILogger<Housekeeping> logger)
+    : LeaderLoop(leadership, time, logger)
 {
     private static readonly Prometheus.Counter s_passes = Prometheus.Metrics.CreateCounter(
         "headroom_control_loop_passes_total", "Passes of the leader-only control loops run by this replica.", "loop");
@@ -22,40 +22,19 @@ internal sealed partial class Housekeeping(
     /// <summary>Passes this replica has run; only ever grows on the lease holder.</summary>
     public long Passes => Interlocked.Read(ref _passes);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Period => settings.LeaseTtl / 3;
+
+    protected override async Task RunPassAsync(CancellationToken cancellationToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(settings.LeaseTtl / 3, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            if (!leadership.IsLeader)
-                continue;
-            try
-            {
-                var cutoff = time.GetUtcNow() - settings.IdempotencyRetention;
-                await using var db = database.Open();
-                var removed = await db.IdempotencyRecords.Where(r => r.CreatedAt < cutoff).ExecuteDeleteAsync(stoppingToken);
-                if (removed > 0)
-                    LogForgot(logger, removed);
-                Interlocked.Increment(ref _passes);
-                s_passes.WithLabels("housekeeping").Inc();
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogFailed(logger, ex);
-            }
-        }
+        var cutoff = Time.GetUtcNow() - settings.IdempotencyRetention;
+        await using var db = database.Open();
+        var removed = await db.IdempotencyRecords.Where(r => r.CreatedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        if (removed > 0)
+            LogForgot(logger, removed);
+        Interlocked.Increment(ref _passes);
+        s_passes.WithLabels("housekeeping").Inc();
     }
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Forgot {Count} idempotency records past retention")]
     private static partial void LogForgot(ILogger logger, int count);
-
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Error, Message = "Housekeeping pass failed")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -9,7 +9,6 @@ using Headroom.Server.Hosting;
 using Headroom.Store;
 using Headroom.Store.Jobs;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Headroom.Server.Jobs;
@@ -32,7 +31,7 @@ internal sealed partial class JobScheduler(
     JobRuntimes runtimes,
     HeadroomSettings settings,
     TimeProvider time,
-    ILogger<JobScheduler> logger) : BackgroundService
+    ILogger<JobScheduler> logger) : LeaderLoop(leadership, time, logger)
 {
     private static readonly string Queued = JobState.Queued.ToCode();
     private static readonly string Scheduled = JobState.Scheduled.ToCode();
@@ -41,34 +40,13 @@ internal sealed partial class JobScheduler(
     private static readonly string Down = NodeState.Down.ToCode();
     private int _cycle;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(settings.SchedulerPeriod, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            if (!leadership.IsLeader)
-                continue;
-            try
-            {
-                await CycleAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogCycleFailed(logger, ex);
-            }
-        }
-    }
+    protected override TimeSpan Period => settings.SchedulerPeriod;
+
+    protected override Task RunPassAsync(CancellationToken cancellationToken) => CycleAsync(cancellationToken);
 
     internal async Task CycleAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         await using var db = database.Open();
         var active = WorkloadCodes.ActiveCodes;
         var jobs = await db.Jobs.Where(j => active.Contains(j.State)).OrderBy(j => j.Id).ToListAsync(cancellationToken);
@@ -134,7 +112,7 @@ internal sealed partial class JobScheduler(
             // The hard stop comes a full grace after the signal actually went out, never earlier; the
             // workload was told the plan's deadline, which is at most a few milliseconds sooner.
             WorkloadCodes.TryParseTier(job.Tier, out var tier);
-            var sent = time.GetUtcNow();
+            var sent = Time.GetUtcNow();
             job.NoticeDeadline = notice.Deadline > sent + settings.Scheduler.GraceFor(tier) ? notice.Deadline : sent + settings.Scheduler.GraceFor(tier);
             JobTransitions.Move(db, job, JobState.Running, $"notice: preempted for {notice.PreemptedFor}; stops at {job.NoticeDeadline:O}", now);
             await db.SaveChangesAsync(cancellationToken);
@@ -200,7 +178,7 @@ internal sealed partial class JobScheduler(
         if (outcome.Handle is { } handle)
         {
             // Running (and metered) from the moment the runtime confirmed the start, not from the cycle's start.
-            var startedAt = time.GetUtcNow();
+            var startedAt = Time.GetUtcNow();
             job.RuntimeHandle = handle;
             job.StartedAt = startedAt;
             JobTransitions.Move(db, job, JobState.Running, $"running (attempt {job.Attempt})", startedAt);
@@ -248,8 +226,6 @@ internal sealed partial class JobScheduler(
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "Scheduling cycle failed")]
-    private static partial void LogCycleFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Started job {JobId} attempt {Attempt} on {Runtime}")]
     private static partial void LogStarted(ILogger logger, string jobId, int attempt, string runtime);
