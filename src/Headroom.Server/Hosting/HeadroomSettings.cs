@@ -30,6 +30,9 @@ public sealed record HeadroomSettings
     /// <summary>Placement, preemption and notice rules of the scheduler loop.</summary>
     public SchedulerConfig Scheduler { get; init; } = new();
 
+    /// <summary>How far back fair share between orgs looks at what each used.</summary>
+    public TimeSpan FairShareWindow { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>How often the leader runs a scheduling cycle.</summary>
     public TimeSpan SchedulerPeriod { get; init; } = TimeSpan.FromSeconds(1);
 

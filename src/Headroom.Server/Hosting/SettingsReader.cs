@@ -19,7 +19,7 @@ public static class SettingsReader
     {
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
-        "notice_grace_seconds", "spot_minimum_run_time_seconds",
+        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -76,6 +76,7 @@ public static class SettingsReader
         var idempotencyHours = ReadInt(config, "idempotency_retention_hours", 24, 1, 24 * 30, errors);
         var grace = ReadInt(config, "notice_grace_seconds", 120, 0, 24 * 3600, errors);
         var spotMinimum = ReadInt(config, "spot_minimum_run_time_seconds", 600, 0, 7 * 24 * 3600, errors);
+        var fairShareWindow = ReadInt(config, "fair_share_window_seconds", 3600, 60, 30 * 24 * 3600, errors);
 
         StoreConnection? database = null;
         if (config["database"] is { Length: > 0 } dbText)
@@ -147,6 +148,7 @@ public static class SettingsReader
             LeaseTtl = TimeSpan.FromSeconds(leaseTtl),
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,
+            FairShareWindow = TimeSpan.FromSeconds(fairShareWindow),
             Scheduler = new SchedulerConfig
             {
                 Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => TimeSpan.FromSeconds(grace)),

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
 using Headroom.Core.Fleet;
+using Headroom.Core.Metering;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Core.Workloads;
 using Headroom.Server.Api;
@@ -85,7 +86,9 @@ internal sealed partial class JobScheduler(
         })];
         var pending = live.Where(j => j.State == Queued && !j.CancelRequested).Select(j => JobSpec.Read(j).ToWorkload(j)).ToImmutableArray();
 
-        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, []), settings.Scheduler, now, Interlocked.Increment(ref _cycle));
+        var recent = await RecentUsageAsync(db, now, cancellationToken);
+        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, []) { RecentUsage = recent }, settings.Scheduler, now,
+            Interlocked.Increment(ref _cycle));
         var byId = jobs.ToDictionary(j => j.Id);
 
         foreach (var stop in plan.Stops)
@@ -155,6 +158,38 @@ internal sealed partial class JobScheduler(
             }
         }
         await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// What each org used of each tier over the fair-share window, from its metered GPU time: an event that began
+    /// before the window counts for the part inside it. Fair share then weighs recent use, not only what runs now,
+    /// so an org that just finished a large job waits behind one that has had nothing.
+    /// </summary>
+    private async Task<ImmutableArray<WindowUsage>> RecentUsageAsync(HeadroomDb db, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var windowStart = now - settings.FairShareWindow;
+        var gpuSeconds = Meter.GpuSeconds.ToCode();
+        var events = await db.UsageEntries.AsNoTracking()
+            .Where(u => u.Meter == gpuSeconds && u.End > windowStart && u.Tier != null)
+            .Select(u => new { u.OrgId, u.Tier, u.Quantity, u.Start, u.End })
+            .ToListAsync(cancellationToken);
+        var windowSeconds = (long)settings.FairShareWindow.TotalSeconds;
+        var usage = ImmutableArray.CreateBuilder<WindowUsage>();
+        foreach (var group in events.GroupBy(e => (e.OrgId, e.Tier)))
+        {
+            if (!WorkloadCodes.TryParseTier(group.Key.Tier, out var tier))
+                continue;
+            decimal milliSeconds = 0;
+            foreach (var e in group)
+            {
+                var span = (decimal)(e.End - e.Start).TotalSeconds;
+                var inside = (decimal)(e.End - (e.Start > windowStart ? e.Start : windowStart)).TotalSeconds;
+                if (span > 0)
+                    milliSeconds += e.Quantity * inside / span;
+            }
+            usage.Add(new WindowUsage(group.Key.OrgId, tier, (long)milliSeconds, 0, 0, windowSeconds));
+        }
+        return usage.ToImmutable();
     }
 
     /// <summary>Scheduled or starting → running. Safe to repeat: the runtime starts an attempt at most once.</summary>

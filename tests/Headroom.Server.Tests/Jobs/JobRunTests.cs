@@ -120,6 +120,41 @@ public sealed class JobRunTests
     }
 
     [Fact]
+    public async Task Fair_share_lets_an_org_without_recent_use_go_before_one_that_just_used_the_gpus()
+    {
+        await using var server = await StartAsync(1, TimeSpan.FromSeconds(2));
+        var (_, keyA) = await server.CreateTenantAsync("busy");
+        var (_, keyB) = await server.CreateTenantAsync("idle");
+        using var a = server.Client(keyA);
+        using var b = server.Client(keyB);
+        var projectA = (await a.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var projectB = (await b.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+
+        // Org A uses the GPU, and its use is metered into its ledger.
+        var used = (await a.PostJsonAsync("/v1/jobs", new { project_id = projectA, command = new[] { "sleep", "1" } }))["id"]!.GetValue<string>();
+        await WaitForAsync(a, used, j => In(j, "succeeded"));
+        var metered = DateTime.UtcNow.AddSeconds(20);
+        while ((await a.GetJsonAsync("/v1/usage/events"))["data"]!.AsArray().Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < metered, "org A's GPU time was not metered");
+            await Task.Delay(150);
+        }
+
+        // While a blocker holds the GPU, A queues a job, then B; when the GPU frees, B goes first.
+        var blocker = (await a.PostJsonAsync("/v1/jobs", new { project_id = projectA, command = new[] { "sleep", "60" } }))["id"]!.GetValue<string>();
+        await WaitForAsync(a, blocker, j => In(j, "running"));
+        var jobA = (await a.PostJsonAsync("/v1/jobs", new { project_id = projectA, command = new[] { "true" } }))["id"]!.GetValue<string>();
+        await Task.Delay(50);
+        var jobB = (await b.PostJsonAsync("/v1/jobs", new { project_id = projectB, command = new[] { "true" } }))["id"]!.GetValue<string>();
+        await a.PostJsonAsync($"/v1/jobs/{blocker}/cancel", new { }, HttpStatusCode.OK);
+        var doneA = await WaitForAsync(a, jobA, j => In(j, "succeeded"));
+        var doneB = await WaitForAsync(b, jobB, j => In(j, "succeeded"));
+
+        Assert.True(doneB["started_at"]!.GetValue<DateTimeOffset>() < doneA["started_at"]!.GetValue<DateTimeOffset>(),
+            $"B started {doneB["started_at"]}, A started {doneA["started_at"]}");
+    }
+
+    [Fact]
     public async Task An_internal_job_preempts_a_spot_job_which_gets_its_notice_then_resumes_from_its_checkpoint()
     {
         var grace = TimeSpan.FromSeconds(2);
