@@ -1,9 +1,4 @@
 using Headroom.Core.Chains;
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Unicode;
 
 namespace Headroom.Core.Audit;
 
@@ -15,16 +10,9 @@ internal static class AuditHash
 {
     private const string RecordTag = "headroom.audit.record.v1";
     private const string GenesisTag = "headroom.audit.genesis.v1";
-    private const long UnixEpochMicroseconds = 62_135_596_800_000_000;
 
     /// <summary>The prev_hash of an org's first record: distinct per org, so one org's chain cannot be passed off as another's.</summary>
-    public static string Genesis(string orgId)
-    {
-        var writer = new CanonicalWriter();
-        writer.Text(GenesisTag);
-        writer.Text(orgId);
-        return writer.Hash() ?? throw new ArgumentException("The org id is not valid UTF-16.", nameof(orgId));
-    }
+    public static string Genesis(string orgId) => CanonicalWriter.Genesis(GenesisTag, orgId);
 
     /// <summary>
     /// The hash the record's content calls for, or null when the record cannot be canonically encoded (a lone
@@ -37,7 +25,7 @@ internal static class AuditHash
         writer.Text(record.Id);
         writer.Text(record.OrgId);
         writer.Int64(record.Seq);
-        writer.Int64(Microseconds(record.Time));
+        writer.Time(record.Time);
         writer.Text(record.Actor);
         writer.Text(AuditCodes.TryCode(record.ActorType));
         writer.Text(record.Action);
@@ -51,12 +39,5 @@ internal static class AuditHash
         return writer.Hash();
     }
 
-    public static DateTimeOffset TruncateToMicroseconds(DateTimeOffset time)
-    {
-        var ticks = time.UtcTicks;
-        return new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
-    }
-
-    private static long Microseconds(DateTimeOffset time) => (time.UtcTicks / TimeSpan.TicksPerMicrosecond) - UnixEpochMicroseconds;
-
+    public static DateTimeOffset TruncateToMicroseconds(DateTimeOffset time) => CanonicalWriter.TruncateToMicroseconds(time);
 }

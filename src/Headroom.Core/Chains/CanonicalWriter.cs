@@ -12,6 +12,8 @@ namespace Headroom.Core.Chains;
 /// </summary>
 internal sealed class CanonicalWriter
 {
+    private const long UnixEpochMicroseconds = 62_135_596_800_000_000;
+
     private readonly ArrayBufferWriter<byte> _buffer = new(256);
     private bool _valid = true;
 
@@ -61,5 +63,24 @@ internal sealed class CanonicalWriter
         }
     }
 
+    /// <summary>A time as microseconds since the Unix epoch, the precision SQLite and PostgreSQL keep.</summary>
+    public void Time(DateTimeOffset time) => Int64((time.UtcTicks / TimeSpan.TicksPerMicrosecond) - UnixEpochMicroseconds);
+
     public string? Hash() => _valid ? Convert.ToHexStringLower(SHA256.HashData(_buffer.WrittenSpan)) : null;
+
+    /// <summary>The prev_hash of an org's first link: distinct per chain kind and org, so one chain cannot pass for another.</summary>
+    public static string Genesis(string tag, string orgId)
+    {
+        var writer = new CanonicalWriter();
+        writer.Text(tag);
+        writer.Text(orgId);
+        return writer.Hash() ?? throw new ArgumentException("The org id is not valid UTF-16.", nameof(orgId));
+    }
+
+    /// <summary>UTC, truncated to microseconds, so a value read back from the store hashes as it was sealed.</summary>
+    public static DateTimeOffset TruncateToMicroseconds(DateTimeOffset time)
+    {
+        var ticks = time.UtcTicks;
+        return new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
+    }
 }

@@ -1,9 +1,4 @@
 using Headroom.Core.Chains;
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Unicode;
 
 namespace Headroom.Core.Metering;
 
@@ -16,16 +11,9 @@ internal static class LedgerHash
 {
     private const string EntryTag = "headroom.usage.entry.v1";
     private const string GenesisTag = "headroom.usage.genesis.v1";
-    private const long UnixEpochMicroseconds = 62_135_596_800_000_000;
 
     /// <summary>The prev_hash of an org's first entry: distinct per org, so one org's chain cannot be passed off as another's.</summary>
-    public static string Genesis(string orgId)
-    {
-        var writer = new CanonicalWriter();
-        writer.Text(GenesisTag);
-        writer.Text(orgId);
-        return writer.Hash() ?? throw new ArgumentException("The org id is not valid UTF-16.", nameof(orgId));
-    }
+    public static string Genesis(string orgId) => CanonicalWriter.Genesis(GenesisTag, orgId);
 
     /// <summary>
     /// The hash the entry's content calls for, or null when it cannot be canonically encoded (a missing field, a lone
@@ -53,24 +41,17 @@ internal static class LedgerHash
         writer.OptionalText(d.Model);
         writer.OptionalText(d.ApiKeyId);
         writer.Flag(d.Batch);
-        writer.Int64(Microseconds(e.Start));
-        writer.Int64(Microseconds(e.End));
+        writer.Time(e.Start);
+        writer.Time(e.End);
         writer.Flag(e.NotChargedFrom is not null);
         if (e.NotChargedFrom is { } notice)
         {
-            writer.Int64(Microseconds(notice));
+            writer.Time(notice);
         }
-        writer.Int64(Microseconds(entry.RecordedAt));
+        writer.Time(entry.RecordedAt);
         writer.Text(entry.PrevHash);
         return writer.Hash();
     }
 
-    public static DateTimeOffset TruncateToMicroseconds(DateTimeOffset time)
-    {
-        var ticks = time.UtcTicks;
-        return new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
-    }
-
-    private static long Microseconds(DateTimeOffset time) => (time.UtcTicks / TimeSpan.TicksPerMicrosecond) - UnixEpochMicroseconds;
-
+    public static DateTimeOffset TruncateToMicroseconds(DateTimeOffset time) => CanonicalWriter.TruncateToMicroseconds(time);
 }
