@@ -16,19 +16,7 @@ public sealed class JobRestartTests : IDisposable
     public async Task Jobs_survive_a_kill_9_of_the_control_plane_and_none_runs_twice()
     {
         var fleet = Path.Combine(_dir.Path, "fleet.yaml");
-        await File.WriteAllTextAsync(fleet, """
-            regions:
-              - name: local
-                clusters:
-                  - name: box
-                    runtime: local
-                    nodes:
-                      - name: box-1
-                        gpu_model: h100-80gb
-                        gpu_count: 4
-                        cpu_millicores: 8000
-                        memory_mib: 16384
-            """);
+        await File.WriteAllTextAsync(fleet, TestFleets.LocalBox(4));
         var data = Path.Combine(_dir.Path, "data");
         string[] args = ["up", "--data", data, "--port", "0", "--fleet", fleet];
         var env = new Dictionary<string, string> { ["HEADROOM_REPLICA_ID"] = "box-control-plane" };

@@ -19,19 +19,7 @@ namespace Headroom.Server.Tests.Billing;
 /// </summary>
 public sealed class MeteringTests
 {
-    private const string Fleet = """
-        regions:
-          - name: local
-            clusters:
-              - name: box
-                runtime: local
-                nodes:
-                  - name: box-1
-                    gpu_model: h100-80gb
-                    gpu_count: 2
-                    cpu_millicores: 8000
-                    memory_mib: 16384
-        """;
+    private static readonly string Fleet = TestFleets.LocalBox(2);
 
     private static Task<TestServer> StartAsync(StoreProvider provider) => TestServer.StartAsync(provider, fleetYaml: Fleet, configure: s => s with
     {

@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Server.Tests.Infrastructure;
+using Headroom.Tests;
 
 namespace Headroom.Server.Tests.Jobs;
 
@@ -13,21 +14,7 @@ namespace Headroom.Server.Tests.Jobs;
 /// </summary>
 public sealed class JobRunTests
 {
-    private static string Fleet(int gpus) => $$"""
-        regions:
-          - name: local
-            clusters:
-              - name: box
-                runtime: local
-                nodes:
-                  - name: box-1
-                    gpu_model: h100-80gb
-                    gpu_count: {{gpus}}
-                    cpu_millicores: 8000
-                    memory_mib: 16384
-        """;
-
-    private static Task<TestServer> StartAsync(int gpus, TimeSpan grace) => TestServer.StartAsync(fleetYaml: Fleet(gpus), configure: s => s with
+    private static Task<TestServer> StartAsync(int gpus, TimeSpan grace) => TestServer.StartAsync(fleetYaml: TestFleets.LocalBox(gpus), configure: s => s with
     {
         SchedulerPeriod = TimeSpan.FromMilliseconds(200),
         LeaseTtl = TimeSpan.FromSeconds(3),
