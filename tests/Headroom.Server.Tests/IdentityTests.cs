@@ -1,11 +1,11 @@
-using System.Net.Http.Json;
 using System.Net;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
-using System.Text.Json.Nodes;
 using System.Text;
+using System.Text.Json.Nodes;
 using Headroom.Server.Tests.Infrastructure;
-using Headroom.Store.Api;
 using Headroom.Store;
+using Headroom.Store.Api;
 using Headroom.Tests;
 using Microsoft.EntityFrameworkCore;
 
