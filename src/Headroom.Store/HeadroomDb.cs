@@ -58,6 +58,12 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<JobEventRow> JobEvents => Set<JobEventRow>();
     public DbSet<PriceSheetVersionRow> PriceSheetVersions => Set<PriceSheetVersionRow>();
     public DbSet<UsageEntryRow> UsageEntries => Set<UsageEntryRow>();
+    public DbSet<SpotPricePointRow> SpotPricePoints => Set<SpotPricePointRow>();
+    public DbSet<InvoiceRow> Invoices => Set<InvoiceRow>();
+    public DbSet<BudgetRow> Budgets => Set<BudgetRow>();
+    public DbSet<BudgetSpendRow> BudgetSpend => Set<BudgetSpendRow>();
+    public DbSet<BudgetLeaseRow> BudgetLeases => Set<BudgetLeaseRow>();
+    public DbSet<BudgetEventRow> BudgetEvents => Set<BudgetEventRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -164,6 +170,44 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.OrgId, x.Seq }).IsUnique();
             e.HasIndex(x => new { x.OrgId, x.Start });
+        });
+        b.Entity<SpotPricePointRow>(e =>
+        {
+            e.ToTable("spot_price_points");
+            e.HasKey(x => new { x.Region, x.GpuModel, x.Time });
+            e.Property(x => x.PerGpuHour).HasPrecision(18, 6);
+            e.HasIndex(x => x.Time);
+        });
+        b.Entity<InvoiceRow>(e =>
+        {
+            e.ToTable("invoices");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.PeriodStart }).IsUnique();
+            e.HasIndex(x => new { x.OrgId, x.Id });
+        });
+        b.Entity<BudgetRow>(e =>
+        {
+            e.ToTable("budgets");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Id });
+        });
+        b.Entity<BudgetSpendRow>(e =>
+        {
+            e.ToTable("budget_spend");
+            e.HasKey(x => new { x.BudgetId, x.PeriodStart });
+        });
+        b.Entity<BudgetLeaseRow>(e =>
+        {
+            e.ToTable("budget_leases");
+            e.HasKey(x => new { x.LeaseId, x.BudgetId });
+            e.HasIndex(x => new { x.Settled, x.CreatedAt });
+        });
+        b.Entity<BudgetEventRow>(e =>
+        {
+            e.ToTable("budget_events");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.BudgetId, x.Id });
+            e.HasIndex(x => new { x.Delivery, x.NextAttemptAt });
         });
 
         foreach (var entity in b.Model.GetEntityTypes())

@@ -163,6 +163,271 @@ namespace Headroom.Store.Migrations.Postgres
                     b.ToTable("audit_records", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Billing.BudgetEventRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempts");
+
+                    b.Property<string>("BudgetId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("budget_id");
+
+                    b.Property<string>("Delivery")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("delivery");
+
+                    b.Property<string>("LastError")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("last_error");
+
+                    b.Property<DateTimeOffset?>("NextAttemptAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_attempt_at");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<int>("Percent")
+                        .HasColumnType("integer")
+                        .HasColumnName("percent");
+
+                    b.Property<DateTimeOffset>("PeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start");
+
+                    b.Property<long>("SpentUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("spent_units");
+
+                    b.Property<long>("ThresholdUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("threshold_units");
+
+                    b.Property<DateTimeOffset>("Time")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("time");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("type");
+
+                    b.HasKey("Id")
+                        .HasName("pk_budget_events");
+
+                    b.HasIndex("BudgetId", "Id")
+                        .HasDatabaseName("ix_budget_events_budget_id_id");
+
+                    b.HasIndex("Delivery", "NextAttemptAt")
+                        .HasDatabaseName("ix_budget_events_delivery_next_attempt_at");
+
+                    b.ToTable("budget_events", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.BudgetLeaseRow", b =>
+                {
+                    b.Property<string>("LeaseId")
+                        .HasColumnType("text")
+                        .HasColumnName("lease_id");
+
+                    b.Property<string>("BudgetId")
+                        .HasColumnType("text")
+                        .HasColumnName("budget_id");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<long>("MaxUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("max_units");
+
+                    b.Property<DateTimeOffset>("PeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start");
+
+                    b.Property<bool>("Settled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("settled");
+
+                    b.HasKey("LeaseId", "BudgetId")
+                        .HasName("pk_budget_leases");
+
+                    b.HasIndex("Settled", "CreatedAt")
+                        .HasDatabaseName("ix_budget_leases_settled_created_at");
+
+                    b.ToTable("budget_leases", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.BudgetRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("AlertPercents")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("alert_percents");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<bool>("HardLimit")
+                        .HasColumnType("boolean")
+                        .HasColumnName("hard_limit");
+
+                    b.Property<long>("LimitUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("limit_units");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("name");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("ProjectId")
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<string>("WebhookSecret")
+                        .HasColumnType("text")
+                        .HasColumnName("webhook_secret");
+
+                    b.Property<string>("WebhookUrl")
+                        .HasColumnType("text")
+                        .HasColumnName("webhook_url");
+
+                    b.HasKey("Id")
+                        .HasName("pk_budgets");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_budgets_org_id_id");
+
+                    b.ToTable("budgets", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.BudgetSpendRow", b =>
+                {
+                    b.Property<string>("BudgetId")
+                        .HasColumnType("text")
+                        .HasColumnName("budget_id");
+
+                    b.Property<DateTimeOffset>("PeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start");
+
+                    b.Property<int>("AlertsFired")
+                        .HasColumnType("integer")
+                        .HasColumnName("alerts_fired");
+
+                    b.Property<long>("MeteredUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("metered_units");
+
+                    b.Property<long>("ReservedUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("reserved_units");
+
+                    b.Property<long>("SettledUnits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("settled_units");
+
+                    b.HasKey("BudgetId", "PeriodStart")
+                        .HasName("pk_budget_spend");
+
+                    b.ToTable("budget_spend", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.InvoiceRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ChainHead")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("chain_head");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("document");
+
+                    b.Property<int>("EventCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("event_count");
+
+                    b.Property<string>("EventsHash")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("events_hash");
+
+                    b.Property<DateTimeOffset>("IssuedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("issued_at");
+
+                    b.Property<long>("LastSeq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("last_seq");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<DateTimeOffset>("PeriodEnd")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_end");
+
+                    b.Property<DateTimeOffset>("PeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start");
+
+                    b.Property<string>("Total")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("total");
+
+                    b.HasKey("Id")
+                        .HasName("pk_invoices");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_invoices_org_id_id");
+
+                    b.HasIndex("OrgId", "PeriodStart")
+                        .IsUnique()
+                        .HasDatabaseName("ix_invoices_org_id_period_start");
+
+                    b.ToTable("invoices", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Billing.PriceSheetVersionRow", b =>
                 {
                     b.Property<int>("Number")
@@ -200,6 +465,46 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasDatabaseName("ix_price_sheet_versions_effective_from");
 
                     b.ToTable("price_sheet_versions", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Billing.SpotPricePointRow", b =>
+                {
+                    b.Property<string>("Region")
+                        .HasColumnType("text")
+                        .HasColumnName("region");
+
+                    b.Property<string>("GpuModel")
+                        .HasColumnType("text")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<DateTimeOffset>("Time")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("time");
+
+                    b.Property<decimal>("PerGpuHour")
+                        .HasPrecision(18, 6)
+                        .HasColumnType("numeric(18,6)")
+                        .HasColumnName("per_gpu_hour");
+
+                    b.Property<int>("SheetVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("sheet_version");
+
+                    b.Property<long>("TotalMilliGpus")
+                        .HasColumnType("bigint")
+                        .HasColumnName("total_milli_gpus");
+
+                    b.Property<long>("UsedMilliGpus")
+                        .HasColumnType("bigint")
+                        .HasColumnName("used_milli_gpus");
+
+                    b.HasKey("Region", "GpuModel", "Time")
+                        .HasName("pk_spot_price_points");
+
+                    b.HasIndex("Time")
+                        .HasDatabaseName("ix_spot_price_points_time");
+
+                    b.ToTable("spot_price_points", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Billing.UsageEntryRow", b =>
