@@ -18,16 +18,18 @@ internal static class BillingCommands
 
     /// <summary>
     /// Walks one org's usage ledger in the order it is stored (by seq) with the core's verifier and reports each edited,
-    /// deleted, inserted or reordered entry. Exit code 0: the chain is intact; 1: findings; 2: bad settings.
+    /// deleted, inserted or reordered entry; then recomputes every stored invoice of the org from the raw events it
+    /// covers and the price history and reports each difference line by line. Exit code 0: all intact; 1: findings;
+    /// 2: bad settings.
     /// </summary>
-    /// <remarks>Recomputing invoices from the raw events comes with invoices; this checks the ledger they will be built from.</remarks>
     private static Command Verify()
     {
         var store = new StoreOptions();
         var org = new Option<string>("--org") { Description = "The org whose usage ledger to verify (its id)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the findings as JSON" };
         var command = new Command("verify", """
-            Check an org's usage ledger hash chain and report any usage event that was edited, deleted, inserted or reordered.
+            Check an org's usage ledger hash chain and report any usage event that was edited, deleted, inserted or reordered,
+            then recompute each of its issued invoices from the raw events and the price history and report every difference.
 
             Examples:
               headroom billing verify --org org_01j...
@@ -59,6 +61,7 @@ internal static class BillingCommands
                 last = batch[^1].Seq;
             }
             findings.AddRange(verifier.Complete());
+            var (invoices, differences) = await InvoiceCheck.VerifyAsync(db, orgId, cancellationToken);
 
             if (parse.GetValue(json))
             {
@@ -67,6 +70,8 @@ internal static class BillingCommands
                     org_id = orgId,
                     entries = verifier.EntryCount,
                     findings = findings.Select(f => new { kind = f.Kind.ToString(), seq = f.Seq, event_id = f.EventId, message = f.Message }),
+                    invoices,
+                    invoice_differences = differences.Select(d => new { invoice_id = d.InvoiceId, period = d.Period, kind = d.Kind, line = d.Line, message = d.Message }),
                 }));
             }
             else
@@ -76,8 +81,13 @@ internal static class BillingCommands
                 Console.WriteLine(findings.Count == 0
                     ? $"Usage ledger of {orgId} intact: {verifier.EntryCount} entries."
                     : $"{findings.Count} finding{(findings.Count == 1 ? "" : "s")} in {verifier.EntryCount} entries of {orgId}.");
+                foreach (var d in differences)
+                    Console.WriteLine($"{d.Kind,-22} {d.InvoiceId} {d.Period}  {d.Message}");
+                Console.WriteLine(differences.Count == 0
+                    ? $"Invoices of {orgId} match their events: {invoices} checked."
+                    : $"{differences.Count} difference{(differences.Count == 1 ? "" : "s")} in {invoices} invoices of {orgId}.");
             }
-            return findings.Count == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+            return findings.Count == 0 && differences.Count == 0 ? ExitCodes.Ok : ExitCodes.Failed;
         });
         return command;
     }

@@ -21,6 +21,9 @@ public enum Permission
     PriceRead,
     PriceWrite,
     UsageRead,
+    InvoiceRead,
+    BudgetRead,
+    BudgetWrite,
 }
 
 /// <summary>
@@ -51,6 +54,9 @@ public static class PermissionMatrix
         [Permission.PriceRead] = s_all,
         [Permission.PriceWrite] = [Role.FleetAdmin],
         [Permission.UsageRead] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
+        [Permission.InvoiceRead] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
+        [Permission.BudgetRead] = [Role.Owner, Role.Admin, Role.Member, Role.Billing, Role.FleetAdmin],
+        [Permission.BudgetWrite] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

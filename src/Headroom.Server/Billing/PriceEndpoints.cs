@@ -63,10 +63,43 @@ public sealed record PriceSheetView(string? Currency, int? InForce, IReadOnlyLis
     public string Object => "price_sheet";
 }
 
+/// <summary>A published spot price: in force for its pool from <c>time</c> until the pool's next point.</summary>
+public sealed record SpotPriceView(
+    string Id, string Region, string GpuModel, DateTimeOffset Time, string PerGpuHour, long UsedMilliGpus, long TotalMilliGpus, int SheetVersion)
+{
+    public string Object => "spot_price";
+
+    internal static SpotPriceView Of(SpotPricePointRow r) => new(
+        new Cursor(r.Time, r.Region, r.GpuModel).ToString(), r.Region, r.GpuModel, r.Time, Money.Text(Money.Normalize(r.PerGpuHour)),
+        r.UsedMilliGpus, r.TotalMilliGpus, r.SheetVersion);
+
+    /// <summary>A point's id and list cursor: <c>{unix seconds}.{region}.{gpu model}</c>, in the list's order.</summary>
+    internal readonly record struct Cursor(DateTimeOffset Time, string Region, string GpuModel)
+    {
+        public override string ToString() => $"{Time.ToUnixTimeSeconds()}.{Region}.{GpuModel}";
+
+        public static Cursor? TryParse(string text)
+        {
+            var parts = text.Split('.', 3);
+            return parts.Length == 3 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+                && seconds < 253402300800 && parts[1].Length > 0 && parts[2].Length > 0
+                ? new Cursor(DateTimeOffset.FromUnixTimeSeconds(seconds), parts[1], parts[2])
+                : null;
+        }
+    }
+}
+
 internal static class Money
 {
     /// <summary>A decimal as the API writes it: invariant, no exponent, no trailing zeros beyond what was given.</summary>
     public static string Text(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The value without trailing zeros: a database hands a decimal back at its column's scale (2.000000), and a price
+    /// read back must print as it was computed.
+    /// </summary>
+    public static decimal Normalize(decimal value) =>
+        decimal.Parse(value.ToString("0.############################", CultureInfo.InvariantCulture), NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
 
     public static bool TryParse(string? text, out decimal value) =>
         decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value);
@@ -83,6 +116,7 @@ internal static class PriceEndpoints
         var prices = api.MapGroup("/prices").WithTags("Prices");
         prices.MapGet("", Get).WithName("prices.get").RequireAccess(Permission.PriceRead);
         prices.MapPost("", Publish).WithName("prices.publish").RequireAccess(Permission.PriceWrite);
+        prices.MapGet("/history", History).WithName("prices.history").RequireAccess(Permission.PriceRead);
     }
 
     private static async Task<IResult> Get(HttpContext http, Database database, TimeProvider time)
@@ -90,6 +124,45 @@ internal static class PriceEndpoints
         await using var db = database.Open();
         var (sheet, rows) = await LoadAsync(db, http.RequestAborted);
         return Results.Json(View(sheet, rows, time.GetUtcNow()), Json.Options);
+    }
+
+    /// <summary>
+    /// The published spot prices, oldest first, optionally for one region and/or GPU model and within [from, to).
+    /// The cursor is a point's id (its time, region and GPU model); each point is in force until its pool's next one.
+    /// </summary>
+    private static async Task<IResult> History(HttpContext http, Database database)
+    {
+        if (!PageRequest.TryRead(http.Request, out var page, out var error))
+            return error!;
+        var q = http.Request.Query;
+        if (UsageEndpoints.Time(q["from"].ToString(), "from", DateTimeOffset.MinValue, out var from) is { } badFrom)
+            return badFrom;
+        if (UsageEndpoints.Time(q["to"].ToString(), "to", DateTimeOffset.MaxValue, out var to) is { } badTo)
+            return badTo;
+        if (to <= from)
+            return Errors.BadRequest("to must be after from.", "to");
+        SpotPriceView.Cursor? cursor = null;
+        if (page.After is { } after && (cursor = SpotPriceView.Cursor.TryParse(after)) is null)
+            return Errors.BadRequest("after must be the id of a spot price.", "after");
+
+        await using var db = database.Open();
+        var query = db.SpotPricePoints.AsNoTracking();
+        if (q["region"].ToString() is { Length: > 0 } region)
+            query = query.Where(p => p.Region == region);
+        if (q["gpu_model"].ToString() is { Length: > 0 } gpuModel)
+            query = query.Where(p => p.GpuModel == gpuModel);
+        if (from != DateTimeOffset.MinValue)
+            query = query.Where(p => p.Time >= from);
+        if (to != DateTimeOffset.MaxValue)
+            query = query.Where(p => p.Time < to);
+        if (cursor is { } c)
+        {
+            query = query.Where(p => p.Time > c.Time
+                || (p.Time == c.Time && (string.Compare(p.Region, c.Region) > 0
+                    || (p.Region == c.Region && string.Compare(p.GpuModel, c.GpuModel) > 0))));
+        }
+        var rows = await query.OrderBy(p => p.Time).ThenBy(p => p.Region).ThenBy(p => p.GpuModel).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        return Results.Json(page.Build(rows, SpotPriceView.Of, v => v.Id), Json.Options);
     }
 
     private static async Task<IResult> Publish(HttpContext http, PriceDraftBody? body, Database database, TimeProvider time)

@@ -106,8 +106,8 @@ internal static class UsageEndpoints
         var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
         var events = (await rows.ToListAsync(http.RequestAborted)).Select(r => UsageRows.ToEntry(r).Event).ToList();
         var (sheet, _) = await PriceEndpoints.LoadAsync(db, http.RequestAborted);
-        // No spot prices are published yet: spot usage is reported unpriced until the spot loop lands.
-        var rating = Rater.Rate(events, sheet, SpotPriceHistory.Empty, period);
+        var spot = await SpotPoints.LoadAsync(db, to, http.RequestAborted);
+        var rating = Rater.Rate(events, sheet, spot, period);
 
         var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
         var unpriced = rating.Problems
@@ -120,9 +120,14 @@ internal static class UsageEndpoints
             from, to, names, sheet.Currency, sheet.Versions.Count > 0, note,
             [.. UsageReport.Group(rating.Charges, groupBy).Select(r => View(r, priced: true))],
             [.. UsageReport.Group(unpriced, groupBy).Select(r => View(r, priced: false))],
-            [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, Code(p.Kind), p.Message))]), Json.Options);
+            [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, InvoiceForms.ProblemCode(p.Kind), p.Message))]), Json.Options);
     }
 
+    /// <summary>
+    /// The raw ledger in seq order, paged with <c>after</c> = a seq. <c>from</c>/<c>to</c> keep the events that touch
+    /// that range (a billing period's events, as its invoice covers them); <c>format=jsonl</c> streams every matching
+    /// event, one JSON object per line, without paging, for a whole period's download.
+    /// </summary>
     private static async Task<IResult> Events(HttpContext http, Database database)
     {
         if (!PageRequest.TryRead(http.Request, out var page, out var error))
@@ -130,9 +135,32 @@ internal static class UsageEndpoints
         long after = 0;
         if (page.After is { } cursor && !long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out after))
             return Errors.BadRequest("after must be an event's seq.", "after");
+        var q = http.Request.Query;
+        var format = q["format"].ToString();
+        if (format is not ("" or "json" or "jsonl"))
+            return Errors.BadRequest("format must be json or jsonl.", "format");
+        if (Time(q["from"].ToString(), "from", DateTimeOffset.MinValue, out var from) is { } badFrom)
+            return badFrom;
+        if (Time(q["to"].ToString(), "to", DateTimeOffset.MaxValue, out var to) is { } badTo)
+            return badTo;
+        if (to <= from)
+            return Errors.BadRequest("to must be after from.", "to");
+
         await using var db = database.Open();
-        var rows = await Visible(db, Access.Required(http)).Where(u => u.Seq > after).OrderBy(u => u.Seq)
-            .Take(page.Limit + 1).ToListAsync(http.RequestAborted);
+        var query = Visible(db, Access.Required(http)).Where(u => u.Seq > after);
+        if (from != DateTimeOffset.MinValue)
+            query = query.Where(u => u.End >= from);
+        if (to != DateTimeOffset.MaxValue)
+            query = query.Where(u => u.Start < to);
+        if (format == "jsonl")
+        {
+            var all = await query.OrderBy(u => u.Seq).ToListAsync(http.RequestAborted);
+            var text = new System.Text.StringBuilder();
+            foreach (var row in all)
+                text.Append(System.Text.Json.JsonSerializer.Serialize(UsageEventView.Of(row), Json.Options)).Append('\n');
+            return Results.Text(text.ToString(), "application/jsonl; charset=utf-8");
+        }
+        var rows = await query.OrderBy(u => u.Seq).Take(page.Limit + 1).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, UsageEventView.Of, v => v.Seq.ToString(CultureInfo.InvariantCulture)), Json.Options);
     }
 
@@ -157,17 +185,7 @@ internal static class UsageEndpoints
         r.ProjectId, r.Meter?.ToCode(), r.Day?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Tier is { } t ? MeteringCodes.TierCode(t) : null,
         r.GpuModel, r.Region, r.Model, r.ApiKeyId, r.Quantity, priced ? Money.Text(r.Cost) : null);
 
-    private static string Code(RatingProblemKind kind) => kind switch
-    {
-        RatingProblemKind.InvalidEvent => "invalid_event",
-        RatingProblemKind.ConflictingReplay => "conflicting_replay",
-        RatingProblemKind.NoVersionInForce => "no_version_in_force",
-        RatingProblemKind.NoRate => "no_rate",
-        RatingProblemKind.NoSpotPrice => "no_spot_price",
-        _ => "unknown",
-    };
-
-    private static IResult? Time(string text, string name, DateTimeOffset fallback, out DateTimeOffset value)
+    internal static IResult? Time(string text, string name, DateTimeOffset fallback, out DateTimeOffset value)
     {
         value = fallback;
         if (text.Length == 0)

@@ -65,6 +65,11 @@ internal static class Subsystems
         services.AddSingleton<UsageWriter>();
         services.AddSingleton<JobMeter>();
         services.AddHostedService(sp => sp.GetRequiredService<JobMeter>());
+        services.AddSingleton<SpotPricer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SpotPricer>());
+        services.AddSingleton<Invoicer>();
+        services.AddSingleton<InvoiceIssuer>();
+        services.AddHostedService(sp => sp.GetRequiredService<InvoiceIssuer>());
         return services;
     }
 
@@ -86,5 +91,6 @@ internal static class Subsystems
     {
         PriceEndpoints.Map(v1);
         UsageEndpoints.Map(v1);
+        InvoiceEndpoints.Map(v1);
     }
 }

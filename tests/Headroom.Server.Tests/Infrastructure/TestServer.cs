@@ -41,7 +41,8 @@ public sealed class TestServer : IAsyncDisposable
     public static async Task<TestServer> StartAsync(
         StoreProvider provider = StoreProvider.Sqlite,
         Func<HeadroomSettings, HeadroomSettings>? configure = null,
-        string? fleetYaml = null)
+        string? fleetYaml = null,
+        TimeProvider? time = null)
     {
         var dir = new TempDirectory();
         string? fleetFile = null;
@@ -59,7 +60,7 @@ public sealed class TestServer : IAsyncDisposable
             FleetFile = fleetFile,
         };
         settings = configure?.Invoke(settings) ?? settings;
-        var app = HeadroomHost.Build(settings, logging: l => l.SetMinimumLevel(LogLevel.Warning));
+        var app = HeadroomHost.Build(settings, time, logging: l => l.SetMinimumLevel(LogLevel.Warning));
         // A fresh store yields the admin key; a restarted one left it in the data directory.
         var key = await HeadroomHost.PrepareAsync(app, CancellationToken.None)
             ?? (await File.ReadAllTextAsync(settings.AdminKeyPath)).Trim();
