@@ -1,6 +1,11 @@
 using System.Net;
 using System.Text;
 using Headroom.Core.Access;
+using Headroom.Core.Metering;
+using Headroom.Core.Pricing;
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Server.Billing;
+using Microsoft.Extensions.DependencyInjection;
 using Headroom.Server.Tests.Infrastructure;
 
 namespace Headroom.Server.Tests;
@@ -44,6 +49,12 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
             {
                 project_id = IdsOfA["projects"], command = new[] { "sleep", "1" }, gpu_model = "a100-80gb", tier = "spot",
             }))["id"]!.GetValue<string>();
+            IdsOfA["budgets"] = (await owner.PostJsonAsync("/v1/budgets", new { name = "secret-budget", limit = "100" }))["id"]!.GetValue<string>();
+            // An invoice of a closed month: one usage event in it, then the issue the leader loop would do.
+            var september = BillingPeriod.Month(2026, 9);
+            await Server.Services.GetRequiredService<UsageWriter>().AppendAsync(UsageEvent.GpuTime(
+                "job_old:1", OrgA, IdsOfA["projects"], 1000, Tier.Spot, "a100-80gb", "eu-west", september.Start, september.Start.AddHours(1)), default);
+            IdsOfA["invoices"] = (await Server.Services.GetRequiredService<Invoicer>().IssueAsync(OrgA, september, default)).Row!.Id;
         }
 
         public async Task DisposeAsync() => await Server.DisposeAsync();

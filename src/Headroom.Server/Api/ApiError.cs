@@ -36,6 +36,21 @@ public static class Errors
     public static IResult Unprocessable(string message, string? param = null, string code = "unprocessable") =>
         Make(StatusCodes.Status422UnprocessableEntity, message, "invalid_request_error", param, code);
 
+    /// <summary>429 as OpenAI sends it when spend is capped: type and code <c>insufficient_quota</c>, with <c>Retry-After</c>.</summary>
+    public static IResult InsufficientQuota(string message, TimeSpan retryAfter) =>
+        new WithRetryAfter(Make(StatusCodes.Status429TooManyRequests, message, "insufficient_quota", null, "insufficient_quota"), retryAfter);
+
     public static IResult Make(int status, string message, string type, string? param, string? code) =>
         Results.Json(new ApiErrorBody(new ApiError(message, type, param, code)), Json.Options, statusCode: status);
+}
+
+/// <summary>An error result with a <c>Retry-After</c> header in whole seconds (at least 1).</summary>
+internal sealed class WithRetryAfter(IResult inner, TimeSpan retryAfter) : IResult
+{
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
+        httpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return inner.ExecuteAsync(httpContext);
+    }
 }

@@ -59,7 +59,7 @@ internal static class Subsystems
         return services;
     }
 
-    /// <summary>Prices, and the usage ledger that the job meter appends to on the control-loop replica.</summary>
+    /// <summary>Prices, the usage ledger, invoices and budgets, and the leader loops that meter, publish spot prices, issue invoices and watch budgets.</summary>
     public static IServiceCollection AddHeadroomBilling(this IServiceCollection services)
     {
         services.AddSingleton<UsageWriter>();
@@ -70,6 +70,12 @@ internal static class Subsystems
         services.AddSingleton<Invoicer>();
         services.AddSingleton<InvoiceIssuer>();
         services.AddHostedService(sp => sp.GetRequiredService<InvoiceIssuer>());
+        services.AddSingleton<BudgetGuard>();
+        services.AddSingleton<BudgetWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetWatch>());
+        services.AddHttpClient(BudgetWebhooks.ClientName);
+        services.AddSingleton<BudgetWebhooks>();
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetWebhooks>());
         return services;
     }
 
@@ -92,5 +98,6 @@ internal static class Subsystems
         PriceEndpoints.Map(v1);
         UsageEndpoints.Map(v1);
         InvoiceEndpoints.Map(v1);
+        BudgetEndpoints.Map(v1);
     }
 }

@@ -2,10 +2,12 @@ using System.Text;
 using System.Text.Json;
 using Headroom.Core.Access;
 using Headroom.Core.Fleet;
+using Headroom.Core.Pricing;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Core.Workloads;
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
+using Headroom.Server.Billing;
 using Headroom.Server.Identity;
 using Headroom.Store;
 using Headroom.Store.Jobs;
@@ -37,7 +39,7 @@ internal static class JobEndpoints
         jobs.MapPost("/{id}/cancel", Cancel).WithName("jobs.cancel").RequireAccess(Permission.JobWrite);
     }
 
-    private static async Task<IResult> Submit(HttpContext http, SubmitJobRequest? body, Database database, Ids ids, TimeProvider time)
+    private static async Task<IResult> Submit(HttpContext http, SubmitJobRequest? body, Database database, Ids ids, TimeProvider time, BudgetGuard budgets)
     {
         var principal = Access.Required(http);
         if (body is null)
@@ -51,6 +53,14 @@ internal static class JobEndpoints
             return Errors.BadRequest("project_id is required for a key that is not scoped to a project.", "project_id");
         if (!principal.SeesProject(projectId) || !await db.Projects.AnyAsync(p => p.Id == projectId && p.OrgId == principal.OrgId, http.RequestAborted))
             return Errors.BadRequest($"project_id '{projectId}' is not a project of this org.", "project_id");
+        // A hard-limit budget whose month is spent admits no new work; what is queued or running is left alone.
+        if (await budgets.ExhaustedAsync(principal.OrgId, projectId, http.RequestAborted) is { } budget)
+        {
+            var at = time.GetUtcNow();
+            return Errors.InsufficientQuota(
+                $"Budget {budget.Id} ('{budget.Name}') has reached its hard limit for this month; no new jobs are admitted until the next month or a higher limit.",
+                BillingPeriod.MonthOf(at).End - at);
+        }
 
         if (body.Command is not { Count: > 0 } command || command.Count > MaxCommandParts || command.Any(c => c is null || c.Length > 8192 || c.Contains('\0')))
             return Errors.BadRequest($"command must be a list of 1 to {MaxCommandParts} strings (the program and its arguments).", "command");

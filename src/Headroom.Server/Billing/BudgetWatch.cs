@@ -1,0 +1,99 @@
+using Headroom.Core.Pricing;
+using Headroom.Server.Api;
+using Headroom.Server.Coordination;
+using Headroom.Store;
+using Headroom.Store.Billing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace Headroom.Server.Billing;
+
+/// <summary>
+/// Keeps each budget's spend in step with the ledger and fires its alerts, on the replica that holds the control-loop
+/// lease. Each pass, per org with budgets:
+/// <list type="number">
+/// <item>read each budget's settled amount S (lease settlements not yet folded in);</item>
+/// <item>rate the org's events of the month like the invoice does (quantities per line, one rounding per line) and
+///   sum the lines in each budget's scope: metered;</item>
+/// <item>set metered and subtract S from settled, in one UPDATE: settlements made before step 1 are in the ledger by
+///   step 2 (callers append usage before they settle), so they now count once, as metered; later ones stay settled;</item>
+/// <item>fire every threshold that metered + settled has reached and that has not fired this month: the count of
+///   fired thresholds moves by compare-and-set, so a threshold fires once even if two replicas overlap.</item>
+/// </list>
+/// </summary>
+internal sealed partial class BudgetWatch(Database database, Ids ids, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
+    : LeaderLoop(leadership, time, logger)
+{
+    public const string ThresholdCrossed = "budget.threshold_crossed";
+
+    protected override TimeSpan Period => TimeSpan.FromSeconds(10);
+
+    protected override Task RunPassAsync(CancellationToken cancellationToken) => WatchAsync(cancellationToken);
+
+    /// <summary>One pass; returns how many alerts it fired.</summary>
+    internal async Task<int> WatchAsync(CancellationToken cancellationToken)
+    {
+        var now = Time.GetUtcNow();
+        var period = BillingPeriod.MonthOf(now);
+        await using var db = database.Open();
+        var budgets = await db.Budgets.AsNoTracking().ToListAsync(cancellationToken);
+        var fired = 0;
+        foreach (var org in budgets.GroupBy(b => b.OrgId))
+        {
+            await BudgetGuard.EnsureSpendRowsAsync(db, org.Select(b => b.Id), period.Start, cancellationToken);
+            var ids = org.Select(b => b.Id).ToList();
+            var settledBefore = await db.BudgetSpend.AsNoTracking().Where(s => ids.Contains(s.BudgetId) && s.PeriodStart == period.Start)
+                .ToDictionaryAsync(s => s.BudgetId, s => s.SettledUnits, cancellationToken);
+
+            var seq = await Invoicer.ChainSeqAsync(db, org.Key, cancellationToken);
+            var (invoice, _) = await Invoicer.BuildAsync(db, org.Key, period, seq, cancellationToken);
+            foreach (var budget in org)
+            {
+                var metered = BudgetUnits.From(invoice.Lines.Where(l => budget.ProjectId is null || l.ProjectId == budget.ProjectId).Sum(l => l.Amount));
+                var settled = settledBefore.GetValueOrDefault(budget.Id);
+                await db.BudgetSpend.Where(s => s.BudgetId == budget.Id && s.PeriodStart == period.Start)
+                    .ExecuteUpdateAsync(s => s.SetProperty(x => x.MeteredUnits, metered).SetProperty(x => x.SettledUnits, x => x.SettledUnits - settled), cancellationToken);
+                fired += await AlertAsync(db, budget, period, now, cancellationToken);
+            }
+        }
+        return fired;
+    }
+
+    private async Task<int> AlertAsync(HeadroomDb db, BudgetRow budget, BillingPeriod period, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var spend = await db.BudgetSpend.AsNoTracking().SingleAsync(s => s.BudgetId == budget.Id && s.PeriodStart == period.Start, cancellationToken);
+        var percents = BudgetForms.Percents(budget.AlertPercents);
+        var spent = spend.MeteredUnits + spend.SettledUnits;
+        var reached = spend.AlertsFired;
+        while (reached < percents.Count && spent >= BudgetForms.Threshold(budget.LimitUnits, percents[reached]))
+            reached++;
+        if (reached == spend.AlertsFired)
+            return 0;
+        if (await db.BudgetSpend.Where(s => s.BudgetId == budget.Id && s.PeriodStart == period.Start && s.AlertsFired == spend.AlertsFired)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.AlertsFired, reached), cancellationToken) == 0)
+            return 0;
+        for (var i = spend.AlertsFired; i < reached; i++)
+        {
+            db.BudgetEvents.Add(new BudgetEventRow
+            {
+                Id = ids.New("bev"),
+                BudgetId = budget.Id,
+                OrgId = budget.OrgId,
+                Type = ThresholdCrossed,
+                PeriodStart = period.Start,
+                Percent = percents[i],
+                ThresholdUnits = BudgetForms.Threshold(budget.LimitUnits, percents[i]),
+                SpentUnits = spent,
+                Time = now,
+                Delivery = budget.WebhookUrl is null ? BudgetWebhooks.None : BudgetWebhooks.Pending,
+                NextAttemptAt = budget.WebhookUrl is null ? null : now,
+            });
+            LogAlert(logger, budget.Id, percents[i], BudgetUnits.Text(spent));
+        }
+        await db.SaveChangesAsync(cancellationToken);
+        return reached - spend.AlertsFired;
+    }
+
+    [LoggerMessage(EventId = 6401, Level = LogLevel.Information, Message = "Budget {BudgetId} crossed {Percent}% of its limit: spent {Spent}")]
+    private static partial void LogAlert(ILogger logger, string budgetId, int percent, string spent);
+}
