@@ -20,11 +20,16 @@ namespace Headroom.Server.Billing;
 /// <item>fire every threshold that metered + settled has reached and that has not fired this month: the count of
 ///   fired thresholds moves by compare-and-set, so a threshold fires once even if two replicas overlap.</item>
 /// </list>
+/// Before that, leases older than <see cref="LeaseLifetime"/> that were never settled (their caller died) are settled
+/// at zero, so a crash does not hold budget forever.
 /// </summary>
-internal sealed partial class BudgetWatch(Database database, Ids ids, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
+internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuard guard, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
     : LeaderLoop(leadership, time, logger)
 {
     public const string ThresholdCrossed = "budget.threshold_crossed";
+
+    /// <summary>How long a lease may stay unsettled before the loop releases it: far beyond any model call.</summary>
+    public static readonly TimeSpan LeaseLifetime = TimeSpan.FromHours(1);
 
     protected override TimeSpan Period => TimeSpan.FromSeconds(10);
 
@@ -36,6 +41,12 @@ internal sealed partial class BudgetWatch(Database database, Ids ids, Leadership
         var now = Time.GetUtcNow();
         var period = BillingPeriod.MonthOf(now);
         await using var db = database.Open();
+        var cutoff = now - LeaseLifetime;
+        var expired = await db.BudgetLeases.AsNoTracking().Where(l => !l.Settled && l.CreatedAt < cutoff).Select(l => l.LeaseId).Distinct().ToListAsync(cancellationToken);
+        foreach (var lease in expired)
+            await guard.SettleAsync(new BudgetGuardLease(lease, 0m), 0m, cancellationToken);
+        if (expired.Count > 0)
+            LogExpired(logger, expired.Count);
         var budgets = await db.Budgets.AsNoTracking().ToListAsync(cancellationToken);
         var fired = 0;
         foreach (var org in budgets.GroupBy(b => b.OrgId))
@@ -93,6 +104,9 @@ internal sealed partial class BudgetWatch(Database database, Ids ids, Leadership
         await db.SaveChangesAsync(cancellationToken);
         return reached - spend.AlertsFired;
     }
+
+    [LoggerMessage(EventId = 6403, Level = LogLevel.Warning, Message = "Released {Count} budget leases that were never settled")]
+    private static partial void LogExpired(ILogger logger, int count);
 
     [LoggerMessage(EventId = 6401, Level = LogLevel.Information, Message = "Budget {BudgetId} crossed {Percent}% of its limit: spent {Spent}")]
     private static partial void LogAlert(ILogger logger, string budgetId, int percent, string spent);

@@ -175,6 +175,15 @@ public sealed class InvoiceTests
         Assert.Equal("format", badFormat["param"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.Forbidden, scopedList.StatusCode);
 
+        // The period's raw events, as one download.
+        using var jsonl = await tenant.GetAsync("/v1/usage/events?format=jsonl&from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z");
+        var downloaded = (await jsonl.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+        var afterOctober = await tenant.GetJsonAsync("/v1/usage/events?from=2026-11-01T00:00:30Z");
+        Assert.Equal("application/jsonl", jsonl.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(["job_a:1", "job_s:1", "job_b:1"], downloaded.Select(e => e["id"]!.GetValue<string>()));
+        Assert.Equal(invoice["events"]!["hash"]!.GetValue<string>(), Invoicer.EventsHash(downloaded.Select(e => e["hash"]!.GetValue<string>())));
+        Assert.Equal("job_b:1", Assert.Single(afterOctober["data"]!.AsArray())!["id"]!.GetValue<string>());
+
         var (count, findings) = await VerifyAsync(server, orgId);
         Assert.Equal(1, count);
         Assert.Empty(findings);
