@@ -125,8 +125,8 @@ internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
         var period = BillingPeriod.MonthOf(time.GetUtcNow());
         await using var db = database.Open();
         return await Covering(db, orgId, projectId)
-            .Where(b => b.HardLimit && db.BudgetSpend.Any(s => s.BudgetId == b.Id && s.PeriodStart == period.Start
-                && s.MeteredUnits + s.SettledUnits + s.ReservedUnits >= b.LimitUnits))
+            .Where(b => b.HardLimit && (b.LimitUnits == 0 || db.BudgetSpend.Any(s => s.BudgetId == b.Id && s.PeriodStart == period.Start
+                && s.MeteredUnits + s.SettledUnits + s.ReservedUnits >= b.LimitUnits)))
             .OrderBy(b => b.Id).FirstOrDefaultAsync(cancellationToken);
     }
 

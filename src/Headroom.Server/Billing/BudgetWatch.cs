@@ -1,6 +1,7 @@
 using Headroom.Core.Pricing;
 using Headroom.Server.Api;
 using Headroom.Server.Coordination;
+using Headroom.Server.Hosting;
 using Headroom.Store;
 using Headroom.Store.Billing;
 using Microsoft.EntityFrameworkCore;
@@ -23,7 +24,7 @@ namespace Headroom.Server.Billing;
 /// Before that, leases older than <see cref="LeaseLifetime"/> that were never settled (their caller died) are settled
 /// at zero, so a crash does not hold budget forever.
 /// </summary>
-internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuard guard, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
+internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuard guard, HeadroomSettings settings, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
     : LeaderLoop(leadership, time, logger)
 {
     public const string ThresholdCrossed = "budget.threshold_crossed";
@@ -31,7 +32,8 @@ internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuar
     /// <summary>How long a lease may stay unsettled before the loop releases it: far beyond any model call.</summary>
     public static readonly TimeSpan LeaseLifetime = TimeSpan.FromHours(1);
 
-    protected override TimeSpan Period => TimeSpan.FromSeconds(10);
+    /// <summary>Ten scheduler periods (10 s by default).</summary>
+    protected override TimeSpan Period => settings.SchedulerPeriod * 10;
 
     protected override Task RunPassAsync(CancellationToken cancellationToken) => WatchAsync(cancellationToken);
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Headroom.Server.Api;
 using Headroom.Server.Coordination;
+using Headroom.Server.Hosting;
 using Headroom.Store;
 using Headroom.Store.Billing;
 using Microsoft.EntityFrameworkCore;
@@ -19,7 +20,7 @@ namespace Headroom.Server.Billing;
 /// once: a receiver dedupes on the event id (<c>Headroom-Event-Id</c>).
 /// </summary>
 internal sealed partial class BudgetWebhooks(
-    Database database, IHttpClientFactory http, Leadership leadership, TimeProvider time, ILogger<BudgetWebhooks> logger)
+    Database database, IHttpClientFactory http, HeadroomSettings settings, Leadership leadership, TimeProvider time, ILogger<BudgetWebhooks> logger)
     : LeaderLoop(leadership, time, logger)
 {
     public const string None = "none";
@@ -32,7 +33,8 @@ internal sealed partial class BudgetWebhooks(
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan LongestRetry = TimeSpan.FromHours(1);
 
-    protected override TimeSpan Period => TimeSpan.FromSeconds(2);
+    /// <summary>Twice the scheduler period (2 s by default).</summary>
+    protected override TimeSpan Period => settings.SchedulerPeriod * 2;
 
     protected override Task RunPassAsync(CancellationToken cancellationToken) => DeliverAsync(cancellationToken);
 

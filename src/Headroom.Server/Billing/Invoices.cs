@@ -10,6 +10,7 @@ using Headroom.Server.Api;
 using Headroom.Store;
 using Headroom.Store.Billing;
 using Headroom.Server.Coordination;
+using Headroom.Server.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 
@@ -232,10 +233,11 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time)
 /// months with usage and no invoice, oldest first, once their usage is all metered.
 /// </summary>
 internal sealed partial class InvoiceIssuer(
-    Database database, Invoicer invoicer, Leadership leadership, TimeProvider time, ILogger<InvoiceIssuer> logger)
+    Database database, Invoicer invoicer, HeadroomSettings settings, Leadership leadership, TimeProvider time, ILogger<InvoiceIssuer> logger)
     : LeaderLoop(leadership, time, logger)
 {
-    protected override TimeSpan Period => TimeSpan.FromMinutes(1);
+    /// <summary>Sixty scheduler periods (a minute by default).</summary>
+    protected override TimeSpan Period => settings.SchedulerPeriod * 60;
 
     protected override Task RunPassAsync(CancellationToken cancellationToken) => IssueDueAsync(cancellationToken);
 

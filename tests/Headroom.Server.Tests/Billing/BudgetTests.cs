@@ -186,6 +186,17 @@ public sealed class BudgetTests
         Assert.Equal("queued", (await owner.GetJsonAsync($"/v1/jobs/{admitted}"))["state"]!.GetValue<string>());
     }
 
+    [Fact]
+    public void Stored_budget_codes_are_frozen()
+    {
+        Assert.Equal(["none", "pending", "delivered", "failed"], [BudgetWebhooks.None, BudgetWebhooks.Pending, BudgetWebhooks.Delivered, BudgetWebhooks.Failed]);
+        Assert.Equal("budget.threshold_crossed", BudgetWatch.ThresholdCrossed);
+        Assert.Equal("month", BudgetForms.Month);
+        // Integer units of 10⁻¹⁰: changing the scale would reinterpret every stored limit and spend.
+        Assert.Equal((1L, 25_000_000_000L, 1.5m), (BudgetUnits.From(0.0000000001m), BudgetUnits.From(2.5m), BudgetUnits.ToMoney(15_000_000_000L)));
+        Assert.Equal(BudgetUnits.From(0.0000000001m), BudgetUnits.From(0.00000000001m));
+    }
+
     /// <summary>A webhook receiver on loopback that answers 500 to its first requests, then 204, and keeps what it got.</summary>
     private sealed class Receiver : IAsyncDisposable
     {
