@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using Headroom.Core.Access;
 using Headroom.Core.Pricing;
 using Headroom.Server.Api;
@@ -33,11 +34,13 @@ public sealed record BudgetView(
 
 /// <summary>
 /// A budget event, as listed and as POSTed to the webhook. <see cref="Delivery"/>: none (no webhook), pending,
-/// delivered or failed.
+/// delivered or failed; it and <see cref="Attempts"/> are left out of the webhook's body.
 /// </summary>
 public sealed record BudgetEventView(
     string Id, string Type, string BudgetId, string OrgId, string? ProjectId, DateTimeOffset PeriodStart, int Percent, string Threshold,
-    string Spent, string Limit, DateTimeOffset Time, string? Delivery, int? Attempts)
+    string Spent, string Limit, DateTimeOffset Time,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Delivery,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Attempts)
 {
     public string Object => "budget.event";
 }

@@ -173,6 +173,7 @@ public sealed class BudgetTests
         Assert.Equal(3, receiver.Received.Count);
         Assert.All(receiver.Received, r => Assert.Equal(BudgetWebhooks.Sign(secret, DateTimeOffset.FromUnixTimeSeconds(long.Parse(r.Signature.Split(',')[0][2..], CultureInfo.InvariantCulture)), r.Body), r.Signature));
         Assert.Contains(receiver.Received, r => r.Body.Contains("\"percent\":70", StringComparison.Ordinal) && r.EventId.StartsWith("bev_", StringComparison.Ordinal));
+        Assert.All(receiver.Received, r => Assert.DoesNotContain("delivery", r.Body, StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.Created, beforeLimit.StatusCode);
 
         Assert.Equal(1, thirdWatch);
