@@ -33,6 +33,12 @@ public sealed record HeadroomSettings
     /// <summary>How far back fair share between orgs looks at what each used.</summary>
     public TimeSpan FairShareWindow { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Whether budget webhooks may be delivered to loopback, private, link-local or other non-public addresses. Off by
+    /// default: a tenant's webhook URL must not make the control plane reach into the operator's own network.
+    /// </summary>
+    public bool WebhooksToPrivateNetworks { get; init; }
+
     /// <summary>How often the leader runs a scheduling cycle.</summary>
     public TimeSpan SchedulerPeriod { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -20,6 +20,7 @@ public static class SettingsReader
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
         "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds",
+        "webhooks_to_private_networks",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -77,6 +78,9 @@ public static class SettingsReader
         var grace = ReadInt(config, "notice_grace_seconds", 120, 0, 24 * 3600, errors);
         var spotMinimum = ReadInt(config, "spot_minimum_run_time_seconds", 600, 0, 7 * 24 * 3600, errors);
         var fairShareWindow = ReadInt(config, "fair_share_window_seconds", 3600, 60, 30 * 24 * 3600, errors);
+        var privateWebhooks = false;
+        if (config["webhooks_to_private_networks"] is { Length: > 0 } pw && !bool.TryParse(pw, out privateWebhooks))
+            errors.Add($"webhooks_to_private_networks: '{pw}' is not true or false");
 
         StoreConnection? database = null;
         if (config["database"] is { Length: > 0 } dbText)
@@ -149,6 +153,7 @@ public static class SettingsReader
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,
             FairShareWindow = TimeSpan.FromSeconds(fairShareWindow),
+            WebhooksToPrivateNetworks = privateWebhooks,
             Scheduler = new SchedulerConfig
             {
                 Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => TimeSpan.FromSeconds(grace)),

@@ -73,7 +73,8 @@ internal static class Subsystems
         services.AddSingleton<BudgetGuard>();
         services.AddSingleton<BudgetWatch>();
         services.AddHostedService(sp => sp.GetRequiredService<BudgetWatch>());
-        services.AddHttpClient(BudgetWebhooks.ClientName);
+        services.AddHttpClient(BudgetWebhooks.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp => WebhookAddresses.Handler(sp.GetRequiredService<HeadroomSettings>().WebhooksToPrivateNetworks));
         services.AddSingleton<BudgetWebhooks>();
         services.AddHostedService(sp => sp.GetRequiredService<BudgetWebhooks>());
         return services;

@@ -132,7 +132,9 @@ public sealed class BudgetTests
     public async Task Crossed_thresholds_are_recorded_once_and_posted_signed_with_retries_and_a_spent_hard_limit_refuses_new_jobs(StoreProvider provider)
     {
         var clock = new ManualClock(October.AddDays(-1));
-        await using var server = await TestServer.StartAsync(provider, InvoiceTests.Quiet, FleetTests.TwoRegionFleet, clock);
+        // The receiver listens on loopback, which webhooks reach only when the operator allows private networks.
+        await using var server = await TestServer.StartAsync(
+            provider, s => InvoiceTests.Quiet(s) with { WebhooksToPrivateNetworks = true }, FleetTests.TwoRegionFleet, clock);
         await using var receiver = await Receiver.StartAsync(failFirst: 1);
         var (orgId, key) = await InvoiceTests.OctoberAsync(server, clock);
         using var owner = server.Client(key);
@@ -185,6 +187,39 @@ public sealed class BudgetTests
         // The job admitted before the limit is still queued: the limit refuses new work and deletes nothing.
         var admitted = (await beforeLimit.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
         Assert.Equal("queued", (await owner.GetJsonAsync($"/v1/jobs/{admitted}"))["state"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("8.8.8.8", true)]
+    [InlineData("2606:4700:4700::1111", true)]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("10.1.2.3", false)]
+    [InlineData("172.20.0.1", false)]
+    [InlineData("192.168.1.1", false)]
+    [InlineData("169.254.169.254", false)]
+    [InlineData("100.64.0.1", false)]
+    [InlineData("0.0.0.0", false)]
+    [InlineData("224.0.0.1", false)]
+    [InlineData("::1", false)]
+    [InlineData("::ffff:10.0.0.1", false)]
+    [InlineData("fd00::1", false)]
+    [InlineData("fe80::1", false)]
+    public void Webhooks_reach_only_public_addresses_by_default(string address, bool isPublic) =>
+        Assert.Equal(isPublic, WebhookAddresses.IsPublic(System.Net.IPAddress.Parse(address)));
+
+    [Fact]
+    public async Task A_webhook_to_loopback_is_refused_without_connecting_unless_the_operator_allows_it()
+    {
+        await using var receiver = await Receiver.StartAsync(failFirst: 0);
+        using var closed = new HttpClient(WebhookAddresses.Handler(allowPrivate: false));
+        using var open = new HttpClient(WebhookAddresses.Handler(allowPrivate: true));
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => closed.PostAsync(receiver.Url, new StringContent("{}")));
+        using var allowed = await open.PostAsync(receiver.Url, new StringContent("{}"));
+
+        Assert.Contains("webhooks_to_private_networks", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NoContent, allowed.StatusCode);
+        Assert.Single(receiver.Received);
     }
 
     [Fact]
