@@ -58,7 +58,7 @@ internal static class InvoiceEndpoints
             return refused;
         if (Format(http) is not { } format)
             return BadFormat;
-        return Render(await invoicer.DraftAsync(principal.OrgId, http.RequestAborted), format);
+        return Render(http, await invoicer.DraftAsync(principal.OrgId, http.RequestAborted), format);
     }
 
     private static async Task<IResult> Get(HttpContext http, string id, Database database)
@@ -72,7 +72,7 @@ internal static class InvoiceEndpoints
         var row = await db.Invoices.AsNoTracking().FirstOrDefaultAsync(i => i.Id == id && i.OrgId == principal.OrgId, http.RequestAborted);
         if (row is null)
             return Errors.NotFound("invoice", id);
-        return Render(JsonSerializer.Deserialize<InvoiceView>(row.Document, Json.Options)!, format);
+        return Render(http, JsonSerializer.Deserialize<InvoiceView>(row.Document, Json.Options)!, format);
     }
 
     private static IResult BadFormat { get; } = Errors.BadRequest("format must be json, csv or html.", "format");
@@ -85,12 +85,25 @@ internal static class InvoiceEndpoints
         _ => null,
     };
 
-    private static IResult Render(InvoiceView invoice, string format) => format switch
+    /// <summary>
+    /// The invoice in the asked format. CSV comes as a download named after the invoice; the HTML page may load nothing
+    /// (a Content-Security-Policy that allows only its own inline style), on top of every value being escaped.
+    /// </summary>
+    private static IResult Render(HttpContext http, InvoiceView invoice, string format)
     {
-        "csv" => Results.Text(InvoiceRendering.Csv(invoice), "text/csv; charset=utf-8"),
-        "html" => Results.Text(InvoiceRendering.Html(invoice), "text/html; charset=utf-8"),
-        _ => Results.Json(invoice, Json.Options),
-    };
+        var name = invoice.Id ?? $"draft-{invoice.PeriodStart:yyyy-MM}";
+        switch (format)
+        {
+            case "csv":
+                http.Response.Headers.ContentDisposition = $"attachment; filename=\"{name}.csv\"";
+                return Results.Text(InvoiceRendering.Csv(invoice), "text/csv; charset=utf-8");
+            case "html":
+                http.Response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'";
+                return Results.Text(InvoiceRendering.Html(invoice), "text/html; charset=utf-8");
+            default:
+                return Results.Json(invoice, Json.Options);
+        }
+    }
 }
 
 /// <summary>An invoice as CSV (RFC 4180) and as one self-contained printable HTML page; every value is escaped.</summary>

@@ -209,6 +209,8 @@ public sealed class InvoiceTests
             [], "0.0000002778", "0.0000000000", "-0.0000002778", "0.00", [], new InvoiceEventsView(1, 1, "", ""), October.AddMonths(1));
 
         Assert.Equal("text/csv", csvResponse.Content.Headers.ContentType!.MediaType);
+        Assert.Equal($"{id}.csv", csvResponse.Content.Headers.ContentDisposition!.FileName!.Trim('"'));
+        Assert.Contains("default-src 'none'", htmlResponse.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
         var rows = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("project_id,meter,tier,gpu_model,region,model,batch,unit_price,unit,quantity,amount", rows[0]);
         Assert.Equal("prj_a,gpu_seconds,on-demand,h100-80gb,us-east,,false,2.50,gpu_hour,7200000,5.0000000000", rows[3]);
