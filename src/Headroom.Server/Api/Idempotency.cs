@@ -13,7 +13,7 @@ namespace Headroom.Server.Api;
 /// <c>Idempotency-Key</c> on POST: the first request with a key claims it (a row with no response
 /// yet), runs, and stores its response; a repeat with the same body gets that response again with
 /// <c>Idempotent-Replayed: true</c>; a repeat with another body, or one that arrives while the
-/// first still runs, gets 409. A 5xx is not stored, so the caller can retry.
+/// first still runs, gets 409. A 5xx or 429 is not stored, so the caller can retry.
 /// </summary>
 /// <remarks>
 /// A replica can die between committing the first request's writes and storing its response. The
@@ -94,7 +94,8 @@ internal sealed class Idempotency(RequestDelegate next)
         }
         context.Response.Body = original;
 
-        if (context.Response.StatusCode >= 500)
+        // A 429 (a spent budget, a rate limit) is not kept either: the same request may succeed once there is room.
+        if (context.Response.StatusCode is >= 500 or StatusCodes.Status429TooManyRequests)
         {
             await ForgetAsync(database, principal.OrgId, key);
         }

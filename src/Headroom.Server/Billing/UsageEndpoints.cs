@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using Headroom.Core.Access;
 using Headroom.Core.Metering;
 using Headroom.Core.Pricing;
@@ -125,8 +127,8 @@ internal static class UsageEndpoints
 
     /// <summary>
     /// The raw ledger in seq order, paged with <c>after</c> = a seq. <c>from</c>/<c>to</c> keep the events that touch
-    /// that range (a billing period's events, as its invoice covers them); <c>format=jsonl</c> streams every matching
-    /// event, one JSON object per line, without paging, for a whole period's download.
+    /// that range (a billing period's events, as its invoice covers them); <c>format=jsonl</c> returns every matching
+    /// event after the cursor, one JSON object per line, without paging, for a whole period's download.
     /// </summary>
     private static async Task<IResult> Events(HttpContext http, Database database)
     {
@@ -155,9 +157,9 @@ internal static class UsageEndpoints
         if (format == "jsonl")
         {
             var all = await query.OrderBy(u => u.Seq).ToListAsync(http.RequestAborted);
-            var text = new System.Text.StringBuilder();
+            var text = new StringBuilder();
             foreach (var row in all)
-                text.Append(System.Text.Json.JsonSerializer.Serialize(UsageEventView.Of(row), Json.Options)).Append('\n');
+                text.Append(JsonSerializer.Serialize(UsageEventView.Of(row), Json.Options)).Append('\n');
             return Results.Text(text.ToString(), "application/jsonl; charset=utf-8");
         }
         var rows = await query.OrderBy(u => u.Seq).Take(page.Limit + 1).ToListAsync(http.RequestAborted);

@@ -165,6 +165,11 @@ public sealed class BudgetTests
         var thirdWatch = await watch.WatchAsync(default);
         var atLimit = await owner.PostAsJsonAsync("/v1/jobs", job);
         var view = await owner.GetJsonAsync($"/v1/budgets/{id}");
+        // A refusal is not kept under its Idempotency-Key: once the limit is raised the same request goes through.
+        HttpRequestMessage Keyed() => new(HttpMethod.Post, "/v1/jobs") { Content = JsonContent.Create(job), Headers = { { "Idempotency-Key", "after-limit" } } };
+        using var keyedRefused = await owner.SendAsync(Keyed());
+        (await owner.PatchAsJsonAsync($"/v1/budgets/{id}", new { limit = "100" })).EnsureSuccessStatusCode().Dispose();
+        using var keyedAdmitted = await owner.SendAsync(Keyed());
 
         Assert.Equal((2, 0), (firstWatch, secondWatch));
         Assert.Equal((1, 0, 1), (firstDelivery, tooEarly, retried));
@@ -184,6 +189,7 @@ public sealed class BudgetTests
         Assert.Contains(id, refusal["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.True(long.Parse(atLimit.Headers.GetValues("Retry-After").Single(), CultureInfo.InvariantCulture) > 0);
         Assert.Equal(42m, D(view["current"]!["spent"]));
+        Assert.Equal((HttpStatusCode.TooManyRequests, HttpStatusCode.Created), (keyedRefused.StatusCode, keyedAdmitted.StatusCode));
         // The job admitted before the limit is still queued: the limit refuses new work and deletes nothing.
         var admitted = (await beforeLimit.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
         Assert.Equal("queued", (await owner.GetJsonAsync($"/v1/jobs/{admitted}"))["state"]!.GetValue<string>());
