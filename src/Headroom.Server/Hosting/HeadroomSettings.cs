@@ -33,6 +33,12 @@ public sealed record HeadroomSettings
     /// <summary>How far back fair share between orgs looks at what each used.</summary>
     public TimeSpan FairShareWindow { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>A node whose agent sent heartbeats and then none for this long is down; its jobs are lost and requeued.</summary>
+    public TimeSpan NodeDownAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A GPU hotter than this makes its node's heartbeat unhealthy, which drains the node.</summary>
+    public int MaxGpuTemperatureC { get; init; } = Headroom.Core.Fleet.GpuHealth.DefaultMaxTemperatureC;
+
     /// <summary>How often the leader runs a scheduling cycle.</summary>
     public TimeSpan SchedulerPeriod { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -20,6 +20,7 @@ public static class SettingsReader
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
         "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds",
+        "node_down_after_seconds", "max_gpu_temperature_c",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -77,6 +78,8 @@ public static class SettingsReader
         var grace = ReadInt(config, "notice_grace_seconds", 120, 0, 24 * 3600, errors);
         var spotMinimum = ReadInt(config, "spot_minimum_run_time_seconds", 600, 0, 7 * 24 * 3600, errors);
         var fairShareWindow = ReadInt(config, "fair_share_window_seconds", 3600, 60, 30 * 24 * 3600, errors);
+        var nodeDownAfter = ReadInt(config, "node_down_after_seconds", 30, 1, 24 * 3600, errors);
+        var maxGpuTemperature = ReadInt(config, "max_gpu_temperature_c", GpuHealth.DefaultMaxTemperatureC, 30, 150, errors);
 
         StoreConnection? database = null;
         if (config["database"] is { Length: > 0 } dbText)
@@ -149,6 +152,8 @@ public static class SettingsReader
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,
             FairShareWindow = TimeSpan.FromSeconds(fairShareWindow),
+            NodeDownAfter = TimeSpan.FromSeconds(nodeDownAfter),
+            MaxGpuTemperatureC = maxGpuTemperature,
             Scheduler = new SchedulerConfig
             {
                 Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => TimeSpan.FromSeconds(grace)),

@@ -45,6 +45,8 @@ internal static class Subsystems
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.AddSingleton<Housekeeping>();
         services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        services.AddSingleton<NodeWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeWatch>());
         return services;
     }
 

@@ -54,8 +54,9 @@ internal sealed partial class JobScheduler(
 
         foreach (var job in jobs.Where(j => j.State == Scheduled || j.State == Starting))
             await StartAsync(db, job, now, cancellationToken);
+        var downNodes = await db.Nodes.AsNoTracking().Where(n => n.State == Down).ToDictionaryAsync(n => n.Name, n => n.StateReason, cancellationToken);
         foreach (var job in jobs.Where(j => j.State == Running))
-            await ObserveAsync(db, job, now, cancellationToken);
+            await ObserveAsync(db, job, downNodes, now, cancellationToken);
         foreach (var job in jobs.Where(j => j.CancelRequested && j.State == Running))
         {
             await runtimes.For(job.Runtime)!.StopAsync(job.RuntimeHandle!, cancellationToken);
@@ -226,12 +227,24 @@ internal sealed partial class JobScheduler(
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    private async Task ObserveAsync(HeadroomDb db, JobRow job, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task ObserveAsync(HeadroomDb db, JobRow job, IReadOnlyDictionary<string, string> downNodes, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (runtimes.For(job.Runtime) is not { } runtime || job.RuntimeHandle is not { } handle)
             return;
-        var seen = await runtime.ObserveAsync(handle, cancellationToken);
         var requeue = JobSpec.Read(job).Checkpoint == CheckpointPolicy.Requeue.ToCode();
+        var placements = job.Placement is null ? [] : JsonSerializer.Deserialize<List<PlacementView>>(job.Placement, Json.Options)!;
+        if (placements.FirstOrDefault(p => downNodes.ContainsKey(p.Node)) is { } lostOn)
+        {
+            // Fence before requeueing: stop the attempt through its runtime (idempotent), so it does not go on beside
+            // the requeued one. What a runtime cannot reach is in docs/runtimes.md.
+            await runtime.StopAsync(handle, cancellationToken);
+            JobTransitions.Move(db, job, JobState.Lost, $"lost: node {lostOn.Node} is down ({downNodes[lostOn.Node]})", now);
+            if (requeue)
+                JobTransitions.Requeue(db, job, "requeued after it was lost; resumes from its checkpoint", now);
+            await db.SaveChangesAsync(cancellationToken);
+            return;
+        }
+        var seen = await runtime.ObserveAsync(handle, cancellationToken);
         switch (seen.State)
         {
             case ObservedState.Running:

@@ -414,6 +414,10 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("labels");
 
+                    b.Property<DateTimeOffset?>("LastHeartbeatAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_heartbeat_at");
+
                     b.Property<long>("MemoryMib")
                         .HasColumnType("bigint")
                         .HasColumnName("memory_mib");

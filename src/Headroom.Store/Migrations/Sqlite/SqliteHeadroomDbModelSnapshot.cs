@@ -408,6 +408,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("labels");
 
+                    b.Property<long?>("LastHeartbeatAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_heartbeat_at");
+
                     b.Property<long>("MemoryMib")
                         .HasColumnType("INTEGER")
                         .HasColumnName("memory_mib");
