@@ -13,6 +13,14 @@ root.Subcommands.Add(Headroom.Cli.Simulation.SimulateCommand.Create());
 root.Subcommands.Add(LoginCommands.Login());
 root.Subcommands.Add(LoginCommands.Logout());
 root.Subcommands.Add(JobCommands.Create());
+root.Subcommands.Add(UsageCommands.Usage());
+root.Subcommands.Add(UsageCommands.Prices());
+root.Subcommands.Add(KeyCommands.Create());
+root.Subcommands.Add(MemberCommands.Create());
+root.Subcommands.Add(OrgCommands.Orgs());
+root.Subcommands.Add(OrgCommands.Projects());
+root.Subcommands.Add(FleetCommands.Create());
+root.Subcommands.Add(CompletionCommand.Create());
 // Signals are left to the commands: `up` stops through the host's lifetime on SIGTERM or Ctrl-C (it drains
 // requests and releases its lease, however long that takes), and a short command simply ends.
 var parse = root.Parse(args);

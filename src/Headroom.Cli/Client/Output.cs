@@ -52,7 +52,7 @@ internal sealed class Output(bool json)
         Out.WriteLine(JsonSerializer.Serialize(JsonNode.Parse(result.Body), new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    /// <summary>Columns padded to their widest cell; a STATE column is coloured by state.</summary>
+    /// <summary>Columns padded to their widest cell; a STATE or RESULT column is coloured by its value.</summary>
     public void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
     {
         var all = rows.ToList();
@@ -62,7 +62,7 @@ internal sealed class Output(bool json)
             return;
         }
         var widths = headers.Select((h, i) => Math.Max(h.Length, all.Max(r => r[i].Length))).ToArray();
-        var state = headers.ToList().IndexOf("STATE");
+        var state = headers.ToList().FindIndex(h => h is "STATE" or "RESULT");
         var line = new StringBuilder();
         for (var i = 0; i < headers.Count; i++)
             line.Append(i == headers.Count - 1 ? headers[i] : headers[i].PadRight(widths[i] + 2));
