@@ -22,9 +22,12 @@ public sealed class ClientCommandTests(ClientServerFixture server) : IClassFixtu
         // The key on stdin, as the help recommends; the endpoint as `up` prints it, with /v1.
         var login = await _cli.RunAsync(["login", "--endpoint", server.Endpoint + "/v1"], server.AdminKey + "\n", env);
         var projects = await _cli.RunAsync(["projects", "list"], null, env);
+        var jobs = await _cli.RunAsync(["jobs", "list", "--project", "cli"], null, env);
         var saved = JsonNode.Parse(await File.ReadAllTextAsync(config))!;
         var mode = File.GetUnixFileMode(config);
         var dirMode = File.GetUnixFileMode(Path.GetDirectoryName(config)!);
+        File.SetUnixFileMode(config, mode | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var exposed = await _cli.RunAsync(["orgs", "list"], null, env);
         var logout = await _cli.RunAsync(["logout"], null, env);
         var afterLogout = await _cli.RunAsync(["projects", "list"], null, env);
 
@@ -36,6 +39,9 @@ public sealed class ClientCommandTests(ClientServerFixture server) : IClassFixtu
         Assert.Equal(server.AdminKey, saved["key"]!.GetValue<string>());
         Assert.True(projects.ExitCode == 0, projects.ToString());
         Assert.Contains(server.ProjectId, projects.Stdout, StringComparison.Ordinal);
+        Assert.True(jobs.ExitCode == 0, jobs.ToString());
+        Assert.Equal(0, exposed.ExitCode);
+        Assert.Contains($"warning: {config} holds an API key and can be read by others", exposed.Stderr, StringComparison.Ordinal);
         Assert.Equal(0, logout.ExitCode);
         Assert.False(File.Exists(config));
         Assert.Equal(2, afterLogout.ExitCode);

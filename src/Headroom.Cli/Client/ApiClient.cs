@@ -25,9 +25,12 @@ internal enum ApiOutcome
 /// </summary>
 internal sealed record ApiResult(ApiOutcome Outcome, int Status, string Body, string? RequestId, string Message, string? Code)
 {
+    private JsonNode? _json;
+
     public bool Ok => Outcome == ApiOutcome.Ok;
 
-    public JsonNode Json => JsonNode.Parse(Body) ?? new JsonObject();
+    /// <summary>The body parsed (once); only for answers the API documents as JSON.</summary>
+    public JsonNode Json => _json ??= JsonNode.Parse(Body) ?? new JsonObject();
 
     public int ExitCode => Outcome switch
     {
@@ -95,12 +98,21 @@ internal sealed class ApiClient : IDisposable
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
             var buffer = new byte[16 * 1024];
             int read;
+            var ok = new ApiResult(ApiOutcome.Ok, (int)response.StatusCode, "", RequestId(response), "", null);
             while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
             {
-                await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                await output.FlushAsync(cancellationToken);
+                try
+                {
+                    await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    await output.FlushAsync(cancellationToken);
+                }
+                catch (IOException)
+                {
+                    // The reader went away (`| head`): nothing more is wanted, and that is no failure of the server.
+                    return ok;
+                }
             }
-            return new ApiResult(ApiOutcome.Ok, (int)response.StatusCode, "", RequestId(response), "", null);
+            return ok;
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
         {

@@ -13,7 +13,7 @@ internal static class AuditLogCommands
     {
         var filters = new Filters();
         var ascending = new Option<bool>("--asc") { Description = "Oldest first. Default: newest first" };
-        var (limit, after) = JobCommands.Paging("record (its seq)");
+        var (limit, after) = ClientOptions.Paging("record (its seq)");
         var command = new Command("list", """
             List audit records: who did what to which object, when, from where, with what result.
 
@@ -28,10 +28,10 @@ internal static class AuditLogCommands
         command.Options.Add(after);
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
-            var page = await api.GetAsync("v1/audit" + JobCommands.Query([.. filters.Read(parse),
+            var page = await api.GetAsync("v1/audit" + ClientOptions.Query([.. filters.Read(parse),
                 ("order", parse.GetValue(ascending) ? "asc" : null),
                 ("limit", parse.GetValue(limit)?.ToString(CultureInfo.InvariantCulture)), ("after", parse.GetValue(after))]), cancellationToken);
-            return OrgCommands.Table(page, output, ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "RESULT", "STATUS", "SOURCE", "REQUEST"], r =>
+            return output.Page(page, ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "RESULT", "STATUS", "SOURCE", "REQUEST"], r =>
             [
                 Output.Text(r["seq"]), Output.Time(r["time"]), Output.Text(r["actor"]), Output.Text(r["action"]), Output.Text(r["target"]),
                 Output.Text(r["result"]), Output.Text(r["status_code"]), Output.Text(r["source_address"]), Output.Text(r["request_id"]),
@@ -58,7 +58,7 @@ internal static class AuditLogCommands
         command.Options.Add(file);
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
-            var path = "v1/audit/export" + JobCommands.Query([("format", parse.GetValue(format)), .. filters.Read(parse)]);
+            var path = "v1/audit/export" + ClientOptions.Query([("format", parse.GetValue(format)), .. filters.Read(parse)]);
             Stream target;
             try
             {

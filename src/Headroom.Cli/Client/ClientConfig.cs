@@ -49,6 +49,7 @@ internal sealed record ClientConfig(string? Endpoint, string? Key)
     /// and the key is never readable by others, not even for a moment. Returns an error message, or null.</summary>
     public string? Write(string path)
     {
+        string? temp = null;
         try
         {
             var full = Path.GetFullPath(path);
@@ -60,7 +61,7 @@ internal sealed record ClientConfig(string? Endpoint, string? Key)
                 else
                     Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
-            var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+            temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
             var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
             if (!OperatingSystem.IsWindows())
                 options.UnixCreateMode = Private;
@@ -76,6 +77,8 @@ internal sealed record ClientConfig(string? Endpoint, string? Key)
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            if (temp is not null)
+                File.Delete(temp);
             return $"cannot write {path}: {ex.Message}";
         }
     }

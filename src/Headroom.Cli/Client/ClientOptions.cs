@@ -69,4 +69,16 @@ internal sealed class ClientOptions
         endpoint = new Uri($"{uri.Scheme}://{uri.Authority}{path}/");
         return true;
     }
+
+    /// <summary><c>--limit</c> and <c>--after</c>, the API's cursor pagination.</summary>
+    public static (Option<int?> Limit, Option<string?> After) Paging(string what) =>
+        (new Option<int?>("--limit") { Description = "At most this many per page (1-100). Default: 20", HelpName = "N" },
+         new Option<string?>("--after") { Description = $"Start after this {what} (the last of the previous page)", HelpName = "CURSOR" });
+
+    /// <summary>A query string of the parameters that have values, escaped.</summary>
+    public static string Query(params (string Name, string? Value)[] parameters)
+    {
+        var present = parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();
+        return present.Count == 0 ? "" : "?" + string.Join('&', present);
+    }
 }

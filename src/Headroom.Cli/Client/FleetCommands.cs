@@ -24,7 +24,7 @@ internal static class FleetCommands
         var gpuModel = new Option<string?>("--gpu-model") { Description = "Only nodes with this GPU model" };
         var state = new Option<string?>("--state") { Description = "Only nodes in this state" };
         state.AcceptOnlyFromAmong("ready", "cordoned", "draining", "down");
-        var (limit, after) = JobCommands.Paging("node");
+        var (limit, after) = ClientOptions.Paging("node");
         var command = new Command("nodes", """
             List the fleet's nodes: GPUs, CPU, memory, runtime and state.
 
@@ -37,10 +37,10 @@ internal static class FleetCommands
             command.Options.Add(option);
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
-            var page = await api.GetAsync("v1/fleet/nodes" + JobCommands.Query(
+            var page = await api.GetAsync("v1/fleet/nodes" + ClientOptions.Query(
                 ("region", parse.GetValue(region)), ("cluster", parse.GetValue(cluster)), ("gpu_model", parse.GetValue(gpuModel)), ("state", parse.GetValue(state)),
                 ("limit", parse.GetValue(limit)?.ToString(CultureInfo.InvariantCulture)), ("after", parse.GetValue(after))), cancellationToken);
-            return OrgCommands.Table(page, output, ["NAME", "REGION", "CLUSTER", "RUNTIME", "GPUS", "CPU", "MEMORY", "STATE", "REASON"], n =>
+            return output.Page(page, ["NAME", "REGION", "CLUSTER", "RUNTIME", "GPUS", "CPU", "MEMORY", "STATE", "REASON"], n =>
             [
                 Output.Text(n["name"]), Output.Text(n["region"]), Output.Text(n["cluster"]), Output.Text(n["runtime"]),
                 n["gpu_count"]?.GetValue<int>() is > 0 and var g ? $"{g}x {Output.Text(n["gpu_model"])}" : "-",
@@ -72,7 +72,7 @@ internal static class FleetCommands
             if (parse.GetValue(reason) is { } why)
                 body["reason"] = why;
             var result = await api.PostAsync($"v1/fleet/nodes/{Uri.EscapeDataString(parse.GetValue(node)!)}/{verb}", body, cancellationToken);
-            return MemberCommands.Print(result, output, n => $"{Output.Text(n["name"])} is {output.Paint(Output.Text(n["state"]), Output.StateColour(Output.Text(n["state"])))}.");
+            return output.One(result, n => $"{Output.Text(n["name"])} is {output.Paint(Output.Text(n["state"]), Output.StateColour(Output.Text(n["state"])))}.");
         });
         return command;
     }

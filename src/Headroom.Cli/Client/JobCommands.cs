@@ -228,10 +228,12 @@ internal static class JobCommands
 
     private static Command List()
     {
-        var state = new Option<string?>("--state") { Description = "Only jobs in this state (queued, running, succeeded, failed, ...)" };
-        var project = new Option<string?>("--project") { Description = "Only this project's jobs (its id)", HelpName = "ID" };
+        var state = new Option<string?>("--state") { Description = "Only jobs in this state" };
+        state.AcceptOnlyFromAmong([.. Enum.GetValues<JobState>().Select(s => s.ToCode())]);
+        var project = new Option<string?>("--project") { Description = "Only this project's jobs: its id or name", HelpName = "PROJECT" };
         var tier = new Option<string?>("--tier") { Description = "Only jobs of this tier" };
-        var (limit, after) = Paging("job");
+        tier.AcceptOnlyFromAmong("internal", "on-demand", "spot");
+        var (limit, after) = ClientOptions.Paging("job");
         var command = new Command("list", """
             List jobs, oldest first, a page at a time.
 
@@ -244,24 +246,22 @@ internal static class JobCommands
             command.Options.Add(option);
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
-            var query = Query(("state", parse.GetValue(state)), ("project_id", parse.GetValue(project)), ("tier", parse.GetValue(tier)),
+            string? projectId = null;
+            if (parse.GetValue(project) is { } projectRef)
+            {
+                (projectId, var exit) = await Lookup.ProjectIdAsync(api, projectRef, cancellationToken);
+                if (projectId is null)
+                    return exit;
+            }
+            var query = ClientOptions.Query(("state", parse.GetValue(state)), ("project_id", projectId), ("tier", parse.GetValue(tier)),
                 ("limit", parse.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("after", parse.GetValue(after)));
             var page = await api.GetAsync("v1/jobs" + query, cancellationToken);
-            if (!page.Ok)
-                return Output.Fail(page);
-            if (output.Json)
-            {
-                output.Raw(page);
-                return ExitCodes.Ok;
-            }
             var now = DateTimeOffset.UtcNow;
-            output.Table(["ID", "NAME", "STATE", "TIER", "GPUS", "MODEL", "AGE"], page.Json["data"]!.AsArray().Select(j => (IReadOnlyList<string>)
+            return output.Page(page, ["ID", "NAME", "STATE", "TIER", "GPUS", "MODEL", "AGE"], j =>
             [
-                Output.Text(j!["id"]), Output.Text(j["name"]), Output.Text(j["state"]), Output.Text(j["tier"]), Gpus(j["spec"]!),
+                Output.Text(j["id"]), Output.Text(j["name"]), Output.Text(j["state"]), Output.Text(j["tier"]), Gpus(j["spec"]!),
                 j["spec"]!["gpu_models"] is JsonArray { Count: > 0 } models ? Output.Text(models) : "any", Output.Age(j["created_at"], now),
-            ]));
-            Output.More(page.Json);
-            return ExitCodes.Ok;
+            ]);
         });
         return command;
     }
@@ -393,32 +393,11 @@ internal static class JobCommands
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
             var job = await api.PostAsync($"v1/jobs/{Uri.EscapeDataString(parse.GetValue(id)!)}/cancel", null, cancellationToken);
-            if (!job.Ok)
-                return Output.Fail(job);
-            if (output.Json)
-            {
-                output.Raw(job);
-                return ExitCodes.Ok;
-            }
-            var j = job.Json;
-            Console.WriteLine(Output.Text(j["state"]) == "cancelled"
+            return output.One(job, j => Output.Text(j["state"]) == "cancelled"
                 ? $"{Output.Text(j["id"])} cancelled"
                 : $"{Output.Text(j["id"])} cancel requested: it is stopped at the next scheduling cycle");
-            return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary><c>--limit</c> and <c>--after</c>, the API's cursor pagination.</summary>
-    internal static (Option<int?> Limit, Option<string?> After) Paging(string what) =>
-        (new Option<int?>("--limit") { Description = "At most this many per page (1-100). Default: 20", HelpName = "N" },
-         new Option<string?>("--after") { Description = $"Start after this {what} (the last of the previous page)", HelpName = "CURSOR" });
-
-    /// <summary>A query string of the parameters that have values, escaped.</summary>
-    internal static string Query(params (string Name, string? Value)[] parameters)
-    {
-        var present = parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();
-        return present.Count == 0 ? "" : "?" + string.Join('&', present);
     }
 
     private static void Set(JsonObject body, string field, string? value)

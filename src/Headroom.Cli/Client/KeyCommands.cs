@@ -18,7 +18,7 @@ internal static class KeyCommands
 
     private static Command List()
     {
-        var (limit, after) = JobCommands.Paging("key");
+        var (limit, after) = ClientOptions.Paging("key");
         var command = new Command("list", """
             List the org's API keys (never their secrets), oldest first.
 
@@ -30,24 +30,15 @@ internal static class KeyCommands
         command.Options.Add(after);
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
-            var page = await api.GetAsync("v1/keys" + JobCommands.Query(
+            var page = await api.GetAsync("v1/keys" + ClientOptions.Query(
                 ("limit", parse.GetValue(limit)?.ToString(CultureInfo.InvariantCulture)), ("after", parse.GetValue(after))), cancellationToken);
-            if (!page.Ok)
-                return Output.Fail(page);
-            if (output.Json)
-            {
-                output.Raw(page);
-                return ExitCodes.Ok;
-            }
             var now = DateTimeOffset.UtcNow;
-            output.Table(["ID", "NAME", "PREFIX", "ROLES", "PROJECT", "STATE", "CREATED", "LAST USED"], page.Json["data"]!.AsArray().Select(k => (IReadOnlyList<string>)
+            return output.Page(page, ["ID", "NAME", "PREFIX", "ROLES", "PROJECT", "STATE", "CREATED", "LAST USED"], k =>
             [
-                Output.Text(k!["id"]), Output.Text(k["name"]), Output.Text(k["prefix"]), Output.Text(k["roles"]),
+                Output.Text(k["id"]), Output.Text(k["name"]), Output.Text(k["prefix"]), Output.Text(k["roles"]),
                 Output.Text(k["project_id"]) is { Length: > 0 } p ? p : "-", State(k, now), Output.Time(k["created_at"]),
                 Output.Time(k["last_used_at"]) is { Length: > 0 } used ? used : "never",
-            ]));
-            Output.More(page.Json);
-            return ExitCodes.Ok;
+            ]);
         });
         return command;
     }
@@ -148,13 +139,7 @@ internal static class KeyCommands
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
             var key = await api.PostAsync($"v1/keys/{Uri.EscapeDataString(parse.GetValue(id)!)}/revoke", null, cancellationToken);
-            if (!key.Ok)
-                return Output.Fail(key);
-            if (output.Json)
-                output.Raw(key);
-            else
-                Console.WriteLine($"Revoked {Output.Text(key.Json["id"])} ({Output.Text(key.Json["name"])}) at {Output.Time(key.Json["revoked_at"])}.");
-            return ExitCodes.Ok;
+            return output.One(key, k => $"Revoked {Output.Text(k["id"])} ({Output.Text(k["name"])}) at {Output.Time(k["revoked_at"])}.");
         });
         return command;
     }

@@ -21,7 +21,7 @@ internal static class MemberCommands
 
     private static Command List()
     {
-        var (limit, after) = JobCommands.Paging("member");
+        var (limit, after) = ClientOptions.Paging("member");
         var command = new Command("list", """
             List the org's members and their roles.
 
@@ -32,19 +32,10 @@ internal static class MemberCommands
         command.Options.Add(after);
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
-            var page = await api.GetAsync("v1/members" + JobCommands.Query(
+            var page = await api.GetAsync("v1/members" + ClientOptions.Query(
                 ("limit", parse.GetValue(limit)?.ToString(CultureInfo.InvariantCulture)), ("after", parse.GetValue(after))), cancellationToken);
-            if (!page.Ok)
-                return Output.Fail(page);
-            if (output.Json)
-            {
-                output.Raw(page);
-                return ExitCodes.Ok;
-            }
-            output.Table(["ID", "EMAIL", "ROLE", "ADDED"], page.Json["data"]!.AsArray().Select(m => (IReadOnlyList<string>)
-                [Output.Text(m!["id"]), Output.Text(m["email"]), Output.Text(m["role"]), Output.Time(m["created_at"])]));
-            Output.More(page.Json);
-            return ExitCodes.Ok;
+            return output.Page(page, ["ID", "EMAIL", "ROLE", "ADDED"], m =>
+                [Output.Text(m["id"]), Output.Text(m["email"]), Output.Text(m["role"]), Output.Time(m["created_at"])]);
         });
         return command;
     }
@@ -65,7 +56,7 @@ internal static class MemberCommands
         {
             var body = new JsonObject { ["email"] = parse.GetValue(email), ["role"] = parse.GetValue(role) ?? "member" };
             var member = await api.PostAsync("v1/members", body, cancellationToken, "cli-" + Guid.NewGuid().ToString("N"));
-            return Print(member, output, m => $"Added {Output.Text(m["email"])} as {Output.Text(m["role"])} ({Output.Text(m["id"])}).");
+            return output.One(member, m => $"Added {Output.Text(m["email"])} as {Output.Text(m["role"])} ({Output.Text(m["id"])}).");
         });
         return command;
     }
@@ -87,7 +78,7 @@ internal static class MemberCommands
             if (id is null)
                 return exit;
             var removed = await api.DeleteAsync($"v1/members/{Uri.EscapeDataString(id)}", cancellationToken);
-            return Print(removed, output, _ => $"Removed {parse.GetValue(member)}.");
+            return output.One(removed, _ => $"Removed {parse.GetValue(member)}.");
         });
         return command;
     }
@@ -111,7 +102,7 @@ internal static class MemberCommands
             if (id is null)
                 return exit;
             var updated = await api.PatchAsync($"v1/members/{Uri.EscapeDataString(id)}", new JsonObject { ["role"] = parse.GetValue(role) }, cancellationToken);
-            return Print(updated, output, m => $"{Output.Text(m["email"])} is now {Output.Text(m["role"])}.");
+            return output.One(updated, m => $"{Output.Text(m["email"])} is now {Output.Text(m["role"])}.");
         });
         return command;
     }
@@ -121,17 +112,5 @@ internal static class MemberCommands
         var option = new Option<string?>(name) { Description = description };
         option.AcceptOnlyFromAmong(s_roles);
         return option;
-    }
-
-    /// <summary>A one-object answer: the JSON with --json, else one sentence.</summary>
-    internal static int Print(ApiResult result, Output output, Func<JsonNode, string> sentence)
-    {
-        if (!result.Ok)
-            return Output.Fail(result);
-        if (output.Json)
-            output.Raw(result);
-        else
-            Console.WriteLine(sentence(result.Json));
-        return ExitCodes.Ok;
     }
 }

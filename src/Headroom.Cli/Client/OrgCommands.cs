@@ -19,7 +19,7 @@ internal static class OrgCommands
         ClientOptions.Attach(list, async (api, output, parse, cancellationToken) =>
         {
             var page = await api.GetAsync("v1/orgs?limit=100", cancellationToken);
-            return Table(page, output, ["ID", "NAME", "DISPLAY NAME", "CREATED"],
+            return output.Page(page, ["ID", "NAME", "DISPLAY NAME", "CREATED"],
                 o => [Output.Text(o["id"]), Output.Text(o["name"]), Output.Text(o["display_name"]), Output.Time(o["created_at"])]);
         });
         orgs.Subcommands.Add(list);
@@ -40,7 +40,7 @@ internal static class OrgCommands
             if (parse.GetValue(displayName) is { } display)
                 body["display_name"] = display;
             var org = await api.PostAsync("v1/orgs", body, cancellationToken, "cli-" + Guid.NewGuid().ToString("N"));
-            return MemberCommands.Print(org, output, o => $"Created org {Output.Text(o["name"])} ({Output.Text(o["id"])}).");
+            return output.One(org, o => $"Created org {Output.Text(o["name"])} ({Output.Text(o["id"])}).");
         });
         orgs.Subcommands.Add(create);
         return orgs;
@@ -49,7 +49,7 @@ internal static class OrgCommands
     public static Command Projects()
     {
         var projects = new Command("projects", "List, create and delete the org's projects.");
-        var (limit, after) = JobCommands.Paging("project");
+        var (limit, after) = ClientOptions.Paging("project");
         var list = new Command("list", """
             List the org's projects (a project-scoped key sees its own).
 
@@ -60,9 +60,9 @@ internal static class OrgCommands
         list.Options.Add(after);
         ClientOptions.Attach(list, async (api, output, parse, cancellationToken) =>
         {
-            var page = await api.GetAsync("v1/projects" + JobCommands.Query(
+            var page = await api.GetAsync("v1/projects" + ClientOptions.Query(
                 ("limit", parse.GetValue(limit)?.ToString(CultureInfo.InvariantCulture)), ("after", parse.GetValue(after))), cancellationToken);
-            return Table(page, output, ["ID", "NAME", "DESCRIPTION", "CREATED"],
+            return output.Page(page, ["ID", "NAME", "DESCRIPTION", "CREATED"],
                 p => [Output.Text(p["id"]), Output.Text(p["name"]), Output.Text(p["description"]), Output.Time(p["created_at"])]);
         });
         projects.Subcommands.Add(list);
@@ -83,7 +83,7 @@ internal static class OrgCommands
             if (parse.GetValue(description) is { } text)
                 body["description"] = text;
             var project = await api.PostAsync("v1/projects", body, cancellationToken, "cli-" + Guid.NewGuid().ToString("N"));
-            return MemberCommands.Print(project, output, p => $"Created project {Output.Text(p["name"])} ({Output.Text(p["id"])}).");
+            return output.One(project, p => $"Created project {Output.Text(p["name"])} ({Output.Text(p["id"])}).");
         });
         projects.Subcommands.Add(create);
 
@@ -101,24 +101,9 @@ internal static class OrgCommands
             if (id is null)
                 return exit;
             var deleted = await api.DeleteAsync($"v1/projects/{Uri.EscapeDataString(id)}", cancellationToken);
-            return MemberCommands.Print(deleted, output, _ => $"Deleted project {parse.GetValue(project)}.");
+            return output.One(deleted, _ => $"Deleted project {parse.GetValue(project)}.");
         });
         projects.Subcommands.Add(delete);
         return projects;
-    }
-
-    /// <summary>A list page as a table, or its JSON; with the next-page hint.</summary>
-    internal static int Table(ApiResult page, Output output, IReadOnlyList<string> headers, Func<JsonNode, IReadOnlyList<string>> row)
-    {
-        if (!page.Ok)
-            return Output.Fail(page);
-        if (output.Json)
-        {
-            output.Raw(page);
-            return ExitCodes.Ok;
-        }
-        output.Table(headers, page.Json["data"]!.AsArray().Select(n => row(n!)));
-        Output.More(page.Json);
-        return ExitCodes.Ok;
     }
 }

@@ -52,6 +52,33 @@ internal sealed class Output(bool json)
         Out.WriteLine(JsonSerializer.Serialize(JsonNode.Parse(result.Body), new JsonSerializerOptions { WriteIndented = true }));
     }
 
+    /// <summary>A list page as a table (with the next-page hint), or its JSON with --json; a failure as an error.</summary>
+    public int Page(ApiResult page, IReadOnlyList<string> headers, Func<JsonNode, IReadOnlyList<string>> row)
+    {
+        if (!page.Ok)
+            return Fail(page);
+        if (Json)
+        {
+            Raw(page);
+            return ExitCodes.Ok;
+        }
+        Table(headers, page.Json["data"]!.AsArray().Select(n => row(n!)));
+        More(page.Json);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>A one-object answer: its JSON with --json, else one sentence; a failure as an error.</summary>
+    public int One(ApiResult result, Func<JsonNode, string> sentence)
+    {
+        if (!result.Ok)
+            return Fail(result);
+        if (Json)
+            Raw(result);
+        else
+            Out.WriteLine(sentence(result.Json));
+        return ExitCodes.Ok;
+    }
+
     /// <summary>Columns padded to their widest cell; a STATE or RESULT column is coloured by its value.</summary>
     public void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
     {

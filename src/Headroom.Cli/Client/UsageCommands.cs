@@ -37,7 +37,7 @@ internal static class UsageCommands
         ClientOptions.Attach(command, async (api, output, parse, cancellationToken) =>
         {
             var keys = (parse.GetValue(groupBy) ?? []).SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList();
-            var report = await api.GetAsync("v1/usage" + JobCommands.Query(
+            var report = await api.GetAsync("v1/usage" + ClientOptions.Query(
                 ("group_by", string.Join(',', keys)), ("from", parse.GetValue(from)), ("to", parse.GetValue(to))), cancellationToken);
             if (!report.Ok)
                 return Output.Fail(report);
