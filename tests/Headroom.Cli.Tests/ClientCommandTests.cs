@@ -100,6 +100,40 @@ public sealed class ClientCommandTests(ClientServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task Logs_follow_streams_until_the_job_ends_for_a_job_from_a_spec_file()
+    {
+        var spec = Path.Combine(_cli.Home, "job.json");
+        await File.WriteAllTextAsync(spec, $$"""
+            {"project_id": "{{server.ProjectId}}", "name": "from-file", "command": ["/bin/sh", "-c", "echo first; sleep 2; echo last"]}
+            """);
+        var submit = await _cli.RunAsync(["jobs", "submit", .. server.Auth, "-f", spec, "--name", "overridden", "--json"]);
+        var job = JsonNode.Parse(submit.Stdout)!;
+        var id = job["id"]!.GetValue<string>();
+
+        // Started while the job is queued or running: returns only once it has ended, with all of its output.
+        var follow = await _cli.RunAsync(["jobs", "logs", .. server.Auth, id, "--follow"]);
+        var ended = JsonNode.Parse(await server.Http.GetStringAsync($"/v1/jobs/{id}"))!;
+
+        Assert.True(submit.ExitCode == 0, submit.ToString());
+        Assert.Equal("overridden", job["name"]!.GetValue<string>());
+        Assert.True(follow.ExitCode == 0, follow.ToString());
+        Assert.Equal("first\nlast\n", follow.Stdout);
+        Assert.Equal("succeeded", ended["state"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Submit_with_the_same_idempotency_key_and_spec_creates_one_job()
+    {
+        string[] submit = ["jobs", "submit", .. server.Auth, "--project", "cli", "--idempotency-key", "cli-test-" + Guid.NewGuid().ToString("N"), "--json", "--", "true"];
+
+        var first = await _cli.RunAsync(submit);
+        var second = await _cli.RunAsync(submit);
+
+        Assert.True(first.ExitCode == 0 && second.ExitCode == 0, first + "\n" + second);
+        Assert.Equal(JsonNode.Parse(first.Stdout)!["id"]!.GetValue<string>(), JsonNode.Parse(second.Stdout)!["id"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Submit_wait_of_a_failing_job_exits_4_and_json_prints_the_final_job()
     {
         var submit = await _cli.RunAsync(["jobs", "submit", .. server.Auth, "--project", server.ProjectId, "--wait", "--json", "--", "/bin/sh", "-c", "exit 3"]);
