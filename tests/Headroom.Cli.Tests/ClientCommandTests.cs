@@ -104,9 +104,10 @@ public sealed class ClientCommandTests(ClientServerFixture server) : IClassFixtu
     {
         var spec = Path.Combine(_cli.Home, "job.json");
         await File.WriteAllTextAsync(spec, $$"""
-            {"project_id": "{{server.ProjectId}}", "name": "from-file", "command": ["/bin/sh", "-c", "echo first; sleep 2; echo last"]}
+            {"project_id": "{{server.ProjectId}}", "name": "from-file", "env": {"FIRST": "first", "LAST": "from-file"},
+             "command": ["/bin/sh", "-c", "echo $FIRST; sleep 2; echo $LAST"]}
             """);
-        var submit = await _cli.RunAsync(["jobs", "submit", .. server.Auth, "-f", spec, "--name", "overridden", "--json"]);
+        var submit = await _cli.RunAsync(["jobs", "submit", .. server.Auth, "-f", spec, "--name", "overridden", "--env", "LAST=last", "--json"]);
         var job = JsonNode.Parse(submit.Stdout)!;
         var id = job["id"]!.GetValue<string>();
 

@@ -109,15 +109,27 @@ internal static class JobCommands
             Set(body, "checkpoint", parse.GetValue(checkpoint));
             if (parse.GetValue(gpuModel) is { Length: > 0 } models)
             {
-                body.Remove(models.Length == 1 ? "gpu_models" : "gpu_model");
-                body[models.Length == 1 ? "gpu_model" : "gpu_models"] = models.Length == 1 ? models[0] : new JsonArray([.. models.Select(m => (JsonNode?)JsonValue.Create(m))]);
+                // The flags replace whatever models the file named, in the field the API reads for one or several.
+                body.Remove("gpu_model");
+                body.Remove("gpu_models");
+                if (models.Length == 1)
+                    body["gpu_model"] = models[0];
+                else
+                    body["gpu_models"] = new JsonArray([.. models.Select(m => (JsonNode?)JsonValue.Create(m))]);
             }
             if (parse.GetValue(env) is { Length: > 0 } variables)
             {
-                var map = body["env"] as JsonObject ?? [];
+                // Added to the file's env; a name given both ways takes the flag's value.
+                if (body["env"] is not JsonObject map)
+                {
+                    map = [];
+                    body["env"] = map;
+                }
                 foreach (var pair in variables)
-                    map[pair[..pair.IndexOf('=', StringComparison.Ordinal)]] = pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..];
-                body["env"] = map;
+                {
+                    var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    map[pair[..eq]] = pair[(eq + 1)..];
+                }
             }
             if (parse.GetValue(project) is { } projectRef)
             {
