@@ -208,6 +208,24 @@ public sealed class ClientCommandTests(ClientServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task On_a_terminal_tables_are_coloured_unless_NO_COLOR_and_wait_shows_a_spinner()
+    {
+        var coloured = await _cli.RunOnTerminalAsync(["fleet", "nodes", .. server.Auth]);
+        var plain = await _cli.RunOnTerminalAsync(["fleet", "nodes", .. server.Auth], new Dictionary<string, string> { ["NO_COLOR"] = "1" });
+        var wait = await _cli.RunOnTerminalAsync(["jobs", "submit", .. server.Auth, "--project", "cli", "--wait", "--", "sleep", "2"]);
+
+        Assert.True(coloured.ExitCode == 0, coloured.ToString());
+        Assert.Contains("\u001b[1mNAME", coloured.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\u001b[32mready", coloured.Stdout, StringComparison.Ordinal);
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.DoesNotContain("\u001b[1m", plain.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[32m", plain.Stdout, StringComparison.Ordinal);
+        Assert.True(wait.ExitCode == 0, wait.ToString());
+        Assert.Matches(@"\r\u001b\[2K. job_\w+ running on box-1 · \d+s", wait.Stdout);
+        Assert.Matches(@"job_\w+ \u001b\[32msucceeded\u001b\[0m \(exit code 0\)", wait.Stdout);
+    }
+
+    [Fact]
     public async Task Members_are_added_by_email_given_a_role_and_removed()
     {
         var add = await _cli.RunAsync(["members", "add", .. server.Auth, "ada@example.com", "--role", "admin"]);

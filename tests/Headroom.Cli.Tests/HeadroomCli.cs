@@ -26,9 +26,12 @@ public sealed class HeadroomCli : IDisposable
 
     public Task<CliResult> RunAsync(params string[] args) => RunAsync(args, stdin: null);
 
-    public async Task<CliResult> RunAsync(IEnumerable<string> args, string? stdin, IDictionary<string, string>? env = null)
+    public Task<CliResult> RunAsync(IEnumerable<string> args, string? stdin, IDictionary<string, string>? env = null) =>
+        RunProgramAsync("dotnet", [HeadroomProcess.Dll, .. args], stdin, env);
+
+    private async Task<CliResult> RunProgramAsync(string program, IReadOnlyList<string> args, string? stdin, IDictionary<string, string>? env)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -36,7 +39,6 @@ public sealed class HeadroomCli : IDisposable
             UseShellExecute = false,
             WorkingDirectory = Home,
         };
-        start.ArgumentList.Add(HeadroomProcess.Dll);
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
         start.Environment["HOME"] = Home;
@@ -59,9 +61,20 @@ public sealed class HeadroomCli : IDisposable
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"headroom {string.Join(' ', args)} did not exit within 90 s:\n{await stdout}\n{await stderr}");
+            throw new TimeoutException($"{program} {string.Join(' ', args)} did not exit within 90 s:\n{await stdout}\n{await stderr}");
         }
         return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>
+    /// Runs the command on a pseudo-terminal, as in an interactive shell, through util-linux's <c>script</c>; returns
+    /// what the terminal showed (stdout and stderr together, escape sequences included).
+    /// </summary>
+    public Task<CliResult> RunOnTerminalAsync(IEnumerable<string> args, IDictionary<string, string>? env = null)
+    {
+        static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+        var line = string.Join(' ', new[] { "dotnet", HeadroomProcess.Dll }.Concat(args).Select(Quote));
+        return RunProgramAsync("script", ["-qec", line, "/dev/null"], null, env);
     }
 
     public void Dispose() => _home.Dispose();
