@@ -43,7 +43,8 @@ internal sealed record ApiResult(ApiOutcome Outcome, int Status, string Body, st
 /// <summary>
 /// The /v1 API over HTTP with one key. Never throws for what a server or network can do: every call returns an
 /// <see cref="ApiResult"/>. Reads, and creates sent with an <c>Idempotency-Key</c>, are retried on 429, 502, 503 and
-/// 504 (the key makes a repeated create harmless); other writes are sent once.
+/// 504 and on a lost connection (the key makes a repeated create harmless: the server replays the first answer, or says
+/// <c>idempotency_key_applied</c>); other writes are sent once.
 /// </summary>
 internal sealed class ApiClient : IDisposable
 {
@@ -134,7 +135,9 @@ internal sealed class ApiClient : IDisposable
                 using var response = await _http.SendAsync(request, timeout.Token);
                 result = await ReadAsync(response, timeout.Token);
                 retryAfter = response.Headers.RetryAfter?.Delta;
-                if (!retry || attempt == Attempts || response.StatusCode is not (HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway
+                // A repeat of a create whose first try is still being handled (ours, timed out) is answered in_use: ask again.
+                var stillRunning = attempt > 1 && result.Code == "idempotency_key_in_use";
+                if (!retry || attempt == Attempts || !(stillRunning || response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway
                     or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout))
                     return result;
             }
