@@ -43,11 +43,12 @@ public static class BlockPricing
     }
 
     /// <summary>
-    /// GPUs × seconds of [start, end) at the <see cref="Tier.Reserved"/> rate of the pool, cut at every price sheet version
-    /// that takes effect inside the window, each slice at the rate in force at its first second (like the rater prices
-    /// GPU time). The amount is the exact sum of the slices. A window any part of which has no reserved rate is not priced.
+    /// GPUs × seconds of [start, end) at the <paramref name="tier"/>'s list rate of the pool (for spot, the base price of
+    /// the spot formula), cut at every price sheet version that takes effect inside the window, each slice at the rate in
+    /// force at its first second (like the rater prices GPU time). The amount is the exact sum of the slices. A window any
+    /// part of which has no rate is not priced.
     /// </summary>
-    public static BlockPrice Price(PriceSheet sheet, string gpuModel, string region, int gpuCount, DateTimeOffset start, DateTimeOffset end)
+    public static BlockPrice Price(PriceSheet sheet, Tier tier, string gpuModel, string region, int gpuCount, DateTimeOffset start, DateTimeOffset end)
     {
         ArgumentNullException.ThrowIfNull(sheet);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gpuCount);
@@ -56,7 +57,7 @@ public static class BlockPricing
         for (var cursor = start.ToUnixTimeSeconds(); cursor < last;)
         {
             var at = DateTimeOffset.FromUnixTimeSeconds(cursor);
-            var price = sheet.GpuHourlyAt(gpuModel, Tier.Reserved, region, at);
+            var price = sheet.GpuHourlyAt(gpuModel, tier, region, at);
             if (!price.Found)
                 return new BlockPrice([], 0m, price);
             var next = sheet.NextChangeAfter(sheet.IndexAt(cursor));

@@ -13,7 +13,7 @@ public sealed class BlockPricingTests
     {
         var sheet = Prices(Sheet().Gpu(2m, tier: Tier.Reserved));
 
-        var price = BlockPricing.Price(sheet, H100, UsEast, 4, At(10), At(16));
+        var price = BlockPricing.Price(sheet, Tier.Reserved, H100, UsEast, 4, At(10), At(16));
 
         Assert.True(price.Priced);
         Assert.Equal(48m, price.Amount); // 4 GPUs × 6 h × 2.00
@@ -26,7 +26,7 @@ public sealed class BlockPricingTests
         // 2.00 until 12:20:30, then 3.333333: 2 GPUs over [12:00, 14:00).
         var sheet = Prices(Sheet().Gpu(2m, tier: Tier.Reserved), Sheet(At(12, 20, 30)).Gpu(3.333333m, tier: Tier.Reserved));
 
-        var price = BlockPricing.Price(sheet, H100, UsEast, 2, At(12), At(14));
+        var price = BlockPricing.Price(sheet, Tier.Reserved, H100, UsEast, 2, At(12), At(14));
 
         Assert.Equal([(At(12), At(12, 20, 30), 2m), (At(12, 20, 30), At(14), 3.333333m)], price.Slices.Select(s => (s.From, s.To, s.PerGpuHour)));
         // 1230 s at 2.00 and 5970 s at 3.333333, each rounded once to 10 places.
@@ -39,8 +39,8 @@ public sealed class BlockPricingTests
     {
         var sheet = Prices(Sheet().Gpu(2m, tier: Tier.OnDemand));
 
-        var price = BlockPricing.Price(sheet, H100, UsEast, 1, At(10), At(11));
-        var early = BlockPricing.Price(Prices(Sheet(At(5)).Gpu(2m, tier: Tier.Reserved)), H100, UsEast, 1, At(4), At(6));
+        var price = BlockPricing.Price(sheet, Tier.Reserved, H100, UsEast, 1, At(10), At(11));
+        var early = BlockPricing.Price(Prices(Sheet(At(5)).Gpu(2m, tier: Tier.Reserved)), Tier.Reserved, H100, UsEast, 1, At(4), At(6));
 
         Assert.Equal(PriceLookupStatus.NoRate, price.Missing!.Value.Status);
         Assert.Equal(PriceLookupStatus.NoVersionInForce, early.Missing!.Value.Status);
