@@ -61,10 +61,15 @@ internal static class EconomicsEndpoints
         var events = (await db.UsageEntries.AsNoTracking().Where(u => u.Start < to && u.End >= from).ToListAsync(http.RequestAborted))
             .Select(r => UsageRows.ToEntry(r).Event).ToList();
         var (sheet, _) = await PriceEndpoints.LoadAsync(db, http.RequestAborted);
-        var rating = Rater.Rate(events, sheet, SpotPriceHistory.Empty, new BillingPeriod(from, to));
+        var period = new BillingPeriod(from, to);
+        var rating = Rater.Rate(events, sheet, SpotPriceHistory.Empty, period);
+        // GPU time without a price (the internal tier usually has none) still used the fleet: it counts at zero.
+        var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        var unpriced = rating.Problems.Where(p => p.Kind is RatingProblemKind.NoRate or RatingProblemKind.NoVersionInForce or RatingProblemKind.NoSpotPrice)
+            .Select(p => AtZero(byId[p.EventId], period)).OfType<RatedUsage>();
         var sold = (await db.Reservations.AsNoTracking().Where(r => r.CancelledAt == null && r.Start < to && r.End > from).ToListAsync(http.RequestAborted))
             .Select(Pools.Block);
-        var buckets = FleetEconomics.Compute(sizes, rating.Charges, sold, from, to, step);
+        var buckets = FleetEconomics.Compute(sizes, rating.Charges.Concat(unpriced), sold, from, to, step);
 
         var views = buckets.Select(b => new EconomicsBucketView(b.From, b.To,
             Money.Text(b.Pools.Sum(p => p.Tiers.Sum(t => t.Revenue)) + b.TokenRevenue), Money.Text(b.TokenRevenue),
@@ -75,6 +80,17 @@ internal static class EconomicsEndpoints
                     Ratio(t.UsedMilliGpuSeconds, p.CapacityMilliGpuSeconds), Money.Text(t.Revenue)))]))])).ToList();
         return Results.Json(new EconomicsView(from, to, stepText, sheet.Currency,
             Money.Text(buckets.Sum(b => b.Pools.Sum(p => p.Tiers.Sum(t => t.Revenue)) + b.TokenRevenue)), rating.Problems.Count, views), Json.Options);
+    }
+
+    /// <summary>An unpriced GPU-time event measured as the rater would (whole seconds, notice not charged, clipped), at price zero.</summary>
+    private static RatedUsage? AtZero(UsageEvent e, BillingPeriod period)
+    {
+        if (e.Meter != Meter.GpuSeconds)
+            return null;
+        var start = Math.Max(e.Start.ToUnixTimeSeconds(), period.Start.ToUnixTimeSeconds());
+        var end = Math.Min(e.ChargedUntil.ToUnixTimeSeconds(), period.End.ToUnixTimeSeconds());
+        return end <= start ? null : new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions, DateTimeOffset.FromUnixTimeSeconds(start),
+            DateTimeOffset.FromUnixTimeSeconds(end), checked(e.Quantity * (end - start)), 0m, PriceUnit.GpuHour, "");
     }
 
     /// <summary>Milli-GPU-seconds as GPU-hours, to 6 places.</summary>
