@@ -90,6 +90,14 @@ internal sealed partial class JobScheduler(
         var recent = await RecentUsageAsync(db, now, cancellationToken);
         // The blocks bought and not cancelled: reserved jobs run only inside theirs, and everyone else leaves their unused GPUs free.
         var blocks = (await Pools.BlocksAsync(db, now, null, cancellationToken)).ToImmutableArray();
+        // A queued reserved job whose block has ended or was cancelled could never run: it fails now rather than wait forever.
+        var current = blocks.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var orphan in pending.Where(w => w.Tier == Tier.Reserved && (w.ReservationId is null || !current.Contains(w.ReservationId))).ToList())
+        {
+            JobTransitions.Move(db, jobs.Single(j => j.Id == orphan.Id), JobState.Failed, "its reservation ended or was cancelled before the job could start", now);
+            await db.SaveChangesAsync(cancellationToken);
+            pending = pending.Remove(orphan);
+        }
         var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, blocks) { RecentUsage = recent }, settings.Scheduler, now,
             Interlocked.Increment(ref _cycle));
         var byId = jobs.ToDictionary(j => j.Id);

@@ -238,6 +238,10 @@ public sealed class ReservationTests
         var job = await owner.PostJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "600" }, tier = "reserved", reservation_id = id });
         var jobId = job["id"]!.GetValue<string>();
         var before = await WaitForAsync(owner, jobId, j => j["pending_reasons"]!.AsArray().Count > 0);
+        var later = (await BuyAsync(owner, project, start.AddHours(2), gpus: 1))["id"]!.GetValue<string>();
+        var orphan = await owner.PostJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "1" }, tier = "reserved", reservation_id = later });
+        await owner.PostJsonAsync($"/v1/reservations/{later}/cancel", new { }, HttpStatusCode.OK);
+        var orphaned = await WaitForAsync(owner, orphan["id"]!.GetValue<string>(), j => j["state"]!.GetValue<string>() == "failed");
 
         time.JumpTo(start.AddMinutes(1));
         var inside = await WaitForAsync(owner, jobId, j => j["state"]!.GetValue<string>() == "running");
@@ -249,6 +253,7 @@ public sealed class ReservationTests
         Assert.Equal("reservation", before["pending_reasons"]![0]!["code"]!.GetValue<string>());
         Assert.Equal(id, inside["spec"]!["reservation_id"]!.GetValue<string>());
         Assert.StartsWith("its reservation ended", after["state_reason"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.StartsWith("its reservation ended or was cancelled", orphaned["state_reason"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
     private static async Task<JsonObject> WaitForAsync(HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 30)
