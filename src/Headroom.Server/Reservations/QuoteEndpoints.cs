@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Headroom.Core.Access;
+using Headroom.Core.Metering;
 using Headroom.Core.Pricing;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Core.Workloads;
@@ -64,6 +65,9 @@ internal static class QuoteEndpoints
         var price = BlockPricing.Price(sheet, tier, body.GpuModel, body.Region, count, start, end);
         if (price.Missing is { } missing)
             return Errors.Unprocessable($"No {tier.ToCode()} price for this block: {missing.Reason}", "tier", "no_price");
+        // One purchase is one ledger event, whose amount must fit a long at line precision.
+        if (tier == Tier.Reserved && price.Amount > UsageEvent.MaxPrepaidAmount)
+            return Errors.Unprocessable($"The block costs {Money.Text(price.Amount)}, more than one purchase may ({Money.Text(UsageEvent.MaxPrepaidAmount)}); buy it in parts.", "gpu_count", "block_too_large");
 
         var guarantee = settings.InternalGuarantees.GetValueOrDefault(pool);
         string? why;
