@@ -21,6 +21,9 @@ public enum Permission
     PriceRead,
     PriceWrite,
     UsageRead,
+    ReservationRead,
+    ReservationWrite,
+    EconomicsRead,
 }
 
 /// <summary>
@@ -51,6 +54,9 @@ public static class PermissionMatrix
         [Permission.PriceRead] = s_all,
         [Permission.PriceWrite] = [Role.FleetAdmin],
         [Permission.UsageRead] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
+        [Permission.ReservationRead] = [Role.Owner, Role.Admin, Role.Member, Role.Viewer, Role.Billing],
+        [Permission.ReservationWrite] = [Role.Owner, Role.Admin],
+        [Permission.EconomicsRead] = [Role.FleetAdmin],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

@@ -7,6 +7,7 @@ using Headroom.Core.Workloads;
 using Headroom.Server.Api;
 using Headroom.Server.Coordination;
 using Headroom.Server.Hosting;
+using Headroom.Server.Reservations;
 using Headroom.Store;
 using Headroom.Store.Jobs;
 using Microsoft.EntityFrameworkCore;
@@ -88,7 +89,17 @@ internal sealed partial class JobScheduler(
         var pending = live.Where(j => j.State == Queued && !j.CancelRequested).Select(j => JobSpec.Read(j).ToWorkload(j)).ToImmutableArray();
 
         var recent = await RecentUsageAsync(db, now, cancellationToken);
-        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, []) { RecentUsage = recent }, settings.Scheduler, now,
+        // The blocks bought and not cancelled: reserved jobs run only inside theirs, and everyone else leaves their unused GPUs free.
+        var blocks = (await Pools.BlocksAsync(db, now, null, cancellationToken)).ToImmutableArray();
+        // A queued reserved job whose block has ended or was cancelled could never run: it fails now rather than wait forever.
+        var current = blocks.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var orphan in pending.Where(w => w.Tier == Tier.Reserved && (w.ReservationId is null || !current.Contains(w.ReservationId))).ToList())
+        {
+            JobTransitions.Move(db, jobs.Single(j => j.Id == orphan.Id), JobState.Failed, "its reservation ended or was cancelled before the job could start", now);
+            await db.SaveChangesAsync(cancellationToken);
+            pending = pending.Remove(orphan);
+        }
+        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, blocks) { RecentUsage = recent }, settings.Scheduler, now,
             Interlocked.Increment(ref _cycle));
         var byId = jobs.ToDictionary(j => j.Id);
 
@@ -99,6 +110,10 @@ internal sealed partial class JobScheduler(
             if (stop.Cause == StopCause.MaxDurationReached)
             {
                 JobTransitions.Move(db, job, JobState.Failed, "max_duration_seconds reached", now);
+            }
+            else if (stop.Cause == StopCause.ReservationEnded)
+            {
+                JobTransitions.Move(db, job, JobState.Failed, "its reservation ended; reserved work runs only inside its block", now);
             }
             else
             {

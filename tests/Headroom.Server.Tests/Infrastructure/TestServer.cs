@@ -41,7 +41,8 @@ public sealed class TestServer : IAsyncDisposable
     public static async Task<TestServer> StartAsync(
         StoreProvider provider = StoreProvider.Sqlite,
         Func<HeadroomSettings, HeadroomSettings>? configure = null,
-        string? fleetYaml = null)
+        string? fleetYaml = null,
+        TimeProvider? time = null)
     {
         var dir = new TempDirectory();
         string? fleetFile = null;
@@ -59,7 +60,7 @@ public sealed class TestServer : IAsyncDisposable
             FleetFile = fleetFile,
         };
         settings = configure?.Invoke(settings) ?? settings;
-        var app = HeadroomHost.Build(settings, logging: l => l.SetMinimumLevel(LogLevel.Warning));
+        var app = HeadroomHost.Build(settings, time, logging: l => l.SetMinimumLevel(LogLevel.Warning));
         // A fresh store yields the admin key; a restarted one left it in the data directory.
         var key = await HeadroomHost.PrepareAsync(app, CancellationToken.None)
             ?? (await File.ReadAllTextAsync(settings.AdminKeyPath)).Trim();
@@ -100,6 +101,24 @@ public sealed class TestServer : IAsyncDisposable
         await _app.DisposeAsync();
         _dir.Dispose();
     }
+}
+
+/// <summary>The system clock moved by an offset the test sets: timers still run in real time, "now" jumps ahead.</summary>
+public sealed class ShiftedTime : TimeProvider
+{
+    private long _offsetTicks;
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
+
+    /// <summary>Moves "now" to <paramref name="target"/> (never backwards).</summary>
+    public void JumpTo(DateTimeOffset target)
+    {
+        var gap = target - GetUtcNow();
+        if (gap > TimeSpan.Zero)
+            Advance(gap);
+    }
+
+    public override DateTimeOffset GetUtcNow() => System.GetUtcNow().AddTicks(Interlocked.Read(ref _offsetTicks));
 }
 
 public static class HttpJson
