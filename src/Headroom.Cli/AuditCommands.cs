@@ -13,6 +13,8 @@ internal static class AuditCommands
     {
         var audit = new Command("audit", "Work with the audit log.");
         audit.Subcommands.Add(Verify());
+        audit.Subcommands.Add(Client.AuditLogCommands.List());
+        audit.Subcommands.Add(Client.AuditLogCommands.Export());
         return audit;
     }
 

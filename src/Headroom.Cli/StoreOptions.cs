@@ -43,4 +43,10 @@ internal static class ExitCodes
     public const int Ok = 0;
     public const int Failed = 1;
     public const int BadSettings = 2;
+
+    /// <summary>Client commands: the server could not be reached, or answered 5xx (its own fault).</summary>
+    public const int Unavailable = 3;
+
+    /// <summary><c>jobs submit --wait</c>: the job ended without succeeding (failed, cancelled, preempted, lost).</summary>
+    public const int JobFailed = 4;
 }

@@ -6,6 +6,7 @@ using Headroom.Store.Coordination;
 using Headroom.Store.Fleet;
 using Headroom.Store.Identity;
 using Headroom.Store.Jobs;
+using Headroom.Store.Reservations;
 using Microsoft.EntityFrameworkCore;
 
 namespace Headroom.Store;
@@ -58,6 +59,8 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<JobEventRow> JobEvents => Set<JobEventRow>();
     public DbSet<PriceSheetVersionRow> PriceSheetVersions => Set<PriceSheetVersionRow>();
     public DbSet<UsageEntryRow> UsageEntries => Set<UsageEntryRow>();
+    public DbSet<QuoteRow> Quotes => Set<QuoteRow>();
+    public DbSet<ReservationRow> Reservations => Set<ReservationRow>();
     public DbSet<SpotPricePointRow> SpotPricePoints => Set<SpotPricePointRow>();
     public DbSet<InvoiceRow> Invoices => Set<InvoiceRow>();
     public DbSet<BudgetRow> Budgets => Set<BudgetRow>();
@@ -170,6 +173,23 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.OrgId, x.Seq }).IsUnique();
             e.HasIndex(x => new { x.OrgId, x.Start });
+        });
+        b.Entity<QuoteRow>(e =>
+        {
+            e.ToTable("quotes");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Price).HasPrecision(28, 10);
+            e.HasIndex(x => new { x.OrgId, x.Id });
+        });
+        b.Entity<ReservationRow>(e =>
+        {
+            e.ToTable("reservations");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Price).HasPrecision(28, 10);
+            e.Property(x => x.Refund).HasPrecision(28, 10);
+            e.HasIndex(x => x.QuoteId).IsUnique();
+            e.HasIndex(x => new { x.OrgId, x.Id });
+            e.HasIndex(x => new { x.Region, x.GpuModel, x.End });
         });
         b.Entity<SpotPricePointRow>(e =>
         {

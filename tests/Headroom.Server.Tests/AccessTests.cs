@@ -49,6 +49,21 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
             {
                 project_id = IdsOfA["projects"], command = new[] { "sleep", "1" }, gpu_model = "a100-80gb", tier = "spot",
             }))["id"]!.GetValue<string>();
+            // A bought block, so its id is walked too: a reserved rate from the next second, a block from the next hour.
+            var now = DateTimeOffset.UtcNow;
+            await admin.PostJsonAsync("/v1/prices", new
+            {
+                effective_from = DateTimeOffset.FromUnixTimeSeconds(now.ToUnixTimeSeconds() + 2), currency = "USD", token_rates = Array.Empty<object>(),
+                gpu_rates = new[] { new { gpu_model = "a100-80gb", tier = "reserved", region = "eu-west", per_gpu_hour = "1.00" } },
+            });
+            var quote = await owner.PostJsonAsync("/v1/quotes", new
+            {
+                gpu_model = "a100-80gb", region = "eu-west", gpu_count = 1, start = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero).AddHours(1), duration_hours = 1,
+            });
+            IdsOfA["reservations"] = (await owner.PostJsonAsync("/v1/reservations", new
+            {
+                quote_id = quote["id"]!.GetValue<string>(), project_id = IdsOfA["projects"],
+            }))["id"]!.GetValue<string>();
             IdsOfA["budgets"] = (await owner.PostJsonAsync("/v1/budgets", new { name = "secret-budget", limit = "100" }))["id"]!.GetValue<string>();
             // An invoice of a closed month: one usage event in it, then the issue the leader loop would do.
             var september = BillingPeriod.Month(2026, 9);

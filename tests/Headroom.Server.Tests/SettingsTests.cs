@@ -56,6 +56,33 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void Pools_set_the_internal_guarantee_and_the_on_demand_cap_and_bad_entries_are_listed()
+    {
+        var good = Path.Combine(_dir.Path, "pools.json");
+        File.WriteAllText(good, """
+            { "pools": [ { "region": "us-east", "gpu_model": "h100-80gb", "internal_guarantee_gpus": 4, "on_demand_cap_gpus": 8 },
+                         { "region": "eu-west", "gpu_model": "a100-80gb", "on_demand_cap_gpus": 2 } ] }
+            """);
+        var bad = Path.Combine(_dir.Path, "bad-pools.json");
+        File.WriteAllText(bad, """
+            { "pools": [ { "region": "us-east", "gpu_model": "h100-80gb", "internal_guarantee_gpus": -1, "colour": "red" },
+                         { "gpu_model": "a100-80gb" } ] }
+            """);
+
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, config: good);
+        var (_, problems) = Read(new() { ["data"] = _dir.Path }, config: bad);
+
+        Assert.Empty(errors);
+        var usEast = new Headroom.Core.Scheduling.Tiered.Pool("us-east", "h100-80gb");
+        Assert.Equal(4, Assert.Single(settings!.InternalGuarantees, g => g.Key == usEast).Value);
+        Assert.Equal([8000L, 2000L], settings.Scheduler.OnDemandCaps.OrderByDescending(c => c.Value).Select(c => c.Value));
+        Assert.Collection(problems.Order(StringComparer.Ordinal),
+            e => Assert.StartsWith("pools[0].internal_guarantee_gpus: '-1'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("pools[0]: unknown setting 'colour'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("pools[1]: region and gpu_model are required", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Flags_override_the_environment_which_overrides_the_config_file()
     {
         var config = Path.Combine(_dir.Path, "headroom.json");

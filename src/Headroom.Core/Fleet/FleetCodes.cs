@@ -23,6 +23,14 @@ public static class FleetCodes
         _ => throw new ArgumentOutOfRangeException(nameof(runtime), runtime, null),
     };
 
+    public static string ToCode(this GpuHealthIssueKind kind) => kind switch
+    {
+        GpuHealthIssueKind.MissingGpus => "missing_gpus",
+        GpuHealthIssueKind.UncorrectableEccErrors => "uncorrectable_ecc_errors",
+        GpuHealthIssueKind.OverTemperature => "over_temperature",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
     public static bool TryParseNodeState(string code, out NodeState state) => NodeStatesByCode.TryGetValue(code, out state);
 
     public static bool TryParseRuntime(string code, out Runtime runtime) => RuntimesByCode.TryGetValue(code, out runtime);

@@ -11,6 +11,11 @@ public enum Meter
     InputTokens,
     /// <summary>Tokens a hosted model generated, at one point in time.</summary>
     OutputTokens,
+    /// <summary>
+    /// A capacity block paid up front, at the moment of purchase: the quantity is the amount in units of 10^-10 of the
+    /// currency (<see cref="Pricing.BillingMath.PrepaidUnitsPerCurrency"/>), negative for a refund.
+    /// </summary>
+    Reservation,
 }
 
 /// <summary>
@@ -30,6 +35,7 @@ public static class MeteringCodes
         Meter.GpuSeconds => "gpu_seconds",
         Meter.InputTokens => "input_tokens",
         Meter.OutputTokens => "output_tokens",
+        Meter.Reservation => "reservation",
         _ => null,
     };
 

@@ -1,3 +1,4 @@
+using Headroom.Core.Pricing;
 using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Metering;
@@ -65,6 +66,18 @@ public sealed record UsageEvent(
         string id, string orgId, string projectId, Meter meter, long tokens, string model, DateTimeOffset time,
         bool batch = false, string? apiKeyId = null) =>
         new(id, orgId, projectId, meter, tokens, new UsageDimensions(Model: model, ApiKeyId: apiKeyId, Batch: batch), time, time);
+
+    /// <summary>
+    /// A capacity block's up-front charge (positive) or refund (negative) of <paramref name="amount"/> at
+    /// <paramref name="time"/>; the amount must fit line precision (10 places) and <see cref="MaxPrepaidAmount"/>.
+    /// </summary>
+    public static UsageEvent Prepaid(
+        string id, string orgId, string projectId, decimal amount, string gpuModel, string region, DateTimeOffset time) =>
+        new(id, orgId, projectId, Meter.Reservation, BillingMath.ToPrepaidUnits(amount),
+            new UsageDimensions(Tier.Reserved, gpuModel, region), time, time);
+
+    /// <summary>The largest up-front charge one event may carry, so its quantity fits a long at 10 places.</summary>
+    public const decimal MaxPrepaidAmount = 900_000_000m;
 
     /// <summary>The most milli-GPUs one event may hold: 100 000 GPUs.</summary>
     public const long MaxMilliGpus = 100_000_000;
@@ -150,6 +163,20 @@ public sealed record UsageEvent(
                 if (NotChargedFrom is not null)
                 {
                     problems.Add("not_charged_from: only GPU time has a notice period.");
+                }
+                break;
+            case Meter.Reservation:
+                if (Quantity == 0 || Math.Abs((decimal)Quantity) > MaxPrepaidAmount * BillingMath.PrepaidUnitsPerCurrency)
+                {
+                    problems.Add($"quantity: a reservation charge or refund is non-zero and at most {MaxPrepaidAmount} in units of 10^-10, not {Quantity}.");
+                }
+                if (Dimensions.Tier != Tier.Reserved || string.IsNullOrWhiteSpace(Dimensions.GpuModel) || string.IsNullOrWhiteSpace(Dimensions.Region))
+                {
+                    problems.Add("dimensions: a reservation charge is of tier reserved and names its GPU model and region.");
+                }
+                if (End != Start || NotChargedFrom is not null)
+                {
+                    problems.Add("end: a reservation charge happens at one point in time, without a notice.");
                 }
                 break;
             default:

@@ -30,6 +30,20 @@ public static class BillingMath
     /// <summary>Tokens in the "per million" of a token price.</summary>
     public const long TokensPerMillion = 1_000_000;
 
+    /// <summary>Units of a <c>reservation</c> event's quantity in one unit of currency: amounts are kept at line precision.</summary>
+    public const long PrepaidUnitsPerCurrency = 10_000_000_000;
+
+    /// <summary>An amount as a <c>reservation</c> quantity: exact, or an exception when it has more than 10 places or is too large.</summary>
+    public static long ToPrepaidUnits(decimal amount)
+    {
+        var units = amount * PrepaidUnitsPerCurrency;
+        if (units != decimal.Truncate(units) || Math.Abs(units) > long.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(amount), amount, "A prepaid amount has at most 10 decimal places and fits a long at that precision.");
+        }
+        return (long)units;
+    }
+
     private static readonly BigInteger LineScale = BigInteger.Pow(10, LineDecimals);
     private static readonly BigInteger MaxMantissa = (BigInteger.One << 96) - 1;
 

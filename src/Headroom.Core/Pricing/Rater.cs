@@ -3,8 +3,11 @@ using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Core.Pricing;
 
-/// <summary>What a price is per: one GPU-hour (quantities in milli-GPU-seconds) or one million tokens.</summary>
-public enum PriceUnit { GpuHour, MillionTokens }
+/// <summary>
+/// What a price is per: one GPU-hour (quantities in milli-GPU-seconds), one million tokens, or, for a reservation paid
+/// up front, one unit of currency (quantities in 10^-10 of it).
+/// </summary>
+public enum PriceUnit { GpuHour, MillionTokens, Prepaid }
 
 public enum RatingProblemKind
 {
@@ -51,6 +54,7 @@ public static class PricingCodes
     {
         PriceUnit.GpuHour => BillingMath.MilliGpuSecondsPerGpuHour,
         PriceUnit.MillionTokens => BillingMath.TokensPerMillion,
+        PriceUnit.Prepaid => BillingMath.PrepaidUnitsPerCurrency,
         _ => throw new ArgumentOutOfRangeException(nameof(unit), unit, null),
     };
 
@@ -59,6 +63,7 @@ public static class PricingCodes
     {
         PriceUnit.GpuHour => "gpu_hour",
         PriceUnit.MillionTokens => "million_tokens",
+        PriceUnit.Prepaid => "prepaid",
         _ => throw new ArgumentOutOfRangeException(nameof(unit), unit, null),
     };
 }
@@ -70,10 +75,14 @@ public static class PricingCodes
 /// taken on whole seconds, floor(start) .. floor(min(end, not_charged_from)), clipped to the period; (4) the interval
 /// is cut at every price change inside it (a price sheet version taking effect, or for spot a new spot point of the
 /// pool), each slice priced at the rate in force at its first second; (5) token events are priced at their point in
-/// time with the version in force then. The result does not depend on the order of the events.
+/// time with the version in force then; (6) a reservation's up-front charge is taken as recorded, and reserved-tier GPU
+/// time, which runs inside a block paid that way, is listed at zero. The result does not depend on the order of the events.
 /// </remarks>
 public static class Rater
 {
+    /// <summary>The price source of reservation charges and of the (zero-rated) reserved GPU time inside a paid block.</summary>
+    public const string ReservationSource = "reservation";
+
     public static Rating Rate(IEnumerable<UsageEvent> events, PriceSheet sheet, SpotPriceHistory spot, BillingPeriod? period = null)
     {
         ArgumentNullException.ThrowIfNull(events);
@@ -119,9 +128,12 @@ public static class Rater
                 problems.Add(new(id, RatingProblemKind.InvalidEvent, string.Join(" ", invalid)));
                 continue;
             }
-            var problem = usage.Meter == Meter.GpuSeconds
-                ? RateGpuTime(usage, sheet, spot, period, charges)
-                : RateTokens(usage, sheet, period, charges);
+            var problem = usage.Meter switch
+            {
+                Meter.GpuSeconds => RateGpuTime(usage, sheet, spot, period, charges),
+                Meter.Reservation => RatePrepaid(usage, period, charges),
+                _ => RateTokens(usage, sheet, period, charges),
+            };
             if (problem is not null)
             {
                 problems.Add(problem);
@@ -143,6 +155,14 @@ public static class Rater
         }
         if (end <= start)
         {
+            return null;
+        }
+
+        if (tier == Tier.Reserved)
+        {
+            // Reserved GPU time runs inside a block that was charged up front (a reservation event): it is listed, at zero.
+            charges.Add(new RatedUsage(usage.Id, usage.ProjectId, usage.Meter, d, DateTimeOffset.FromUnixTimeSeconds(start),
+                DateTimeOffset.FromUnixTimeSeconds(end), checked(usage.Quantity * (end - start)), 0m, PriceUnit.GpuHour, ReservationSource));
             return null;
         }
 
@@ -177,6 +197,17 @@ public static class Rater
             cursor = sliceEnd;
         }
         charges.AddRange(slices);
+        return null;
+    }
+
+    /// <summary>A reservation's up-front charge or refund: its amount as recorded, in the period of the moment it was paid.</summary>
+    private static RatingProblem? RatePrepaid(UsageEvent usage, BillingPeriod? period, List<RatedUsage> charges)
+    {
+        if (period is not null && !period.Contains(usage.Start))
+        {
+            return null;
+        }
+        charges.Add(new RatedUsage(usage.Id, usage.ProjectId, usage.Meter, usage.Dimensions, usage.Start, usage.End, usage.Quantity, 1m, PriceUnit.Prepaid, ReservationSource));
         return null;
     }
 

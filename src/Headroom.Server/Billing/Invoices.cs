@@ -79,7 +79,7 @@ internal static class InvoiceForms
         [.. v.Lines.Select(l => new InvoiceLine(
             l.ProjectId, MeteringCodes.TryParseMeter(l.Meter, out var m) ? m : (Meter)(-1),
             new UsageDimensions(l.Tier is null ? null : WorkloadCodes.TryParseTier(l.Tier, out var t) ? t : (Tier)(-1), l.GpuModel, l.Region, l.Model, null, l.Batch),
-            Number(l.UnitPrice), l.Unit == PriceUnit.MillionTokens.ToCode() ? PriceUnit.MillionTokens : PriceUnit.GpuHour, l.Quantity, Number(l.Amount)))],
+            Number(l.UnitPrice), ParseUnit(l.Unit), l.Quantity, Number(l.Amount)))],
         [.. v.Credits.Select(c => new InvoiceCredit(c.Id, c.Description, Number(c.Amount)))],
         Number(v.Subtotal), Number(v.CreditsApplied), Number(v.Total), Number(v.Rounding),
         [.. v.Problems.Select(p => new RatingProblem(p.EventId, ParseProblem(p.Kind), p.Message))]);
@@ -93,6 +93,9 @@ internal static class InvoiceForms
         RatingProblemKind.NoSpotPrice => "no_spot_price",
         _ => "unknown",
     };
+
+    private static PriceUnit ParseUnit(string code) =>
+        Enum.GetValues<PriceUnit>().FirstOrDefault(u => u.ToCode() == code, (PriceUnit)(-1));
 
     private static RatingProblemKind ParseProblem(string code) =>
         Enum.GetValues<RatingProblemKind>().FirstOrDefault(k => ProblemCode(k) == code, (RatingProblemKind)(-1));

@@ -51,6 +51,24 @@ internal sealed partial class UsageWriter(Database database, TimeProvider time, 
         }
     }
 
+    /// <summary>
+    /// Seals <paramref name="usage"/> onto the org's chain inside the caller's open transaction on <paramref name="db"/>, so the
+    /// event commits or rolls back with the caller's own rows (a reservation and its charge). Takes the org's append lock
+    /// on PostgreSQL; on SQLite the caller's write transaction already excludes every other writer. The caller saves.
+    /// </summary>
+    public async Task AddInTransactionAsync(HeadroomDb db, UsageEvent usage, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(usage);
+        if (usage.Validate() is { Count: > 0 } problems)
+            throw new ArgumentException($"Usage event {usage.Id} is malformed: {string.Join(" ", problems)}", nameof(usage));
+        if (db.Provider == StoreProvider.Postgres)
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"usage:" + usage.OrgId}))", cancellationToken);
+        var last = await db.UsageEntries.AsNoTracking().Where(u => u.OrgId == usage.OrgId)
+            .OrderByDescending(u => u.Seq).FirstOrDefaultAsync(cancellationToken);
+        db.UsageEntries.Add(UsageRows.ToRow(UsageLedger.Seal(last is null ? null : UsageRows.ToEntry(last), usage, time.GetUtcNow())));
+    }
+
     [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "Usage append for org {OrgId} lost a race (attempt {Attempt}); retrying")]
     private static partial void LogRetry(ILogger logger, string orgId, int attempt);
 }

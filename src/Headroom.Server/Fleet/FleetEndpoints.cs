@@ -41,13 +41,14 @@ public sealed record NodeView(
     string State,
     string StateReason,
     DateTimeOffset UpdatedAt,
+    DateTimeOffset? LastHeartbeatAt,
     IReadOnlyList<GpuView>? Gpus)
 {
     public string Object => "node";
 
     internal static NodeView Of(NodeRow r, IReadOnlyList<GpuView>? gpus = null) => new(
         r.Name, r.Region, r.Cluster, r.Runtime, r.GpuModel, r.GpuCount, r.GpuMemoryMib, r.CpuMilli, r.MemoryMib,
-        JsonSerializer.Deserialize<Dictionary<string, string>>(r.Labels) ?? [], r.State, r.StateReason, r.UpdatedAt, gpus);
+        JsonSerializer.Deserialize<Dictionary<string, string>>(r.Labels) ?? [], r.State, r.StateReason, r.UpdatedAt, r.LastHeartbeatAt, gpus);
 }
 
 public sealed record NodeActionRequest(string? Reason);
@@ -65,6 +66,7 @@ internal static class FleetEndpoints
         fleet.MapGet("/clusters", Clusters).WithName("fleet.clusters.list").RequireAccess(Permission.CapacityRead);
         fleet.MapGet("/nodes", Nodes).WithName("fleet.nodes.list").RequireAccess(Permission.FleetRead);
         fleet.MapGet("/nodes/{id}", Node).WithName("fleet.nodes.get").RequireAccess(Permission.FleetRead);
+        fleet.MapPost("/nodes/{id}/heartbeat", NodeHeartbeats.Receive).WithName("fleet.nodes.heartbeat").RequireAccess(Permission.FleetManage);
         fleet.MapPost("/nodes/{id}/cordon", (HttpContext h, string id, NodeActionRequest? b, Database d, TimeProvider t) => Act(h, id, b, d, t, NodeAction.Cordon))
             .WithName("fleet.nodes.cordon").RequireAccess(Permission.FleetManage);
         fleet.MapPost("/nodes/{id}/drain", (HttpContext h, string id, NodeActionRequest? b, Database d, TimeProvider t) => Act(h, id, b, d, t, NodeAction.Drain))

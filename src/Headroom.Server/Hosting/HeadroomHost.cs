@@ -76,6 +76,8 @@ public static class HeadroomHost
         v1.MapAudit();
         v1.MapJobs();
         v1.MapBilling();
+        v1.MapReservations();
+        v1.MapOperator();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Store;
 
@@ -30,8 +31,20 @@ public sealed record HeadroomSettings
     /// <summary>Placement, preemption and notice rules of the scheduler loop.</summary>
     public SchedulerConfig Scheduler { get; init; } = new();
 
+    /// <summary>
+    /// Whole GPUs of each pool the operator keeps for its own work: reservations are admitted only within the rest.
+    /// Pools not listed keep none. The on-demand caps of the same <c>pools</c> setting are in <see cref="Scheduler"/>.
+    /// </summary>
+    public ImmutableDictionary<Pool, int> InternalGuarantees { get; init; } = ImmutableDictionary<Pool, int>.Empty;
+
     /// <summary>How far back fair share between orgs looks at what each used.</summary>
     public TimeSpan FairShareWindow { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>A node whose agent sent heartbeats and then none for this long is down; its jobs are lost and requeued.</summary>
+    public TimeSpan NodeDownAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A GPU hotter than this makes its node's heartbeat unhealthy, which drains the node.</summary>
+    public int MaxGpuTemperatureC { get; init; } = Headroom.Core.Fleet.GpuHealth.DefaultMaxTemperatureC;
 
     /// <summary>
     /// Whether budget webhooks may be delivered to loopback, private, link-local or other non-public addresses. Off by

@@ -19,8 +19,13 @@ public static class SettingsReader
     {
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
-        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds",
-        "webhooks_to_private_networks",
+        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools",
+        "node_down_after_seconds", "max_gpu_temperature_c", "webhooks_to_private_networks",
+    };
+
+    private static readonly HashSet<string> s_poolKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "region", "gpu_model", "internal_guarantee_gpus", "on_demand_cap_gpus",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -78,6 +83,8 @@ public static class SettingsReader
         var grace = ReadInt(config, "notice_grace_seconds", 120, 0, 24 * 3600, errors);
         var spotMinimum = ReadInt(config, "spot_minimum_run_time_seconds", 600, 0, 7 * 24 * 3600, errors);
         var fairShareWindow = ReadInt(config, "fair_share_window_seconds", 3600, 60, 30 * 24 * 3600, errors);
+        var nodeDownAfter = ReadInt(config, "node_down_after_seconds", 30, 1, 24 * 3600, errors);
+        var maxGpuTemperature = ReadInt(config, "max_gpu_temperature_c", GpuHealth.DefaultMaxTemperatureC, 30, 150, errors);
         var privateWebhooks = false;
         if (config["webhooks_to_private_networks"] is { Length: > 0 } pw && !bool.TryParse(pw, out privateWebhooks))
             errors.Add($"webhooks_to_private_networks: '{pw}' is not true or false");
@@ -138,6 +145,28 @@ public static class SettingsReader
             });
         }
 
+        // pools: [{region, gpu_model, internal_guarantee_gpus?, on_demand_cap_gpus?}], the operator's limits on selling each pool.
+        var guarantees = ImmutableDictionary.CreateBuilder<Pool, int>();
+        var caps = ImmutableDictionary.CreateBuilder<Pool, long>();
+        foreach (var entry in config.GetSection("pools").GetChildren())
+        {
+            var path = $"pools[{entry.Key}]";
+            foreach (var key in entry.GetChildren().Where(c => !s_poolKeys.Contains(c.Key)))
+                errors.Add($"{path}: unknown setting '{key.Key}' (known: {string.Join(", ", s_poolKeys.Order())})");
+            if (entry["region"] is not { Length: > 0 } poolRegion || entry["gpu_model"] is not { Length: > 0 } poolModel)
+            {
+                errors.Add($"{path}: region and gpu_model are required");
+                continue;
+            }
+            var pool = new Pool(poolRegion, poolModel);
+            if (guarantees.ContainsKey(pool) || caps.ContainsKey(pool))
+                errors.Add($"{path}: {poolRegion}/{poolModel} is listed twice");
+            if (entry["internal_guarantee_gpus"] is { Length: > 0 })
+                guarantees[pool] = ReadInt(entry, "internal_guarantee_gpus", 0, 0, 1_000_000, errors, path + ".");
+            if (entry["on_demand_cap_gpus"] is { Length: > 0 })
+                caps[pool] = ReadInt(entry, "on_demand_cap_gpus", 0, 0, 1_000_000, errors, path + ".") * 1000L;
+        }
+
         if (errors.Count > 0 || database is null)
             return (null, errors);
 
@@ -153,9 +182,13 @@ public static class SettingsReader
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,
             FairShareWindow = TimeSpan.FromSeconds(fairShareWindow),
+            NodeDownAfter = TimeSpan.FromSeconds(nodeDownAfter),
+            MaxGpuTemperatureC = maxGpuTemperature,
+            InternalGuarantees = guarantees.ToImmutable(),
             WebhooksToPrivateNetworks = privateWebhooks,
             Scheduler = new SchedulerConfig
             {
+                OnDemandCaps = caps.ToImmutable(),
                 Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => TimeSpan.FromSeconds(grace)),
                 SpotMinimumRunTime = TimeSpan.FromSeconds(spotMinimum),
             },
@@ -165,13 +198,13 @@ public static class SettingsReader
         return (settings, errors);
     }
 
-    private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors)
+    private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors, string prefix = "")
     {
         if (config[key] is not { Length: > 0 } text)
             return fallback;
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
         {
-            errors.Add($"{key}: '{text}' is not a whole number from {min} to {max}");
+            errors.Add($"{prefix}{key}: '{text}' is not a whole number from {min} to {max}");
             return fallback;
         }
         return value;

@@ -6,6 +6,8 @@ using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
 using Headroom.Server.Jobs.Local;
+using Headroom.Server.Operator;
+using Headroom.Server.Reservations;
 using Headroom.Store;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
@@ -45,6 +47,8 @@ internal static class Subsystems
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.AddSingleton<Housekeeping>();
         services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        services.AddSingleton<NodeWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeWatch>());
         return services;
     }
 
@@ -101,4 +105,14 @@ internal static class Subsystems
         InvoiceEndpoints.Map(v1);
         BudgetEndpoints.Map(v1);
     }
+
+    /// <summary>Quotes, capacity blocks paid up front, and the capacity left to sell, now and ahead.</summary>
+    public static void MapReservations(this IEndpointRouteBuilder v1)
+    {
+        QuoteEndpoints.Map(v1);
+        ReservationEndpoints.Map(v1);
+        CapacityEndpoints.Map(v1);
+    }
+
+    public static void MapOperator(this IEndpointRouteBuilder v1) => EconomicsEndpoints.Map(v1);
 }

@@ -11,6 +11,7 @@ using Headroom.Server.Billing;
 using Headroom.Server.Identity;
 using Headroom.Store;
 using Headroom.Store.Jobs;
+using Headroom.Store.Reservations;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -72,11 +73,23 @@ internal static class JobEndpoints
 
         var tierCode = body.Tier ?? "on-demand";
         if (!WorkloadCodes.TryParseTier(tierCode, out var tier))
-            return Errors.BadRequest("tier must be one of internal, on-demand, spot.", "tier");
+            return Errors.BadRequest("tier must be one of internal, reserved, on-demand, spot.", "tier");
         if (tier == Tier.Internal && principal.OrgId != Bootstrap.InternalOrgId)
             return Errors.BadRequest("tier internal is the operator's own; tenants use on-demand or spot.", "tier");
+        if (tier != Tier.Reserved && body.ReservationId is not null)
+            return Errors.BadRequest("reservation_id is for tier reserved only.", "reservation_id");
+        ReservationRow? block = null;
         if (tier == Tier.Reserved)
-            return Errors.Unprocessable("Reserved capacity is not sold on this installation yet; use on-demand or spot.", "tier", "tier_unavailable");
+        {
+            // A reserved job runs only inside its block: the org's, not cancelled, not ended; it takes the block's pool.
+            if (body.ReservationId is null)
+                return Errors.BadRequest("A reserved job names its reservation: reservation_id is required.", "reservation_id");
+            block = await db.Reservations.AsNoTracking().SingleOrDefaultAsync(r => r.Id == body.ReservationId && r.OrgId == principal.OrgId, http.RequestAborted);
+            if (block is null || block.CancelledAt is not null || block.End <= time.GetUtcNow())
+                return Errors.BadRequest($"reservation_id '{body.ReservationId}' is not a current reservation of this org.", "reservation_id");
+            if ((body.GpuModel is { } m && m != block.GpuModel) || body.GpuModels is { Count: > 0 } || (body.Region is { } r && r != block.Region))
+                return Errors.BadRequest($"A job in reservation {block.Id} runs on its {block.GpuModel} GPUs in {block.Region}.", body.Region is null ? "gpu_model" : "region");
+        }
         var checkpointCode = body.Checkpoint ?? "none";
         if (!WorkloadCodes.TryParseCheckpoint(checkpointCode, out _))
             return Errors.BadRequest("checkpoint must be none or requeue.", "checkpoint");
@@ -84,6 +97,8 @@ internal static class JobEndpoints
         var gpus = body.GpusPerNode ?? 1;
         var milli = body.GpuMilli ?? 1000;
         var nodes = body.NodeCount ?? 1;
+        if (block is not null && (long)gpus * nodes > block.GpuCount)
+            return Errors.BadRequest($"The job needs {(long)gpus * nodes} GPUs; reservation {block.Id} has {block.GpuCount}.", "gpus_per_node");
         if (gpus < 1 || gpus > 1024)
             return Errors.BadRequest("gpus_per_node must be at least 1.", "gpus_per_node");
         if (milli is < 1 or > 1000 || (milli < 1000 && gpus != 1))
@@ -98,13 +113,14 @@ internal static class JobEndpoints
         // The spec must fit some node of the fleet, or it would wait forever.
         var fleet = await db.Nodes.AsNoTracking().Where(n => n.GpuCount > 0).Select(n => new { n.Region, n.GpuModel, n.GpuCount, n.CpuMilli, n.MemoryMib })
             .ToListAsync(http.RequestAborted);
-        List<string> models = body.GpuModels is { Count: > 0 } list ? [.. list] : body.GpuModel is { } one ? [one] : [];
+        List<string> models = block is not null ? [block.GpuModel] : body.GpuModels is { Count: > 0 } list ? [.. list] : body.GpuModel is { } one ? [one] : [];
+        var jobRegion = block?.Region ?? body.Region;
         var param = body.GpuModels is { Count: > 0 } ? "gpu_models" : "gpu_model";
         if (models.FirstOrDefault(m => fleet.All(n => n.GpuModel != m)) is { } unknown)
             return Errors.BadRequest($"{param}: no node of the fleet has GPU model '{unknown}' (it has: {string.Join(", ", fleet.Select(n => n.GpuModel).Distinct().Order())}).", param);
-        if (body.Region is { } region && fleet.All(n => n.Region != region))
+        if (jobRegion is { } region && fleet.All(n => n.Region != region))
             return Errors.BadRequest($"region '{region}' has no GPU nodes.", "region");
-        var candidates = fleet.Where(n => (models.Count == 0 || models.Contains(n.GpuModel)) && (body.Region is null || n.Region == body.Region)).ToList();
+        var candidates = fleet.Where(n => (models.Count == 0 || models.Contains(n.GpuModel)) && (jobRegion is null || n.Region == jobRegion)).ToList();
         if (candidates.Count == 0)
             return Errors.BadRequest("No GPU model asked for exists in the region asked for.", param);
         if (candidates.Max(n => n.GpuCount) < gpus)
@@ -113,7 +129,7 @@ internal static class JobEndpoints
             return Errors.BadRequest($"node_count {nodes} is more than the matching nodes of the fleet ({candidates.Count}).", "node_count");
 
         var now = time.GetUtcNow();
-        var spec = new JobSpec(command, env, gpus, milli, nodes, models, body.CpuMilli ?? 0, body.MemoryMib ?? 0, body.Region, body.MaxDurationSeconds, checkpointCode);
+        var spec = new JobSpec(command, env, gpus, milli, nodes, models, body.CpuMilli ?? 0, body.MemoryMib ?? 0, jobRegion, body.MaxDurationSeconds, checkpointCode, block?.Id);
         var row = new JobRow
         {
             Id = ids.New("job"),

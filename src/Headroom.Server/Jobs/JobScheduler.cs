@@ -7,6 +7,7 @@ using Headroom.Core.Workloads;
 using Headroom.Server.Api;
 using Headroom.Server.Coordination;
 using Headroom.Server.Hosting;
+using Headroom.Server.Reservations;
 using Headroom.Store;
 using Headroom.Store.Jobs;
 using Microsoft.EntityFrameworkCore;
@@ -54,8 +55,9 @@ internal sealed partial class JobScheduler(
 
         foreach (var job in jobs.Where(j => j.State == Scheduled || j.State == Starting))
             await StartAsync(db, job, now, cancellationToken);
+        var downNodes = await db.Nodes.AsNoTracking().Where(n => n.State == Down).ToDictionaryAsync(n => n.Name, n => n.StateReason, cancellationToken);
         foreach (var job in jobs.Where(j => j.State == Running))
-            await ObserveAsync(db, job, now, cancellationToken);
+            await ObserveAsync(db, job, downNodes, now, cancellationToken);
         foreach (var job in jobs.Where(j => j.CancelRequested && j.State == Running))
         {
             await runtimes.For(job.Runtime)!.StopAsync(job.RuntimeHandle!, cancellationToken);
@@ -87,7 +89,17 @@ internal sealed partial class JobScheduler(
         var pending = live.Where(j => j.State == Queued && !j.CancelRequested).Select(j => JobSpec.Read(j).ToWorkload(j)).ToImmutableArray();
 
         var recent = await RecentUsageAsync(db, now, cancellationToken);
-        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, []) { RecentUsage = recent }, settings.Scheduler, now,
+        // The blocks bought and not cancelled: reserved jobs run only inside theirs, and everyone else leaves their unused GPUs free.
+        var blocks = (await Pools.BlocksAsync(db, now, null, cancellationToken)).ToImmutableArray();
+        // A queued reserved job whose block has ended or was cancelled could never run: it fails now rather than wait forever.
+        var current = blocks.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var orphan in pending.Where(w => w.Tier == Tier.Reserved && (w.ReservationId is null || !current.Contains(w.ReservationId))).ToList())
+        {
+            JobTransitions.Move(db, jobs.Single(j => j.Id == orphan.Id), JobState.Failed, "its reservation ended or was cancelled before the job could start", now);
+            await db.SaveChangesAsync(cancellationToken);
+            pending = pending.Remove(orphan);
+        }
+        var plan = TieredScheduler.Plan(new SchedulerSnapshot(usable, running, pending, blocks) { RecentUsage = recent }, settings.Scheduler, now,
             Interlocked.Increment(ref _cycle));
         var byId = jobs.ToDictionary(j => j.Id);
 
@@ -98,6 +110,10 @@ internal sealed partial class JobScheduler(
             if (stop.Cause == StopCause.MaxDurationReached)
             {
                 JobTransitions.Move(db, job, JobState.Failed, "max_duration_seconds reached", now);
+            }
+            else if (stop.Cause == StopCause.ReservationEnded)
+            {
+                JobTransitions.Move(db, job, JobState.Failed, "its reservation ended; reserved work runs only inside its block", now);
             }
             else
             {
@@ -226,12 +242,24 @@ internal sealed partial class JobScheduler(
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    private async Task ObserveAsync(HeadroomDb db, JobRow job, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task ObserveAsync(HeadroomDb db, JobRow job, IReadOnlyDictionary<string, string> downNodes, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (runtimes.For(job.Runtime) is not { } runtime || job.RuntimeHandle is not { } handle)
             return;
-        var seen = await runtime.ObserveAsync(handle, cancellationToken);
         var requeue = JobSpec.Read(job).Checkpoint == CheckpointPolicy.Requeue.ToCode();
+        var placements = job.Placement is null ? [] : JsonSerializer.Deserialize<List<PlacementView>>(job.Placement, Json.Options)!;
+        if (placements.FirstOrDefault(p => downNodes.ContainsKey(p.Node)) is { } lostOn)
+        {
+            // Fence before requeueing: stop the attempt through its runtime (idempotent), so it does not go on beside
+            // the requeued one. What a runtime cannot reach is in docs/runtimes.md.
+            await runtime.StopAsync(handle, cancellationToken);
+            JobTransitions.Move(db, job, JobState.Lost, $"lost: node {lostOn.Node} is down ({downNodes[lostOn.Node]})", now);
+            if (requeue)
+                JobTransitions.Requeue(db, job, "requeued after it was lost; resumes from its checkpoint", now);
+            await db.SaveChangesAsync(cancellationToken);
+            return;
+        }
+        var seen = await runtime.ObserveAsync(handle, cancellationToken);
         switch (seen.State)
         {
             case ObservedState.Running:

@@ -22,7 +22,8 @@ public sealed record SubmitJobRequest(
     string? Region,
     string? Tier,
     long? MaxDurationSeconds,
-    string? Checkpoint);
+    string? Checkpoint,
+    string? ReservationId);
 
 /// <summary>The validated, normalized spec, stored with the job as JSON and never changed after submission.</summary>
 public sealed record JobSpec(
@@ -36,7 +37,8 @@ public sealed record JobSpec(
     int MemoryMib,
     string? Region,
     long? MaxDurationSeconds,
-    string Checkpoint)
+    string Checkpoint,
+    string? ReservationId = null)
 {
     public static JobSpec Read(JobRow row) => JsonSerializer.Deserialize<JobSpec>(row.Spec, Json.Options)!;
 
@@ -62,6 +64,7 @@ public sealed record JobSpec(
             Region = Region,
             MaxDuration = MaxDurationSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
             Checkpoint = checkpoint,
+            ReservationId = ReservationId,
             SubmittedAt = row.CreatedAt,
         };
     }

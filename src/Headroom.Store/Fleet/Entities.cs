@@ -34,6 +34,9 @@ public sealed class NodeRow
 
     public required string State { get; set; }
     public string StateReason { get; set; } = "";
+
+    /// <summary>The last heartbeat of the node's agent; null for a node without one (its liveness is not watched).</summary>
+    public DateTimeOffset? LastHeartbeatAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }

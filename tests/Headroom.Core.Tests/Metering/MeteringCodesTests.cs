@@ -10,6 +10,7 @@ public sealed class MeteringCodesTests
     [InlineData(Meter.GpuSeconds, "gpu_seconds")]
     [InlineData(Meter.InputTokens, "input_tokens")]
     [InlineData(Meter.OutputTokens, "output_tokens")]
+    [InlineData(Meter.Reservation, "reservation")]
     public void Meter_codes_are_frozen(Meter meter, string code)
     {
         Assert.Equal(code, meter.ToCode());
@@ -27,7 +28,7 @@ public sealed class MeteringCodesTests
     [Fact]
     public void Every_value_has_a_code_and_unknown_codes_are_refused()
     {
-        Assert.Equal(3, Enum.GetValues<Meter>().Length);
+        Assert.Equal(4, Enum.GetValues<Meter>().Length);
         Assert.Equal(4, Enum.GetValues<Tier>().Length);
         Assert.Null(MeteringCodes.TierCode((Tier)42));
         Assert.False(MeteringCodes.TryParseMeter("GPU_SECONDS", out _));

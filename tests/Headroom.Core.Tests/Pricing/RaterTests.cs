@@ -96,7 +96,7 @@ public sealed class RaterTests
         { "no region", e => e.Region(null), RatingProblemKind.InvalidEvent },
         { "notice after the end", e => e.From(At(12), At(13)).Preempted(At(14)), RatingProblemKind.InvalidEvent },
         { "unknown GPU model", e => e.GpuModel("z9-1gb"), RatingProblemKind.NoRate },
-        { "unpriced tier", e => e.Tier(Tier.Reserved), RatingProblemKind.NoRate },
+        { "unpriced tier", e => e.Tier(Tier.Internal), RatingProblemKind.NoRate },
         { "before the first price sheet", e => e.From(At(-2), At(1)), RatingProblemKind.NoVersionInForce },
         { "spot with no spot history", e => e.Tier(Tier.Spot), RatingProblemKind.NoSpotPrice },
     };

@@ -16,7 +16,8 @@ public sealed class RatingProperties
     private const int Day = 86_400;
     private static readonly string[] GpuModels = [H100, A100];
     private static readonly string[] Regions = [UsEast, EuWest];
-    private static readonly Tier[] Tiers = [Tier.OnDemand, Tier.Reserved, Tier.Spot];
+    // Reserved GPU time is prepaid (rated at zero) and has its own tests; these tiers are priced per second.
+    private static readonly Tier[] Tiers = [Tier.OnDemand, Tier.Internal, Tier.Spot];
     private static readonly string[] TokenModels = [Llama, "mistral-7b"];
     private static readonly BillingPeriod Period = new(T0, T0.AddDays(2));
 

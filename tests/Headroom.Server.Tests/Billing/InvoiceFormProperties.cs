@@ -10,9 +10,9 @@ using Headroom.Server.Billing;
 namespace Headroom.Server.Tests.Billing;
 
 /// <summary>
-/// An issued invoice is stored as its API form: over random prices, spot histories, usage and credits, the stored JSON
-/// reads back to an invoice that <see cref="Invoicing.Verify"/> finds identical to the recomputation, and the CSV's
-/// line amounts add up to its subtotal.
+/// An issued invoice is stored as its API form: over random prices, spot histories, usage (GPU time, tokens, prepaid
+/// reservations and refunds) and credits, the stored JSON reads back to an invoice that <see cref="Invoicing.Verify"/>
+/// finds identical to the recomputation, and the CSV's line amounts add up to its subtotal.
 /// </summary>
 public sealed class InvoiceFormProperties
 {
@@ -38,7 +38,10 @@ public sealed class InvoiceFormProperties
         (3, Gen.Select(Gen.Int[-Day, 32 * Day], Gen.Int[0, 3 * Day], Gen.Long[1, 16_000], Gen.Int[0, 3]).Select((start, seconds, milli, key) =>
             UsageEvent.GpuTime("", "org_acme", $"prj_{key % 2}", milli, Tiers[key / 2], "h100-80gb", "us-east", T0.AddSeconds(start), T0.AddSeconds(start + seconds)))),
         (2, Gen.Select(Gen.Int[0, 31 * Day - 1], Gen.Long[0, 10_000_000], Gen.Int[0, 7]).Select((at, tokens, key) =>
-            UsageEvent.Tokens("", "org_acme", $"prj_{key % 2}", key / 2 % 2 == 0 ? Meter.InputTokens : Meter.OutputTokens, tokens, Models[key / 4], T0.AddSeconds(at), batch: key % 3 == 0))));
+            UsageEvent.Tokens("", "org_acme", $"prj_{key % 2}", key / 2 % 2 == 0 ? Meter.InputTokens : Meter.OutputTokens, tokens, Models[key / 4], T0.AddSeconds(at), batch: key % 3 == 0))),
+        // A reservation bought (or refunded, negative) up front: a prepaid line.
+        (1, Gen.Select(Gen.Int[0, 31 * Day - 1], Gen.Int[-50_000, 500_000]).Select((at, cents) =>
+            UsageEvent.Prepaid("", "org_acme", "prj_0", cents / 100m, "h100-80gb", "us-east", T0.AddSeconds(at)))));
 
     [Fact]
     public void The_stored_form_reads_back_to_an_invoice_that_verifies_and_the_csv_adds_up()

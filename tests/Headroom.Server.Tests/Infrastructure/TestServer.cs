@@ -103,6 +103,24 @@ public sealed class TestServer : IAsyncDisposable
     }
 }
 
+/// <summary>The system clock moved by an offset the test sets: timers still run in real time, "now" jumps ahead.</summary>
+public sealed class ShiftedTime : TimeProvider
+{
+    private long _offsetTicks;
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
+
+    /// <summary>Moves "now" to <paramref name="target"/> (never backwards).</summary>
+    public void JumpTo(DateTimeOffset target)
+    {
+        var gap = target - GetUtcNow();
+        if (gap > TimeSpan.Zero)
+            Advance(gap);
+    }
+
+    public override DateTimeOffset GetUtcNow() => System.GetUtcNow().AddTicks(Interlocked.Read(ref _offsetTicks));
+}
+
 public static class HttpJson
 {
     public static async Task<JsonObject> PostJsonAsync(this HttpClient client, string path, object body, System.Net.HttpStatusCode expect = System.Net.HttpStatusCode.Created)

@@ -13,6 +13,8 @@ public enum StopCause
 {
     NoticeExpired = 0,
     MaxDurationReached = 1,
+    /// <summary>A reserved workload whose block has ended or was cancelled: reserved work runs only inside its block.</summary>
+    ReservationEnded = 2,
 }
 
 /// <summary>Stop a running workload now; with <see cref="Requeue"/> it goes back to the queue from its checkpoint.</summary>

@@ -27,7 +27,8 @@ public sealed record WindowUsage(string Org, Tier Tier, long GpuMilliSeconds, lo
 /// </summary>
 /// <remarks>
 /// Order of one cycle:
-/// 1. Stop what must stop now (notice deadline passed, max duration reached); their capacity frees.
+/// 1. Stop what must stop now (notice deadline passed, max duration reached, a reserved workload's block
+///    no longer active); their capacity frees.
 /// 2. Hold the unused part of every active reservation block in its pool.
 /// 3. Order the queue: tier (internal first), then dominant share of the org within the tier
 ///    (lowest first, so one tenant cannot starve another), then submission time, then id.
@@ -117,6 +118,8 @@ public static class TieredScheduler
                     _stops.Add(new StopDecision(r.Workload.Id, StopCause.NoticeExpired, requeue));
                 else if (r.Workload.MaxDuration is { } max && r.StartedAt + max <= _now)
                     _stops.Add(new StopDecision(r.Workload.Id, StopCause.MaxDurationReached, false));
+                else if (r.Workload.Tier == Tier.Reserved && ActiveBlock(r.Workload.ReservationId) is null)
+                    _stops.Add(new StopDecision(r.Workload.Id, StopCause.ReservationEnded, false));
                 else
                     Hold(r);
             }

@@ -719,6 +719,10 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("labels");
 
+                    b.Property<DateTimeOffset?>("LastHeartbeatAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_heartbeat_at");
+
                     b.Property<long>("MemoryMib")
                         .HasColumnType("bigint")
                         .HasColumnName("memory_mib");
@@ -1114,6 +1118,163 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasDatabaseName("ix_jobs_org_id_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Reservations.QuoteRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("currency");
+
+                    b.Property<DateTimeOffset>("End")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("end");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<int>("GpuCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("gpu_count");
+
+                    b.Property<string>("GpuModel")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<decimal>("Price")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("numeric(28,10)")
+                        .HasColumnName("price");
+
+                    b.Property<string>("Region")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("region");
+
+                    b.Property<string>("Slices")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("slices");
+
+                    b.Property<DateTimeOffset>("Start")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("start");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tier");
+
+                    b.HasKey("Id")
+                        .HasName("pk_quotes");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_quotes_org_id_id");
+
+                    b.ToTable("quotes", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Reservations.ReservationRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTimeOffset?>("CancelledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("cancelled_at");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("currency");
+
+                    b.Property<DateTimeOffset>("End")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("end");
+
+                    b.Property<int>("GpuCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("gpu_count");
+
+                    b.Property<string>("GpuModel")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<decimal>("Price")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("numeric(28,10)")
+                        .HasColumnName("price");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("QuoteId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("quote_id");
+
+                    b.Property<decimal?>("Refund")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("numeric(28,10)")
+                        .HasColumnName("refund");
+
+                    b.Property<string>("Region")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("region");
+
+                    b.Property<DateTimeOffset>("Start")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("start");
+
+                    b.HasKey("Id")
+                        .HasName("pk_reservations");
+
+                    b.HasIndex("QuoteId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_reservations_quote_id");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_reservations_org_id_id");
+
+                    b.HasIndex("Region", "GpuModel", "End")
+                        .HasDatabaseName("ix_reservations_region_gpu_model_end");
+
+                    b.ToTable("reservations", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>

@@ -713,6 +713,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("labels");
 
+                    b.Property<long?>("LastHeartbeatAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_heartbeat_at");
+
                     b.Property<long>("MemoryMib")
                         .HasColumnType("INTEGER")
                         .HasColumnName("memory_mib");
@@ -1106,6 +1110,163 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasDatabaseName("ix_jobs_org_id_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Reservations.QuoteRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("End")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("end");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.Property<int>("GpuCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("gpu_count");
+
+                    b.Property<string>("GpuModel")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<decimal>("Price")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("price");
+
+                    b.Property<string>("Region")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<string>("Slices")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("slices");
+
+                    b.Property<long>("Start")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("start");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tier");
+
+                    b.HasKey("Id")
+                        .HasName("pk_quotes");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_quotes_org_id_id");
+
+                    b.ToTable("quotes", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Reservations.ReservationRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long?>("CancelledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancelled_at");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("End")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("end");
+
+                    b.Property<int>("GpuCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("gpu_count");
+
+                    b.Property<string>("GpuModel")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<decimal>("Price")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("price");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("QuoteId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("quote_id");
+
+                    b.Property<decimal?>("Refund")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("refund");
+
+                    b.Property<string>("Region")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<long>("Start")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("start");
+
+                    b.HasKey("Id")
+                        .HasName("pk_reservations");
+
+                    b.HasIndex("QuoteId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_reservations_quote_id");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_reservations_org_id_id");
+
+                    b.HasIndex("Region", "GpuModel", "End")
+                        .HasDatabaseName("ix_reservations_region_gpu_model_end");
+
+                    b.ToTable("reservations", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>

@@ -13,7 +13,7 @@ public sealed class TieredSchedulerTests
     {
         Assert.Equal([0, 1, 2, 3], Enum.GetValues<Tier>().Select(t => (int)t));
         Assert.Equal(["Spot", "OnDemand", "Reserved", "Internal"], Enum.GetNames<Tier>());
-        Assert.Equal([0, 1], Enum.GetValues<StopCause>().Select(t => (int)t));
+        Assert.Equal([0, 1, 2], Enum.GetValues<StopCause>().Select(t => (int)t));
     }
 
     [Fact]

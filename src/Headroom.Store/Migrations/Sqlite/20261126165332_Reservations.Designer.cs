@@ -10,8 +10,8 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Headroom.Store.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteHeadroomDb))]
-    [Migration("20261126174123_InvoicesBudgets")]
-    partial class InvoicesBudgets
+    [Migration("20261126165332_Reservations")]
+    partial class Reservations
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -29,19 +29,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("key");
 
-                    b.Property<long?>("AppliedAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("applied_at");
-
                     b.Property<byte[]>("Body")
                         .IsRequired()
                         .HasColumnType("BLOB")
                         .HasColumnName("body");
-
-                    b.Property<string>("ClaimedBy")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("claimed_by");
 
                     b.Property<string>("ContentType")
                         .IsRequired()
@@ -160,271 +151,6 @@ namespace Headroom.Store.Migrations.Sqlite
                     b.ToTable("audit_records", (string)null);
                 });
 
-            modelBuilder.Entity("Headroom.Store.Billing.BudgetEventRow", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("id");
-
-                    b.Property<int>("Attempts")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("attempts");
-
-                    b.Property<string>("BudgetId")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("budget_id");
-
-                    b.Property<string>("Delivery")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("delivery");
-
-                    b.Property<string>("LastError")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("last_error");
-
-                    b.Property<long?>("NextAttemptAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("next_attempt_at");
-
-                    b.Property<string>("OrgId")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("org_id");
-
-                    b.Property<int>("Percent")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("percent");
-
-                    b.Property<long>("PeriodStart")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("period_start");
-
-                    b.Property<long>("SpentUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("spent_units");
-
-                    b.Property<long>("ThresholdUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("threshold_units");
-
-                    b.Property<long>("Time")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("time");
-
-                    b.Property<string>("Type")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("type");
-
-                    b.HasKey("Id")
-                        .HasName("pk_budget_events");
-
-                    b.HasIndex("BudgetId", "Id")
-                        .HasDatabaseName("ix_budget_events_budget_id_id");
-
-                    b.HasIndex("Delivery", "NextAttemptAt")
-                        .HasDatabaseName("ix_budget_events_delivery_next_attempt_at");
-
-                    b.ToTable("budget_events", (string)null);
-                });
-
-            modelBuilder.Entity("Headroom.Store.Billing.BudgetLeaseRow", b =>
-                {
-                    b.Property<string>("LeaseId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("lease_id");
-
-                    b.Property<string>("BudgetId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("budget_id");
-
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("created_at");
-
-                    b.Property<long>("MaxUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("max_units");
-
-                    b.Property<long>("PeriodStart")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("period_start");
-
-                    b.Property<bool>("Settled")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("settled");
-
-                    b.HasKey("LeaseId", "BudgetId")
-                        .HasName("pk_budget_leases");
-
-                    b.HasIndex("Settled", "CreatedAt")
-                        .HasDatabaseName("ix_budget_leases_settled_created_at");
-
-                    b.ToTable("budget_leases", (string)null);
-                });
-
-            modelBuilder.Entity("Headroom.Store.Billing.BudgetRow", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("id");
-
-                    b.Property<string>("AlertPercents")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("alert_percents");
-
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("created_at");
-
-                    b.Property<bool>("HardLimit")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("hard_limit");
-
-                    b.Property<long>("LimitUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("limit_units");
-
-                    b.Property<string>("Name")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("name");
-
-                    b.Property<string>("OrgId")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("org_id");
-
-                    b.Property<string>("ProjectId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("project_id");
-
-                    b.Property<long>("UpdatedAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("updated_at");
-
-                    b.Property<string>("WebhookSecret")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("webhook_secret");
-
-                    b.Property<string>("WebhookUrl")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("webhook_url");
-
-                    b.HasKey("Id")
-                        .HasName("pk_budgets");
-
-                    b.HasIndex("OrgId", "Id")
-                        .HasDatabaseName("ix_budgets_org_id_id");
-
-                    b.ToTable("budgets", (string)null);
-                });
-
-            modelBuilder.Entity("Headroom.Store.Billing.BudgetSpendRow", b =>
-                {
-                    b.Property<string>("BudgetId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("budget_id");
-
-                    b.Property<long>("PeriodStart")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("period_start");
-
-                    b.Property<int>("AlertsFired")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("alerts_fired");
-
-                    b.Property<long>("MeteredUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("metered_units");
-
-                    b.Property<long>("ReservedUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("reserved_units");
-
-                    b.Property<long>("SettledUnits")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("settled_units");
-
-                    b.HasKey("BudgetId", "PeriodStart")
-                        .HasName("pk_budget_spend");
-
-                    b.ToTable("budget_spend", (string)null);
-                });
-
-            modelBuilder.Entity("Headroom.Store.Billing.InvoiceRow", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("id");
-
-                    b.Property<string>("ChainHead")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("chain_head");
-
-                    b.Property<string>("Currency")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("currency");
-
-                    b.Property<string>("Document")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("document");
-
-                    b.Property<int>("EventCount")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("event_count");
-
-                    b.Property<string>("EventsHash")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("events_hash");
-
-                    b.Property<long>("IssuedAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("issued_at");
-
-                    b.Property<long>("LastSeq")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("last_seq");
-
-                    b.Property<string>("OrgId")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("org_id");
-
-                    b.Property<long>("PeriodEnd")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("period_end");
-
-                    b.Property<long>("PeriodStart")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("period_start");
-
-                    b.Property<string>("Total")
-                        .IsRequired()
-                        .HasColumnType("TEXT")
-                        .HasColumnName("total");
-
-                    b.HasKey("Id")
-                        .HasName("pk_invoices");
-
-                    b.HasIndex("OrgId", "Id")
-                        .HasDatabaseName("ix_invoices_org_id_id");
-
-                    b.HasIndex("OrgId", "PeriodStart")
-                        .IsUnique()
-                        .HasDatabaseName("ix_invoices_org_id_period_start");
-
-                    b.ToTable("invoices", (string)null);
-                });
-
             modelBuilder.Entity("Headroom.Store.Billing.PriceSheetVersionRow", b =>
                 {
                     b.Property<int>("Number")
@@ -462,46 +188,6 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasDatabaseName("ix_price_sheet_versions_effective_from");
 
                     b.ToTable("price_sheet_versions", (string)null);
-                });
-
-            modelBuilder.Entity("Headroom.Store.Billing.SpotPricePointRow", b =>
-                {
-                    b.Property<string>("Region")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("region");
-
-                    b.Property<string>("GpuModel")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("gpu_model");
-
-                    b.Property<long>("Time")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("time");
-
-                    b.Property<decimal>("PerGpuHour")
-                        .HasPrecision(18, 6)
-                        .HasColumnType("TEXT")
-                        .HasColumnName("per_gpu_hour");
-
-                    b.Property<int>("SheetVersion")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("sheet_version");
-
-                    b.Property<long>("TotalMilliGpus")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("total_milli_gpus");
-
-                    b.Property<long>("UsedMilliGpus")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("used_milli_gpus");
-
-                    b.HasKey("Region", "GpuModel", "Time")
-                        .HasName("pk_spot_price_points");
-
-                    b.HasIndex("Time")
-                        .HasDatabaseName("ix_spot_price_points_time");
-
-                    b.ToTable("spot_price_points", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Billing.UsageEntryRow", b =>
@@ -1109,6 +795,163 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasDatabaseName("ix_jobs_org_id_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Reservations.QuoteRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("End")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("end");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.Property<int>("GpuCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("gpu_count");
+
+                    b.Property<string>("GpuModel")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<decimal>("Price")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("price");
+
+                    b.Property<string>("Region")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<string>("Slices")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("slices");
+
+                    b.Property<long>("Start")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("start");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tier");
+
+                    b.HasKey("Id")
+                        .HasName("pk_quotes");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_quotes_org_id_id");
+
+                    b.ToTable("quotes", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Reservations.ReservationRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long?>("CancelledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancelled_at");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("End")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("end");
+
+                    b.Property<int>("GpuCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("gpu_count");
+
+                    b.Property<string>("GpuModel")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("gpu_model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<decimal>("Price")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("price");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("QuoteId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("quote_id");
+
+                    b.Property<decimal?>("Refund")
+                        .HasPrecision(28, 10)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("refund");
+
+                    b.Property<string>("Region")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<long>("Start")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("start");
+
+                    b.HasKey("Id")
+                        .HasName("pk_reservations");
+
+                    b.HasIndex("QuoteId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_reservations_quote_id");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_reservations_org_id_id");
+
+                    b.HasIndex("Region", "GpuModel", "End")
+                        .HasDatabaseName("ix_reservations_region_gpu_model_end");
+
+                    b.ToTable("reservations", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
