@@ -182,13 +182,14 @@ public static class SettingsReader
         var before = errors.Count;
         foreach (var key in section.GetChildren().Where(c => !s_slurmKeys.Contains(c.Key)))
             errors.Add($"slurm: unknown setting '{key.Key}' (known: {string.Join(", ", s_slurmKeys.Order())})");
+        // Keys are GPU model ids and tier codes, both lower-case; environment variables arrive upper-case.
         var gres = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in section.GetSection("gres_types").GetChildren())
-            gres[entry.Key] = entry.Value ?? "";
+            gres[entry.Key.ToLowerInvariant()] = entry.Value ?? "";
         var partitions = SlurmLayout.Default.Partitions.ToDictionary();
         foreach (var entry in section.GetSection("partitions").GetChildren())
         {
-            if (WorkloadCodes.TryParseTier(entry.Key, out var tier) && entry.Value is { Length: > 0 } name)
+            if (WorkloadCodes.TryParseTier(entry.Key.ToLowerInvariant(), out var tier) && entry.Value is { Length: > 0 } name)
                 partitions[tier] = name;
             else
                 errors.Add($"slurm.partitions.{entry.Key}: expected a tier (internal, reserved, on-demand, spot) and a partition name");
