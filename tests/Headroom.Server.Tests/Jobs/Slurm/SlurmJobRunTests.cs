@@ -149,7 +149,7 @@ public sealed class SlurmJobRunTests
         const string script = """
             dir=$HEADROOM_CHECKPOINT_DIR
             if [ -f "$dir/step" ]; then echo "resumed from step $(cat "$dir/step") at attempt $HEADROOM_ATTEMPT"; exit 0; fi
-            trap 'cp "$HEADROOM_NOTICE_FILE" "$dir/notice.tmp"; mv "$dir/notice.tmp" "$dir/notice"; echo 42 > "$dir/step"; echo checkpointed; exit 0' TERM
+            trap 'cp "$HEADROOM_NOTICE_FILE" "$dir/notice"; cp "$HEADROOM_PREEMPT_AT_FILE" "$dir/deadline"; echo 42 > "$dir/step"; echo checkpointed; exit 0' TERM
             echo "working at attempt $HEADROOM_ATTEMPT"
             while :; do sleep 0.2; done
             """;
@@ -176,6 +176,7 @@ public sealed class SlurmJobRunTests
             var preempted = events.Single(e => e["to_state"]!.GetValue<string>() == "preempted");
             var checkpoints = Path.Combine(server.Settings.JobsDir, "checkpoints", spot);
             var noticeFile = (await File.ReadAllTextAsync(Path.Combine(checkpoints, "notice"))).Trim();
+            var deadlineFile = (await File.ReadAllTextAsync(Path.Combine(checkpoints, "deadline"))).Trim();
             var firstLog = await File.ReadAllTextAsync(Path.Combine(server.Settings.JobsDir, "slurm", spot, "attempt-1.log"));
             var stopsAt = DateTimeOffset.Parse(notice["reason"]!.GetValue<string>().Split("stops at ")[1], CultureInfo.InvariantCulture);
 
@@ -189,6 +190,8 @@ public sealed class SlurmJobRunTests
             Assert.StartsWith("HEADROOM_PREEMPT_AT=", noticeFile, StringComparison.Ordinal);
             var deadline = DateTimeOffset.Parse(noticeFile["HEADROOM_PREEMPT_AT=".Length..], CultureInfo.InvariantCulture);
             Assert.True((stopsAt - deadline).Duration() < TimeSpan.FromSeconds(2), $"the job read deadline {deadline:O}; Headroom stops it at {stopsAt:O}");
+            // The same deadline, bare, where a job written for the local runtime looks for it.
+            Assert.Equal(deadline, DateTimeOffset.Parse(deadlineFile, CultureInfo.InvariantCulture));
             // The internal job got the node once the spot job's first attempt had let go of it.
             Assert.True(In(internalDone, "succeeded"), internalDone.ToString());
             Assert.Contains("internal ran on gpu-node3 in internal", await admin.GetStringAsync($"/v1/jobs/{urgent}/logs"), StringComparison.Ordinal);
