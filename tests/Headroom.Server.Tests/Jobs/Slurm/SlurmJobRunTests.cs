@@ -9,7 +9,7 @@ namespace Headroom.Server.Tests.Jobs.Slurm;
 /// <summary>
 /// Jobs end to end through the API on a real Slurm cluster: the scheduler loop places them on the fleet's Slurm
 /// nodes and the slurm runtime submits, observes, cancels and preempts them. Each test has a Slurm node of its own
-/// (gpu-node1..3), so a job one leaves behind never blocks another.
+/// (gpu-node1..4), so a job one leaves behind never blocks another, and a node taken down comes back before the next.
 /// </summary>
 public sealed class SlurmJobRunTests
 {
@@ -203,6 +203,54 @@ public sealed class SlurmJobRunTests
             SlurmJobs.CancelAll(spot);
             if (urgent is not null)
                 SlurmJobs.CancelAll(urgent);
+        }
+    }
+
+    [Fact]
+    public async Task A_job_whose_slurm_node_fails_is_lost_requeued_and_resumes_from_its_checkpoint_when_the_node_is_back()
+    {
+        await using var server = await SlurmJobs.StartAsync("gpu-node4", TimeSpan.FromSeconds(3));
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var tenant = server.Client(key);
+        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        const string script = """
+            dir=$HEADROOM_CHECKPOINT_DIR
+            if [ -f "$dir/step" ]; then echo "resumed from step $(cat "$dir/step") at attempt $HEADROOM_ATTEMPT"; exit 0; fi
+            echo 7 > "$dir/step"
+            echo "working at attempt $HEADROOM_ATTEMPT"
+            sleep 300
+            """;
+        var id = (await tenant.PostJsonAsync("/v1/jobs", new
+        {
+            project_id = project, tier = "spot", checkpoint = "requeue", command = new[] { "/bin/bash", "-c", script },
+        }))["id"]!.GetValue<string>();
+        try
+        {
+            await WaitForAsync(tenant, id, j => In(j, "running"));
+            await WaitForLogAsync(tenant, id, "working at attempt 1");
+            try
+            {
+                // An operator (or slurmctld, when slurmd stops answering) marks the node down: its job ends NODE_FAIL.
+                SlurmJobs.Run("scontrol", "update", "nodename=gpu-node4", "state=down", "reason=headroom-test");
+                await WaitForAsync(tenant, id, j => j["attempt"]!.GetValue<int>() == 2, seconds: 30);
+            }
+            finally
+            {
+                SlurmJobs.Run("scontrol", "update", "nodename=gpu-node4", "state=resume");
+            }
+            var done = await WaitForAsync(tenant, id, j => In(j, "succeeded") || In(j, "failed"), seconds: 90);
+            var events = (await tenant.GetJsonAsync($"/v1/jobs/{id}/events"))["data"]!.AsArray().Select(e => e!).ToList();
+
+            Assert.True(In(done, "succeeded"), done.ToString());
+            Assert.Equal(2, done["attempt"]!.GetValue<int>());
+            var lost = events.Single(e => e["to_state"]!.GetValue<string>() == "lost");
+            Assert.Contains("NODE_FAIL", lost["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Contains(events, e => e["reason"]!.GetValue<string>().StartsWith("requeued after it was lost", StringComparison.Ordinal));
+            Assert.Contains("resumed from step 7 at attempt 2", await tenant.GetStringAsync($"/v1/jobs/{id}/logs"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            SlurmJobs.CancelAll(id);
         }
     }
 }

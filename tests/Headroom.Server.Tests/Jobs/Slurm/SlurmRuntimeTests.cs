@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Headroom.Server.Tests.Jobs.Slurm;
 
 /// <summary>
-/// The slurm runtime against the real dev cluster, below the scheduler (on gpu-node4, which the API tests keep off):
+/// The slurm runtime against the real dev cluster, below the scheduler (one GPU of gpu-node1, beside the API test there):
 /// a start repeated after a crash submits nothing new, and a new runtime instance (a restarted control plane)
 /// observes, reads the logs of and stops an attempt from its persisted handle alone.
 /// </summary>
@@ -47,7 +47,7 @@ public sealed class SlurmRuntimeTests : IDisposable
         var jobId = "job_rt" + Guid.NewGuid().ToString("N")[..8];
         var workload = new RuntimeWorkload(jobId, 1, "org_test", "prj_test",
             ["/bin/bash", "-c", "echo \"line one of $HEADROOM_JOB_ID\"; echo line two; sleep 120"], new Dictionary<string, string>(),
-            [new RuntimePlacement("gpu-node4", [0], 1000)], TimeSpan.FromMinutes(5), "")
+            [new RuntimePlacement("gpu-node1", [0], 1000)], TimeSpan.FromMinutes(5), "")
         {
             Tier = Tier.OnDemand,
             GpuModel = "h100-80gb",
@@ -98,7 +98,7 @@ public sealed class SlurmRuntimeTests : IDisposable
     public async Task A_job_slurm_refuses_fails_to_start_with_slurms_reason()
     {
         var workload = new RuntimeWorkload("job_rt" + Guid.NewGuid().ToString("N")[..8], 1, "org_test", "prj_test", ["true"],
-            new Dictionary<string, string>(), [new RuntimePlacement("gpu-node4", [0], 1000)], null, "")
+            new Dictionary<string, string>(), [new RuntimePlacement("gpu-node1", [0], 1000)], null, "")
         {
             GpuModel = "b200-180gb",
         };
