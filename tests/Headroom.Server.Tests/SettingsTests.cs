@@ -162,12 +162,14 @@ public sealed class SettingsTests : IDisposable
             ["HEADROOM_SLURM__PARTITIONS__PREMIUM"] = "gold",
             ["HEADROOM_SLURM__PARTITIONS__SPOT"] = "preemptible",
             ["HEADROOM_SLURM__GRES_TYPES__H100-80GB"] = "h100 sxm",
+            ["HEADROOM_SLURM__COMMAND_TIMEOUT_SECONDS"] = "0",
             ["HEADROOM_SLURM__COLOUR"] = "blue",
         });
 
         Assert.Null(settings);
         Assert.Collection(errors.Order(StringComparer.Ordinal),
             e => Assert.StartsWith("slurm.accounting: 'sometimes'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm.command_timeout_seconds: '0' is not a whole number from 1 to 600", e, StringComparison.Ordinal),
             e => Assert.StartsWith("slurm.partitions.PREMIUM:", e, StringComparison.Ordinal),
             e => Assert.StartsWith("slurm: bin_directory", e, StringComparison.Ordinal),
             e => Assert.StartsWith("slurm: gres_types.h100-80gb: 'h100 sxm'", e, StringComparison.Ordinal),

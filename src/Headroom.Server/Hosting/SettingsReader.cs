@@ -202,7 +202,9 @@ public static class SettingsReader
             case "none": accounting = SlurmAccounting.None; break;
             case var other: errors.Add($"slurm.accounting: '{other}' is not one of completion_log, database, none"); break;
         }
-        var timeout = ReadInt(section, "command_timeout_seconds", 30, 1, 600, errors);
+        var timeoutErrors = new List<string>();
+        var timeout = ReadInt(section, "command_timeout_seconds", 30, 1, 600, timeoutErrors);
+        errors.AddRange(timeoutErrors.Select(e => "slurm." + e));
         var options = new SlurmRuntimeOptions
         {
             SlurmConf = section["slurm_conf"] ?? "",
