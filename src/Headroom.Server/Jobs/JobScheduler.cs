@@ -146,8 +146,10 @@ internal sealed partial class JobScheduler(
                 (spec.Region is null || spec.Region == n.Region) && n.GpuCount >= spec.GpusPerNode).ToList();
             if (idle.Count > 0)
             {
+                var names = idle.Select(n => n.Runtime).Distinct().Order().ToList();
+                var hint = names.Contains("slurm") ? " (slurm is driven once the settings have a slurm section)" : "";
                 why.Add(new ReasonView("runtime-unavailable",
-                    $"{idle.Count} matching node(s) are run by {string.Join(" and ", idle.Select(n => n.Runtime).Distinct().Order())}, which this installation does not drive yet"));
+                    $"{idle.Count} matching node(s) are run by {string.Join(" and ", names)}, which this installation does not drive{hint}"));
             }
             var reasons = JsonSerializer.Serialize(why, Json.Options);
             if (job.PendingReasons != reasons || job.QueuePosition != wait.QueuePosition)
