@@ -75,8 +75,9 @@ void Speed(string fleetName, IReadOnlyList<PlacementNode> fleetNodes, IReadOnlyL
     {
         var fleet = PlacementFleet.Create(fleetNodes);
         var requests = OpenbReplay.Requests(fleet, podList, out var mix);
-        var order = OpenbReplay.ArrivalOrder(podList, requests, fleet.TotalGpuMilli, seed, OpenbReplay.DefaultInflationPercent);
-        var policy = PlacementPolicies.Create(policyName, mix, seed)!;
+        var random = new Random(seed);
+        var order = OpenbReplay.ArrivalOrder(podList, requests, fleet.TotalGpuMilli, random, OpenbReplay.DefaultInflationPercent);
+        var policy = PlacementPolicies.Create(policyName, mix, random)!;
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         foreach (var i in order)

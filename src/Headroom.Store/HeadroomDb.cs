@@ -17,6 +17,32 @@ namespace Headroom.Store;
 /// </summary>
 public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
 {
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        StampIdempotencyClaim();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        StampIdempotencyClaim();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    // Writes made for a request holding an Idempotency-Key mark its claim applied in the same transaction: either both
+    // are committed or neither is (see IdempotencyClaim).
+    private void StampIdempotencyClaim()
+    {
+        if (IdempotencyClaim.Current is not { } claim)
+            return;
+        if (!ChangeTracker.Entries().Any(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted && e.Entity is not IdempotencyRow))
+            return;
+        var entry = ChangeTracker.Entries<IdempotencyRow>().FirstOrDefault(e => e.Entity.OrgId == claim.OrgId && e.Entity.Key == claim.Key)
+            ?? Attach(new IdempotencyRow { OrgId = claim.OrgId, Key = claim.Key, RequestHash = "", Body = [] });
+        entry.Property(r => r.AppliedAt).CurrentValue = claim.At;
+        entry.Property(r => r.AppliedAt).IsModified = true;
+    }
+
     public DbSet<OrgRow> Orgs => Set<OrgRow>();
     public DbSet<ProjectRow> Projects => Set<ProjectRow>();
     public DbSet<MemberRow> Members => Set<MemberRow>();

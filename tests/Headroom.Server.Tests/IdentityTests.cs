@@ -1,9 +1,13 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using Headroom.Server.Tests.Infrastructure;
 using Headroom.Store;
+using Headroom.Store.Api;
 using Headroom.Tests;
+using Microsoft.EntityFrameworkCore;
 
 namespace Headroom.Server.Tests;
 
@@ -198,6 +202,53 @@ public sealed class IdentityTests
             JsonNode.Parse(await again.Content.ReadAsStringAsync())!["id"]!.ToString());
         Assert.Equal("idempotency_key_reused", (await HttpJson.ErrorAsync(other, 409))["code"]!.GetValue<string>());
         Assert.Single(list["data"]!.AsArray());
+    }
+
+    [Theory]
+    [InlineData(StoreProvider.Sqlite)]
+    [InlineData(StoreProvider.Postgres)]
+    public async Task After_a_crash_a_repeat_learns_the_request_took_effect_or_runs_it_once(StoreProvider provider)
+    {
+        await using var server = await TestServer.StartAsync(provider);
+        var (orgId, ownerKey) = await server.CreateTenantAsync("acme");
+        using var owner = server.Client(ownerKey);
+        async Task<HttpResponseMessage> Post(string key, string body)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/projects") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("Idempotency-Key", key);
+            return await owner.SendAsync(request);
+        }
+
+        // A request that completes: its claim was stamped applied by the transaction that created the project.
+        using var first = await Post("k1", """{"name":"web"}""");
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        await using (var db = server.Database.Open())
+            Assert.NotNull((await db.IdempotencyRecords.SingleAsync(r => r.OrgId == orgId && r.Key == "k1")).AppliedAt);
+
+        // The server died after that commit and before it stored the response: the repeat is told, and runs nothing.
+        await using (var db = server.Database.Open())
+            await db.IdempotencyRecords.Where(r => r.Key == "k1").ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, 0).SetProperty(r => r.Body, Array.Empty<byte>()));
+        using var repeat = await Post("k1", """{"name":"web"}""");
+        Assert.Equal("idempotency_key_applied", (await HttpJson.ErrorAsync(repeat, 409))["code"]!.GetValue<string>());
+
+        // An earlier run of this replica died holding a claim before anything was committed: the repeat runs it, once.
+        var body = """{"name":"api"}""";
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"POST /v1/projects\n{body}")));
+        await using (var db = server.Database.Open())
+        {
+            db.IdempotencyRecords.Add(new IdempotencyRow
+            {
+                OrgId = orgId, Key = "k2", RequestHash = hash, Body = [], CreatedAt = DateTimeOffset.UtcNow, ClaimedBy = $"{server.Settings.ReplicaId}#an-earlier-run",
+            });
+            await db.SaveChangesAsync();
+        }
+        using var takeover = await Post("k2", body);
+        using var replay = await Post("k2", body);
+
+        Assert.Equal(HttpStatusCode.Created, takeover.StatusCode);
+        Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
+        var names = (await owner.GetJsonAsync("/v1/projects"))["data"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).Order().ToList();
+        Assert.Equal(["api", "web"], names);
     }
 
     [Fact]

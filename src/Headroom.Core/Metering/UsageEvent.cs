@@ -45,6 +45,21 @@ public sealed record UsageEvent(
         DateTimeOffset start, DateTimeOffset end, DateTimeOffset? notChargedFrom = null, string? model = null) =>
         new(id, orgId, projectId, Meter.GpuSeconds, milliGpus, new UsageDimensions(tier, gpuModel, region, model), start, end, notChargedFrom);
 
+    /// <summary>
+    /// GPU time of one attempt of a workload, from the control plane's own record of it: it ran from
+    /// <paramref name="started"/> until <paramref name="ended"/>, and was given notice by the operator at
+    /// <paramref name="noticed"/> (null when it was not preempted). An end recorded before the start bills nothing; a
+    /// notice is kept inside the run, so the notice period is never charged and nothing outside the run is.
+    /// </summary>
+    public static UsageEvent GpuAttempt(
+        string id, string orgId, string projectId, long milliGpus, Tier tier, string gpuModel, string region,
+        DateTimeOffset started, DateTimeOffset ended, DateTimeOffset? noticed)
+    {
+        var end = ended < started ? started : ended;
+        DateTimeOffset? notChargedFrom = noticed is not { } n ? null : n < started ? started : n > end ? end : n;
+        return GpuTime(id, orgId, projectId, milliGpus, tier, gpuModel, region, started, end, notChargedFrom);
+    }
+
     /// <summary>Tokens of <paramref name="model"/> served at <paramref name="time"/>.</summary>
     public static UsageEvent Tokens(
         string id, string orgId, string projectId, Meter meter, long tokens, string model, DateTimeOffset time,

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Headroom.Server.Hosting;
 using Headroom.Server.Identity;
 using Headroom.Store;
 using Headroom.Store.Api;
@@ -12,15 +13,25 @@ namespace Headroom.Server.Api;
 /// <c>Idempotency-Key</c> on POST: the first request with a key claims it (a row with no response
 /// yet), runs, and stores its response; a repeat with the same body gets that response again with
 /// <c>Idempotent-Replayed: true</c>; a repeat with another body, or one that arrives while the
-/// first still runs, gets 409. A 5xx is not stored, so the caller can retry. A claim left by a
-/// replica that died mid-request is taken over after <see cref="AbandonedAfter"/>.
+/// first still runs, gets 409. A 5xx is not stored, so the caller can retry.
 /// </summary>
+/// <remarks>
+/// A replica can die between committing the first request's writes and storing its response. The
+/// handler's writes stamp the claim in their own transaction (<see cref="IdempotencyClaim"/>), so a
+/// repeat then gets 409 <c>idempotency_key_applied</c> — the request took effect, fetch its result —
+/// and never runs it twice. A claim with nothing applied is taken over once its holder is known dead:
+/// this replica restarted since (its replica id is unique among running replicas, as the leader
+/// lease already requires), or <see cref="AbandonedAfter"/> has passed.
+/// </remarks>
 internal sealed class Idempotency(RequestDelegate next)
 {
     public const string Header = "Idempotency-Key";
     private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
 
-    public async Task InvokeAsync(HttpContext context, Database database, TimeProvider time)
+    // Tells this process's claims from those of an earlier run of the same replica.
+    private static readonly string s_instance = Guid.NewGuid().ToString("N");
+
+    public async Task InvokeAsync(HttpContext context, Database database, TimeProvider time, HeadroomSettings settings)
     {
         var principal = Access.Of(context);
         if (!HttpMethods.IsPost(context.Request.Method) || principal is null ||
@@ -42,14 +53,15 @@ internal sealed class Idempotency(RequestDelegate next)
         await using (var db = database.Open())
         {
             var existing = await db.IdempotencyRecords.SingleOrDefaultAsync(r => r.OrgId == principal.OrgId && r.Key == key, context.RequestAborted);
-            if (existing is not null && !(existing.StatusCode == 0 && existing.CreatedAt < now - AbandonedAfter && existing.RequestHash == requestHash))
+            if (existing is not null && !(existing.StatusCode == 0 && existing.AppliedAt is null && existing.RequestHash == requestHash && Abandoned(existing, now, settings)))
             {
                 await AnswerRepeatAsync(context, existing, requestHash);
                 return;
             }
+            var claimedBy = $"{settings.ReplicaId}#{s_instance}";
             if (existing is null)
             {
-                db.IdempotencyRecords.Add(new IdempotencyRow { OrgId = principal.OrgId, Key = key, RequestHash = requestHash, Body = [], CreatedAt = now });
+                db.IdempotencyRecords.Add(new IdempotencyRow { OrgId = principal.OrgId, Key = key, RequestHash = requestHash, Body = [], CreatedAt = now, ClaimedBy = claimedBy });
                 if (!await Persist.TrySaveAsync(db, context.RequestAborted))
                 {
                     await using var again = database.Open();
@@ -61,6 +73,7 @@ internal sealed class Idempotency(RequestDelegate next)
             else
             {
                 existing.CreatedAt = now;
+                existing.ClaimedBy = claimedBy;
                 await db.SaveChangesAsync(context.RequestAborted);
             }
         }
@@ -70,7 +83,8 @@ internal sealed class Idempotency(RequestDelegate next)
         context.Response.Body = buffer;
         try
         {
-            await next(context);
+            using (IdempotencyClaim.Enter(principal.OrgId, key, now))
+                await next(context);
         }
         catch
         {
@@ -104,6 +118,12 @@ internal sealed class Idempotency(RequestDelegate next)
             await Errors.Conflict($"This {Header} was already used with a different request.", "idempotency_key_reused", Header).ExecuteAsync(context);
             return;
         }
+        if (row.StatusCode == 0 && row.AppliedAt is not null)
+        {
+            await Errors.Conflict($"A request with this {Header} took effect, but the server stopped before it answered. Look up its result (for example with GET) instead of sending it again.",
+                "idempotency_key_applied", Header).ExecuteAsync(context);
+            return;
+        }
         if (row.StatusCode == 0)
         {
             await Errors.Conflict($"A request with this {Header} is still being processed; retry shortly.", "idempotency_key_in_use", Header).ExecuteAsync(context);
@@ -117,6 +137,10 @@ internal sealed class Idempotency(RequestDelegate next)
         context.Response.Headers["Idempotent-Replayed"] = "true";
         await context.Response.Body.WriteAsync(row.Body, context.RequestAborted);
     }
+
+    private static bool Abandoned(IdempotencyRow claim, DateTimeOffset now, HeadroomSettings settings) =>
+        claim.CreatedAt < now - AbandonedAfter ||
+        (claim.ClaimedBy.StartsWith($"{settings.ReplicaId}#", StringComparison.Ordinal) && claim.ClaimedBy != $"{settings.ReplicaId}#{s_instance}");
 
     private static async Task ForgetAsync(Database database, string orgId, string key)
     {

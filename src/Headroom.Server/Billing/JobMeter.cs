@@ -96,10 +96,7 @@ internal sealed partial class JobMeter(
         }
         var milliGpus = placement.Sum(p => (long)p.Gpus.Count * p.GpuMilli);
         var notice = events.FirstOrDefault(e => e.FromState == Running && e.ToState == Running && e.Reason.StartsWith(NoticePrefix, StringComparison.Ordinal));
-        var start = started.Time;
-        var end = ending.Time < start ? start : ending.Time;
-        DateTimeOffset? notChargedFrom = notice is null ? null : notice.Time < start ? start : notice.Time > end ? end : notice.Time;
-        var usage = UsageEvent.GpuTime(id, job.OrgId, job.ProjectId, milliGpus, tier, node.GpuModel, node.Region, start, end, notChargedFrom);
+        var usage = UsageEvent.GpuAttempt(id, job.OrgId, job.ProjectId, milliGpus, tier, node.GpuModel, node.Region, started.Time, ending.Time, notice?.Time);
         if (usage.Validate() is { Count: > 0 } problems)
         {
             LogUnmeasurable(id, string.Join(" ", problems));

@@ -14,4 +14,13 @@ public sealed class IdempotencyRow
     public required byte[] Body { get; set; }
     public string Location { get; set; } = "";
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>
+    /// Who holds the claim while the first request runs: <c>replica-id#instance</c>, where the instance is new on every
+    /// start of the process. A claim of this replica's earlier instance was left by a process that died.
+    /// </summary>
+    public string ClaimedBy { get; set; } = "";
+
+    /// <summary>When the first request's writes were committed (null: nothing it did is in the store).</summary>
+    public DateTimeOffset? AppliedAt { get; set; }
 }

@@ -53,6 +53,32 @@ public sealed class SimulateCommandTests
         Assert.StartsWith("mean", lines[3], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Faults_with_json_reports_what_happened_and_no_violation()
+    {
+        var (exit, output, error) = Run("simulate", "faults", "--seeds", "1-20", "--steps", "40", "--json");
+
+        Assert.True(exit == 0, error + output);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal(20, root.GetProperty("seeds").GetInt32());
+        Assert.True(root.GetProperty("starts").GetInt64() > 0);
+        Assert.Equal(root.GetProperty("starts").GetInt64(), root.GetProperty("events_metered").GetInt64());
+        Assert.Equal(0, root.GetProperty("failing_seeds").GetArrayLength());
+        Assert.Equal(0, root.GetProperty("violations").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("--seeds", "9-1")]
+    [InlineData("--steps", "0")]
+    public void Faults_with_bad_arguments_exit_2(string option, string value)
+    {
+        var (exit, _, error) = Run("simulate", "faults", option, value);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(option, error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--policy", "first-fit")]
     [InlineData("--seeds", "51-42")]

@@ -110,7 +110,7 @@ public sealed class AuditChainProperties
                     Assert.Single(findings);
                     break;
             }
-        }, iter: 1000, print: t => $"{Describe(t.Chain)} {t.Tampering}");
+        }, iter: 10_000, print: t => $"{Describe(t.Chain)} {t.Tampering}");
     }
 
     [Fact]

@@ -85,7 +85,7 @@ public sealed class UsageLedgerProperties
                     Assert.Contains(ChainFindingKind.Inserted, kinds);
                     break;
             }
-        }, iter: 500, print: t => $"ledger of {t.Chain.Count}, {t.Tampering}");
+        }, iter: 10_000, print: t => $"ledger of {t.Chain.Count}, {t.Tampering}");
     }
 
     private abstract record Tampering

@@ -47,12 +47,12 @@ public sealed class OpenbReplayTests
         var fleet = PlacementFleet.Create(nodes);
         var requests = OpenbReplay.Requests(fleet, pods, out _);
 
-        var order = OpenbReplay.ArrivalOrder(pods, requests, fleet.TotalGpuMilli, seed: 42, inflationPercent: 130);
+        var order = OpenbReplay.ArrivalOrder(pods, requests, fleet.TotalGpuMilli, new Random(42), inflationPercent: 130);
 
         Assert.Equal(pods.Count, order.Take(pods.Count).Distinct().Count());
         var requested = order.Sum(i => (long)requests[i].TotalGpuMilli);
         Assert.InRange(requested, fleet.TotalGpuMilli * 129 / 100, fleet.TotalGpuMilli * 130 / 100);
-        Assert.Equal(order, OpenbReplay.ArrivalOrder(pods, requests, fleet.TotalGpuMilli, seed: 42, inflationPercent: 130));
+        Assert.Equal(order, OpenbReplay.ArrivalOrder(pods, requests, fleet.TotalGpuMilli, new Random(42), inflationPercent: 130));
     }
 
     [Fact]

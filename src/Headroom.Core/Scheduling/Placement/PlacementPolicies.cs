@@ -20,12 +20,15 @@ public static class PlacementPolicies
     /// <param name="name">One of <see cref="Names"/>.</param>
     /// <param name="mix">The typical workload mix, for fragmentation-aware policies.</param>
     /// <param name="seed">Seed for the policy's tie-breaking and random choices.</param>
-    public static IPlacementPolicy? Create(string name, WorkloadMix mix, int seed) => name switch
+    public static IPlacementPolicy? Create(string name, WorkloadMix mix, int seed) => Create(name, mix, new System.Random(seed));
+
+    /// <summary>Creates the named policy drawing from <paramref name="random"/>, or returns null for an unknown name.</summary>
+    public static IPlacementPolicy? Create(string name, WorkloadMix mix, System.Random random) => name switch
     {
-        Random => new RandomPolicy(new System.Random(seed)),
-        BestFit => new BestFitPolicy(new System.Random(seed)),
-        Fgd => new FragmentationPolicy(Fgd, mix, new System.Random(seed), FragmentationPolicy.Measure.NextPod, FragmentationPolicy.TieBreak.Random),
-        FgdPack => new FragmentationPolicy(FgdPack, mix, new System.Random(seed), FragmentationPolicy.Measure.WithPacking, FragmentationPolicy.TieBreak.BestFit),
+        Random => new RandomPolicy(random),
+        BestFit => new BestFitPolicy(random),
+        Fgd => new FragmentationPolicy(Fgd, mix, random, FragmentationPolicy.Measure.NextPod, FragmentationPolicy.TieBreak.Random),
+        FgdPack => new FragmentationPolicy(FgdPack, mix, random, FragmentationPolicy.Measure.WithPacking, FragmentationPolicy.TieBreak.BestFit),
         _ => null,
     };
 }

@@ -37,10 +37,14 @@ public static class OpenbReplay
         ArgumentNullException.ThrowIfNull(pods);
         var fleet = PlacementFleet.Create(nodes);
         var requests = Requests(fleet, pods, out var mix);
-        var policy = PlacementPolicies.Create(policyName, mix, seed);
+        // One generator for the whole run, as the artifact draws from one global stream: the
+        // shuffle, the inflation, then the policy. Two generators built from the same seed would
+        // repeat each other's draws, tying the policy's choices to the arrival order.
+        var random = new Random(seed);
+        var order = ArrivalOrder(pods, requests, fleet.TotalGpuMilli, random, inflationPercent);
+        var policy = PlacementPolicies.Create(policyName, mix, random);
         if (policy is null)
             return null;
-        var order = ArrivalOrder(pods, requests, fleet.TotalGpuMilli, seed, inflationPercent);
         return Replay(fleet, policy, requests, order, inflationPercent);
     }
 
@@ -62,11 +66,11 @@ public static class OpenbReplay
     }
 
     /// <summary>Steps 1 and 2: indices into the pod list in arrival order, inflated.</summary>
-    public static int[] ArrivalOrder(IReadOnlyList<OpenbPod> pods, PlacementRequest[] requests, long capacityMilli, int seed, int inflationPercent)
+    public static int[] ArrivalOrder(IReadOnlyList<OpenbPod> pods, PlacementRequest[] requests, long capacityMilli, Random random, int inflationPercent)
     {
         ArgumentNullException.ThrowIfNull(pods);
         ArgumentNullException.ThrowIfNull(requests);
-        var random = new Random(seed);
+        ArgumentNullException.ThrowIfNull(random);
         var order = Enumerable.Range(0, pods.Count).OrderBy(i => pods[i].Name, StringComparer.Ordinal).ToList();
         for (var i = order.Count - 1; i > 0; i--)
         {

@@ -32,10 +32,19 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("key");
 
+                    b.Property<DateTimeOffset?>("AppliedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("applied_at");
+
                     b.Property<byte[]>("Body")
                         .IsRequired()
                         .HasColumnType("bytea")
                         .HasColumnName("body");
+
+                    b.Property<string>("ClaimedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("claimed_by");
 
                     b.Property<string>("ContentType")
                         .IsRequired()
