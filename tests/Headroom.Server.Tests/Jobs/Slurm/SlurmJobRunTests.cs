@@ -51,8 +51,10 @@ public sealed class SlurmJobRunTests
     private static string SlurmJob(long slurmJobId) => SlurmJobs.Run("scontrol", "show", "job", "-o", slurmJobId.ToString(CultureInfo.InvariantCulture));
 
     [Fact]
-    public async Task A_job_runs_on_its_planned_slurm_node_with_its_gpus_and_logs_and_succeeds()
+    public async Task A_job_runs_on_its_planned_slurm_node_with_its_gpus_and_logs_and_succeeds_without_the_control_planes_environment()
     {
+        // Something of the control plane's own environment: sbatch must not carry it into the job.
+        Environment.SetEnvironmentVariable("CONTROL_PLANE_SECRET_FOR_SLURM_TEST", "leaked");
         await using var server = await SlurmJobs.StartAsync("gpu-node1", TimeSpan.FromSeconds(3));
         var (orgId, key) = await server.CreateTenantAsync("acme");
         using var owner = server.Client(key);
@@ -65,7 +67,7 @@ public sealed class SlurmJobRunTests
             {
                 "/bin/bash", "-c",
                 "echo \"hello from $HEADROOM_JOB_ID attempt $HEADROOM_ATTEMPT\"; echo \"node=$SLURMD_NODENAME partition=$SLURM_JOB_PARTITION gpus=$CUDA_VISIBLE_DEVICES\"; " +
-                "echo \"checkpoint=$HEADROOM_CHECKPOINT_DIR\"; echo \"$GREETING\"",
+                "echo \"checkpoint=$HEADROOM_CHECKPOINT_DIR\"; echo \"$GREETING\"; echo \"secret=${CONTROL_PLANE_SECRET_FOR_SLURM_TEST:-none}\"",
             },
             env = new Dictionary<string, string> { ["GREETING"] = "bonjour" },
         }))["id"]!.GetValue<string>();
@@ -83,6 +85,7 @@ public sealed class SlurmJobRunTests
             Assert.Contains("node=gpu-node1 partition=on-demand gpus=0,1", logs, StringComparison.Ordinal);
             Assert.Contains($"checkpoint={Path.Combine(server.Settings.JobsDir, "checkpoints", id)}", logs, StringComparison.Ordinal);
             Assert.Contains("bonjour", logs, StringComparison.Ordinal);
+            Assert.Contains("secret=none", logs, StringComparison.Ordinal);
             Assert.Equal(["queued", "scheduled", "starting", "running", "succeeded"], events["data"]!.AsArray().Select(e => e!["to_state"]!.GetValue<string>()));
             // Slurm's own record names the Headroom job, its attempt and owner, and carries the max duration as the time limit.
             Assert.Contains($"JobName=hr-{id} ", slurm, StringComparison.Ordinal);
