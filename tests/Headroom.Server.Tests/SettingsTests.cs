@@ -1,5 +1,9 @@
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Runtimes.Slurm;
 using Headroom.Server.Hosting;
+using Headroom.Server.Jobs;
 using Headroom.Store;
+using Microsoft.Extensions.DependencyInjection;
 using Headroom.Tests;
 
 namespace Headroom.Server.Tests;
@@ -134,5 +138,69 @@ public sealed class SettingsTests : IDisposable
         var issuer = Assert.Single(settings!.OidcIssuers);
         Assert.Equal(("okta", "https://corp.okta.example/oauth2/default", "api://headroom", "org_name", "role"),
             (issuer.Name, issuer.Authority, issuer.Audience, issuer.OrgClaim, issuer.RoleClaim));
+    }
+
+    [Fact]
+    public void A_slurm_section_makes_this_replica_drive_the_slurm_runtime()
+    {
+        var conf = Path.Combine(_dir.Path, "slurm.conf");
+        File.WriteAllText(conf, "ClusterName=test\n");
+        var bin = Directory.CreateDirectory(Path.Combine(_dir.Path, "bin")).FullName;
+        File.WriteAllText(Path.Combine(bin, "sbatch"), "");
+        var config = Path.Combine(_dir.Path, "headroom.json");
+        File.WriteAllText(config, $$"""
+            { "slurm": { "slurm_conf": "{{conf}}", "bin_directory": "{{bin}}", "gres_types": { "h100-80gb": "h100" },
+                         "partitions": { "spot": "preemptible" }, "accounting": "database" } }
+            """);
+
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new() { ["HEADROOM_SLURM__COMMAND_TIMEOUT_SECONDS"] = "5" }, config);
+        using var app = HeadroomHost.Build(settings!);
+        var runtimes = app.Services.GetRequiredService<JobRuntimes>();
+
+        Assert.Empty(errors);
+        var slurm = settings!.Slurm!;
+        Assert.Equal((conf, bin, Path.Combine(_dir.Path, "jobs")), (slurm.SlurmConf, slurm.BinDirectory, slurm.SharedDirectory));
+        Assert.Equal(("h100", "a100-80gb"), (slurm.GresType("h100-80gb"), slurm.GresType("a100-80gb")));
+        Assert.Equal(("preemptible", "internal"), (slurm.Layout.Partitions[Tier.Spot], slurm.Layout.Partitions[Tier.Internal]));
+        Assert.Equal((SlurmAccounting.Database, TimeSpan.FromSeconds(5)), (slurm.Accounting, slurm.CommandTimeout));
+        Assert.Equal(["local", "slurm"], runtimes.Names.Order());
+    }
+
+    [Fact]
+    public void Without_a_slurm_section_only_the_local_runtime_is_driven()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path });
+        using var app = HeadroomHost.Build(settings!);
+
+        Assert.Empty(errors);
+        Assert.Null(settings!.Slurm);
+        Assert.Equal(["local"], app.Services.GetRequiredService<JobRuntimes>().Names);
+    }
+
+    [Fact]
+    public void Every_problem_of_the_slurm_section_is_listed()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new()
+        {
+            ["HEADROOM_SLURM__SLURM_CONF"] = "slurm.conf",
+            ["HEADROOM_SLURM__BIN_DIRECTORY"] = _dir.Path,
+            ["HEADROOM_SLURM__SHARED_DIRECTORY"] = _dir.Path,
+            ["HEADROOM_SLURM__ACCOUNTING"] = "sometimes",
+            ["HEADROOM_SLURM__PARTITIONS__PREMIUM"] = "gold",
+            ["HEADROOM_SLURM__PARTITIONS__SPOT"] = "preemptible",
+            ["HEADROOM_SLURM__GRES_TYPES__H100-80GB"] = "h100 sxm",
+            ["HEADROOM_SLURM__COMMAND_TIMEOUT_SECONDS"] = "0",
+            ["HEADROOM_SLURM__COLOUR"] = "blue",
+        });
+
+        Assert.Null(settings);
+        Assert.Collection(errors.Order(StringComparer.Ordinal),
+            e => Assert.StartsWith("slurm.accounting: 'sometimes'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm.command_timeout_seconds: '0' is not a whole number from 1 to 600", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm.partitions.PREMIUM:", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm: bin_directory", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm: gres_types.h100-80gb: 'h100 sxm'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm: slurm_conf must be an absolute path", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("slurm: unknown setting 'COLOUR'", e, StringComparison.Ordinal));
     }
 }

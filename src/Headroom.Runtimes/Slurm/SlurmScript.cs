@@ -26,7 +26,8 @@ public sealed record SlurmRender(string? Script, IReadOnlyList<SpecError> Errors
 /// <c>SlurmctldParameters=preempt_send_user_signal</c>, since a batch script without steps hears nothing
 /// else until its grace time is over) and <c>&lt;grace&gt;</c> seconds before the time limit
 /// (<c>--signal=B:USR1@&lt;grace&gt;</c>). The shell writes the deadline to <c>$HEADROOM_NOTICE_FILE</c>
-/// as <c>HEADROOM_PREEMPT_AT=&lt;RFC 3339&gt;</c>, logs it and relays the spec's notice signal to the workload.</item>
+/// as <c>HEADROOM_PREEMPT_AT=&lt;RFC 3339&gt;</c> and the bare time to <c>$HEADROOM_PREEMPT_AT_FILE</c> (as the
+/// local runtime does), logs it and relays the spec's notice signal to the workload.</item>
 /// <item>TERM is the stop: it is relayed, and Slurm sends KILL <c>KillWait</c> seconds later.</item>
 /// </list>
 /// Every <c>headroom:</c> line in the log carries an epoch time, so notices and stops can be measured.
@@ -100,6 +101,8 @@ public static partial class SlurmScript
         Export("HEADROOM_ATTEMPT", spec.Attempt.ToString(CultureInfo.InvariantCulture));
         Export("HEADROOM_CHECKPOINT_DIR", spec.CheckpointDirectory);
         s.Append($"export HEADROOM_NOTICE_FILE=\"$HEADROOM_CHECKPOINT_DIR/{NoticeFileName}\"\n");
+        // The local runtime's name for the deadline, so a workload reads it the same way on either runtime.
+        s.Append($"export HEADROOM_PREEMPT_AT_FILE=\"$HEADROOM_CHECKPOINT_DIR/{PreemptAtFileName}\"\n");
         s.Append("export HEADROOM_RESTART_COUNT=\"${SLURM_RESTART_COUNT:-0}\"\n");
         foreach (var (name, value) in spec.Env.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
@@ -107,7 +110,7 @@ public static partial class SlurmScript
         }
         s.Append(Invariant($$"""
             mkdir -p -- "$HEADROOM_CHECKPOINT_DIR"
-            rm -f -- "$HEADROOM_NOTICE_FILE"
+            rm -f -- "$HEADROOM_NOTICE_FILE" "$HEADROOM_PREEMPT_AT_FILE"
             echo "headroom: start at $(date +%s.%N) on $(hostname) slurm_job=$SLURM_JOB_ID restart=$HEADROOM_RESTART_COUNT gpus=${CUDA_VISIBLE_DEVICES:-}"
             headroom_child=
             headroom_notice() {
@@ -117,6 +120,7 @@ public static partial class SlurmScript
                 echo "HEADROOM_PREEMPT_AT=$(date -u -d "@$(($(date +%s) + {{grace}}))" +%Y-%m-%dT%H:%M:%SZ)" > "$HEADROOM_NOTICE_FILE"
               fi
               deadline=$(cat "$HEADROOM_NOTICE_FILE")
+              printf '%s\n' "${deadline#HEADROOM_PREEMPT_AT=}" > "$HEADROOM_PREEMPT_AT_FILE.tmp" && mv -f -- "$HEADROOM_PREEMPT_AT_FILE.tmp" "$HEADROOM_PREEMPT_AT_FILE"
               echo "headroom: notice at $(date +%s.%N), stop expected by ${deadline#HEADROOM_PREEMPT_AT=}"
               [ -z "$headroom_child" ] || kill -{{spec.NoticeSignal}} "$headroom_child" 2>/dev/null
             }
@@ -148,6 +152,8 @@ public static partial class SlurmScript
     public static string NoticeFile(string checkpointDirectory) => Path.Combine(checkpointDirectory, NoticeFileName);
 
     internal const string NoticeFileName = "headroom-notice";
+
+    internal const string PreemptAtFileName = "headroom-preempt-at";
 
     /// <summary>The Slurm job name for a Headroom job: how a restarted control plane finds its jobs.</summary>
     public static string JobName(string jobId) => "hr-" + jobId;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Headroom.Core.Scheduling.Tiered;
+using Headroom.Server.Jobs.Slurm;
 using Headroom.Store;
 
 namespace Headroom.Server.Hosting;
@@ -54,6 +55,9 @@ public sealed record HeadroomSettings
 
     /// <summary>How often the leader runs a scheduling cycle.</summary>
     public TimeSpan SchedulerPeriod { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The Slurm cluster this replica drives as the <c>slurm</c> runtime; null: nodes run by slurm get no work here.</summary>
+    public SlurmRuntimeOptions? Slurm { get; init; }
 
     /// <summary>A name for this replica in leases and logs; defaults to host name and process id.</summary>
     public string ReplicaId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";

@@ -3,6 +3,9 @@ using System.Net;
 using System.Collections.Immutable;
 using Headroom.Core.Fleet;
 using Headroom.Core.Scheduling.Tiered;
+using Headroom.Core.Workloads;
+using Headroom.Runtimes.Slurm;
+using Headroom.Server.Jobs.Slurm;
 using Headroom.Store;
 using Microsoft.Extensions.Configuration;
 
@@ -19,13 +22,18 @@ public static class SettingsReader
     {
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
-        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools",
+        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools", "slurm",
         "node_down_after_seconds", "max_gpu_temperature_c", "webhooks_to_private_networks",
     };
 
     private static readonly HashSet<string> s_poolKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "region", "gpu_model", "internal_guarantee_gpus", "on_demand_cap_gpus",
+    };
+
+    private static readonly HashSet<string> s_slurmKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "slurm_conf", "bin_directory", "shared_directory", "gres_types", "partitions", "accounting", "command_timeout_seconds",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -166,6 +174,7 @@ public static class SettingsReader
             if (entry["on_demand_cap_gpus"] is { Length: > 0 })
                 caps[pool] = ReadInt(entry, "on_demand_cap_gpus", 0, 0, 1_000_000, errors, path + ".") * 1000L;
         }
+        var slurm = ReadSlurm(config.GetSection("slurm"), Path.Combine(Path.GetFullPath(dataDir), "jobs"), errors);
 
         if (errors.Count > 0 || database is null)
             return (null, errors);
@@ -185,6 +194,7 @@ public static class SettingsReader
             NodeDownAfter = TimeSpan.FromSeconds(nodeDownAfter),
             MaxGpuTemperatureC = maxGpuTemperature,
             InternalGuarantees = guarantees.ToImmutable(),
+            Slurm = slurm,
             WebhooksToPrivateNetworks = privateWebhooks,
             Scheduler = new SchedulerConfig
             {
@@ -196,6 +206,54 @@ public static class SettingsReader
         if (config["replica_id"] is { Length: > 0 } replica)
             settings = settings with { ReplicaId = replica };
         return (settings, errors);
+    }
+
+    /// <summary>
+    /// The <c>slurm</c> section, or null when there is none (the runtime is then not driven here). Its problems are
+    /// added to <paramref name="errors"/>, the options' own checks included (slurm.conf exists, sbatch is there).
+    /// </summary>
+    private static SlurmRuntimeOptions? ReadSlurm(IConfigurationSection section, string jobsDir, List<string> errors)
+    {
+        if (!section.Exists())
+            return null;
+        var before = errors.Count;
+        foreach (var key in section.GetChildren().Where(c => !s_slurmKeys.Contains(c.Key)))
+            errors.Add($"slurm: unknown setting '{key.Key}' (known: {string.Join(", ", s_slurmKeys.Order())})");
+        // Keys are GPU model ids and tier codes, both lower-case; environment variables arrive upper-case.
+        var gres = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in section.GetSection("gres_types").GetChildren())
+            gres[entry.Key.ToLowerInvariant()] = entry.Value ?? "";
+        var partitions = SlurmLayout.Default.Partitions.ToDictionary();
+        foreach (var entry in section.GetSection("partitions").GetChildren())
+        {
+            if (WorkloadCodes.TryParseTier(entry.Key.ToLowerInvariant(), out var tier) && entry.Value is { Length: > 0 } name)
+                partitions[tier] = name;
+            else
+                errors.Add($"slurm.partitions.{entry.Key}: expected a tier (internal, reserved, on-demand, spot) and a partition name");
+        }
+        var accounting = SlurmAccounting.CompletionLog;
+        switch (section["accounting"])
+        {
+            case null or "" or "completion_log": break;
+            case "database": accounting = SlurmAccounting.Database; break;
+            case "none": accounting = SlurmAccounting.None; break;
+            case var other: errors.Add($"slurm.accounting: '{other}' is not one of completion_log, database, none"); break;
+        }
+        var timeoutErrors = new List<string>();
+        var timeout = ReadInt(section, "command_timeout_seconds", 30, 1, 600, timeoutErrors);
+        errors.AddRange(timeoutErrors.Select(e => "slurm." + e));
+        var options = new SlurmRuntimeOptions
+        {
+            SlurmConf = section["slurm_conf"] ?? "",
+            BinDirectory = section["bin_directory"] is { Length: > 0 } bin ? bin : "/usr/bin",
+            SharedDirectory = section["shared_directory"] is { Length: > 0 } shared ? Path.GetFullPath(shared) : jobsDir,
+            GresTypes = gres,
+            Layout = new SlurmLayout { Partitions = partitions },
+            Accounting = accounting,
+            CommandTimeout = TimeSpan.FromSeconds(timeout),
+        };
+        errors.AddRange(options.Validate());
+        return errors.Count == before ? options : null;
     }
 
     private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors, string prefix = "")

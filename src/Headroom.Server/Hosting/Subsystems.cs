@@ -6,6 +6,7 @@ using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
 using Headroom.Server.Jobs.Local;
+using Headroom.Server.Jobs.Slurm;
 using Headroom.Server.Operator;
 using Headroom.Server.Reservations;
 using Headroom.Store;
@@ -57,6 +58,8 @@ internal static class Subsystems
     {
         services.AddSingleton<IWorkloadRuntime>(sp => new LocalRuntime(
             new LocalRuntimeOptions { Root = settings.JobsDir }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalRuntime>>()));
+        if (settings.Slurm is { } slurm)
+            services.AddSingleton<IWorkloadRuntime>(sp => new SlurmRuntime(slurm, sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<JobRuntimes>();
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());

@@ -162,8 +162,10 @@ internal sealed partial class JobScheduler(
                 (spec.Region is null || spec.Region == n.Region) && n.GpuCount >= spec.GpusPerNode).ToList();
             if (idle.Count > 0)
             {
+                var names = idle.Select(n => n.Runtime).Distinct().Order().ToList();
+                var hint = names.Contains("slurm") ? " (slurm is driven once the settings have a slurm section)" : "";
                 why.Add(new ReasonView("runtime-unavailable",
-                    $"{idle.Count} matching node(s) are run by {string.Join(" and ", idle.Select(n => n.Runtime).Distinct().Order())}, which this installation does not drive yet"));
+                    $"{idle.Count} matching node(s) are run by {string.Join(" and ", names)}, which this installation does not drive{hint}"));
             }
             var reasons = JsonSerializer.Serialize(why, Json.Options);
             if (job.PendingReasons != reasons || job.QueuePosition != wait.QueuePosition)
@@ -219,13 +221,24 @@ internal sealed partial class JobScheduler(
         var runtime = runtimes.For(job.Runtime);
         var spec = JobSpec.Read(job);
         var placements = JsonSerializer.Deserialize<List<PlacementView>>(job.Placement!, Json.Options)!;
+        WorkloadCodes.TryParseTier(job.Tier, out var tier);
+        // A gang's nodes share one GPU model (the scheduler places it so); the runtime may need its name (Slurm's GRES type).
+        var firstNode = placements[0].Node;
+        var gpuModel = await db.Nodes.AsNoTracking().Where(n => n.Name == firstNode).Select(n => n.GpuModel).FirstOrDefaultAsync(cancellationToken);
         var outcome = runtime is null
             ? StartOutcome.Failed($"runtime '{job.Runtime}' is not available on this replica")
             : await runtime.StartAsync(new RuntimeWorkload(
                 job.Id, job.Attempt, job.OrgId, job.ProjectId, spec.Command, spec.Env,
                 [.. placements.Select(p => new RuntimePlacement(p.Node, p.Gpus, p.GpuMilli))],
                 spec.MaxDurationSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
-                Path.Combine(settings.JobsDir, "checkpoints", job.Id)), cancellationToken);
+                Path.Combine(settings.JobsDir, "checkpoints", job.Id))
+            {
+                Tier = tier,
+                GpuModel = gpuModel,
+                NoticeGrace = settings.Scheduler.GraceFor(tier),
+                CpuMilliPerNode = spec.CpuMilli,
+                MemoryMibPerNode = spec.MemoryMib,
+            }, cancellationToken);
         if (outcome.Handle is { } handle)
         {
             // Running (and metered) from the moment the runtime confirmed the start, not from the cycle's start.
@@ -278,7 +291,7 @@ internal sealed partial class JobScheduler(
             case ObservedState.Exited:
                 job.ExitCode = seen.ExitCode;
                 JobTransitions.Move(db, job, seen.ExitCode == 0 ? JobState.Succeeded : JobState.Failed,
-                    seen.Signal is { } signal ? $"killed by signal {signal}" : $"exit code {seen.ExitCode}", now);
+                    seen.Signal is { } signal ? $"killed by signal {signal}" : seen.ExitCode is { } code ? $"exit code {code}" : seen.Detail, now);
                 break;
             case ObservedState.Lost:
                 JobTransitions.Move(db, job, JobState.Lost, "lost: " + seen.Detail, now);

@@ -1,3 +1,5 @@
+using Headroom.Core.Scheduling.Tiered;
+
 namespace Headroom.Server.Jobs;
 
 /// <summary>
@@ -49,7 +51,22 @@ public sealed record RuntimeWorkload(
     IReadOnlyDictionary<string, string> Environment,
     IReadOnlyList<RuntimePlacement> Placements,
     TimeSpan? MaxDuration,
-    string CheckpointDir);
+    string CheckpointDir)
+{
+    /// <summary>The job's tier: a runtime with one queue per tier (Slurm partitions) picks it by this.</summary>
+    public Tier Tier { get; init; } = Tier.OnDemand;
+
+    /// <summary>The fleet's GPU model of the placed nodes (<c>h100-80gb</c>); null for nodes without GPUs.</summary>
+    public string? GpuModel { get; init; }
+
+    /// <summary>The notice grace of the job's tier: how long a runtime's own warnings (a time limit ahead) come before the stop.</summary>
+    public TimeSpan NoticeGrace { get; init; }
+
+    /// <summary>CPU (millicores) and memory (MiB) the job asked for on each node; 0 asks for nothing beyond the runtime's default.</summary>
+    public int CpuMilliPerNode { get; init; }
+
+    public int MemoryMibPerNode { get; init; }
+}
 
 public sealed record RuntimePlacement(string Node, IReadOnlyList<int> Gpus, int GpuMilli);
 

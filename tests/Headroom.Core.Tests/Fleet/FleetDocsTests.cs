@@ -25,6 +25,17 @@ public sealed class FleetDocsTests
     }
 
     [Fact]
+    public void The_dev_slurm_cluster_fleet_file_names_its_nodes_as_slurm_does()
+    {
+        var result = FleetFile.Parse(TestFiles.RepoFile("deploy/slurm/fleet.dev.yaml"), "fleet.dev.yaml");
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Problems));
+        // deploy/slurm/dev-cluster.sh: NodeName=gpu-node[1-4], Gres=gpu:h100:8.
+        Assert.Equal(["gpu-node1", "gpu-node2", "gpu-node3", "gpu-node4"], result.Value.Nodes.Select(n => n.Name));
+        Assert.All(result.Value.Nodes, n => Assert.Equal((Runtime.Slurm, "h100-80gb", 8), (n.Runtime, n.GpuModel, n.GpuCount)));
+    }
+
+    [Fact]
     public void The_json_schema_names_the_keys_the_parser_accepts()
     {
         using var schema = JsonDocument.Parse(TestFiles.RepoFile("docs/fleet.schema.json"));

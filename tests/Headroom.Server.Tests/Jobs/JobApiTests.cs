@@ -88,7 +88,7 @@ public sealed class JobApiTests(JobApiTests.Fixture fixture) : IClassFixture<Job
     public async Task A_job_only_undriven_nodes_could_run_says_so_with_its_queue_position()
     {
         using var owner = fixture.Server.Client(fixture.Key);
-        // The H100 nodes of this fleet are Slurm's, which this installation does not drive yet.
+        // The H100 nodes of this fleet are Slurm's, and this server has no slurm settings.
         var id = (await owner.PostJsonAsync("/v1/jobs", new { project_id = fixture.ProjectId, command = new[] { "true" }, gpu_model = "h100-80gb" }))["id"]!.GetValue<string>();
 
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -104,6 +104,7 @@ public sealed class JobApiTests(JobApiTests.Fixture fixture) : IClassFixture<Job
         Assert.True(job["queue_position"]!.GetValue<int>() >= 1);
         var reason = Assert.Single(job["pending_reasons"]!.AsArray(), r => r!["code"]!.GetValue<string>() == "runtime-unavailable")!;
         Assert.Contains("2 matching node(s) are run by slurm", reason["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("once the settings have a slurm section", reason["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -73,7 +73,6 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
         put exit "$rc"
         """;
 
-    private const int MaxLogChunk = 4 << 20;
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(10);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
@@ -214,29 +213,8 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
         return Task.FromResult(Observe(h));
     }
 
-    public async Task<LogChunk> ReadLogsAsync(string handle, long offset, int maxBytes, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxBytes);
-        var h = Parse(handle);
-        var path = Path.Combine(h.Dir, "log");
-        if (!File.Exists(path))
-            return new LogChunk([], offset);
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        var length = RandomAccess.GetLength(file);
-        if (offset >= length)
-            return new LogChunk([], offset);
-        var buffer = new byte[(int)Math.Min(Math.Min(maxBytes, MaxLogChunk), length - offset)];
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = await RandomAccess.ReadAsync(file, buffer.AsMemory(read), offset + read, cancellationToken);
-            if (n == 0)
-                break;
-            read += n;
-        }
-        return new LogChunk(read == buffer.Length ? buffer : buffer[..read], offset + read);
-    }
+    public Task<LogChunk> ReadLogsAsync(string handle, long offset, int maxBytes, CancellationToken cancellationToken) =>
+        LogFile.ReadAsync(Path.Combine(Parse(handle).Dir, "log"), offset, maxBytes, cancellationToken);
 
     /// <summary>
     /// The order matters: a recorded status wins; then a live wrapper or workload means Running; the
