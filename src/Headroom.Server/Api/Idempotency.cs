@@ -146,7 +146,8 @@ internal sealed class Idempotency(RequestDelegate next)
     private static async Task ForgetAsync(Database database, string orgId, string key)
     {
         await using var db = database.Open();
-        await db.IdempotencyRecords.Where(r => r.OrgId == orgId && r.Key == key && r.StatusCode == 0).ExecuteDeleteAsync(CancellationToken.None);
+        // A claim whose request changed something stays: a retry must learn it took effect, not apply it again.
+        await db.IdempotencyRecords.Where(r => r.OrgId == orgId && r.Key == key && r.StatusCode == 0 && r.AppliedAt == null).ExecuteDeleteAsync(CancellationToken.None);
     }
 
     /// <summary>Hashes what makes two requests "the same": method, path, query and body bytes.</summary>
