@@ -189,4 +189,49 @@ public sealed class JobRunTests
         // The workload kept running for the whole grace period after its signal.
         Assert.True(lastAlive - noticeAt >= grace.TotalSeconds - 0.3, $"killed {lastAlive - noticeAt:F2} s after the notice; grace is {grace.TotalSeconds} s");
     }
+
+    [Fact]
+    public async Task Twenty_spot_jobs_preempted_at_once_each_keep_running_for_the_whole_grace_after_their_signal()
+    {
+        const int count = 20;
+        var grace = TimeSpan.FromSeconds(3);
+        await using var server = await StartAsync(count, grace);
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var tenant = server.Client(key);
+        using var admin = server.Admin();
+        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+
+        // Each records when its signal arrives and beats every 0.2 s until it is killed.
+        const string script = """
+            dir=$HEADROOM_CHECKPOINT_DIR
+            trap 'date +%s.%N > "$dir/notice.tmp"; mv "$dir/notice.tmp" "$dir/notice"' TERM
+            while :; do date +%s.%N > "$dir/alive.tmp"; mv "$dir/alive.tmp" "$dir/alive"; sleep 0.2; done
+            """;
+        var spots = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            spots.Add((await tenant.PostJsonAsync("/v1/jobs", new { project_id = project, tier = "spot", command = new[] { "/bin/sh", "-c", script } }))["id"]!.GetValue<string>());
+        }
+        foreach (var spot in spots)
+            await WaitForAsync(tenant, spot, j => In(j, "running"), seconds: 60);
+        await Task.Delay(500);
+
+        for (var i = 0; i < count; i++)
+            await admin.PostJsonAsync("/v1/jobs", new { project_id = internalProject, tier = "internal", command = new[] { "/bin/sh", "-c", "echo internal work" } });
+
+        var gaps = new List<double>();
+        foreach (var spot in spots)
+        {
+            await WaitForAsync(tenant, spot, j => In(j, "preempted"), seconds: 60);
+            var checkpoints = Path.Combine(server.Settings.JobsDir, "checkpoints", spot);
+            var noticeAt = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "notice")), CultureInfo.InvariantCulture);
+            var lastAlive = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "alive")), CultureInfo.InvariantCulture);
+            gaps.Add(lastAlive - noticeAt);
+        }
+
+        // Alive at its last beat, so killed later still: at most one beat (0.2 s) short of the grace, never more.
+        Assert.Equal(count, gaps.Count);
+        Assert.All(gaps, gap => Assert.True(gap >= grace.TotalSeconds - 0.25, $"a job was killed {gap:F2} s after its signal; grace is {grace.TotalSeconds} s (all: {string.Join(", ", gaps.Select(g => g.ToString("F2", CultureInfo.InvariantCulture)))})"));
+    }
 }
