@@ -6,7 +6,9 @@ using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
 using Headroom.Server.Jobs.Local;
+using Headroom.Server.WebConsole;
 using Headroom.Store;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -68,6 +70,10 @@ internal static class Subsystems
         return services;
     }
 
+    /// <summary>The web console: its session cookie's key ring, antiforgery, the server-rendered pages and their API client.</summary>
+    public static IServiceCollection AddHeadroomConsole(this IServiceCollection services, HeadroomSettings settings) =>
+        ConsoleEndpoints.Register(services, settings);
+
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
         OrgEndpoints.Map(v1);
@@ -87,4 +93,6 @@ internal static class Subsystems
         PriceEndpoints.Map(v1);
         UsageEndpoints.Map(v1);
     }
+
+    public static void MapConsole(this WebApplication app) => ConsoleEndpoints.Map(app);
 }
