@@ -54,6 +54,10 @@ internal sealed class ConsoleApi(IServer server) : IDisposable
                 return new ApiResult<T>(await response.Content.ReadFromJsonAsync<T>(Reading, timeout.Token), null);
             return new ApiResult<T>(default, await ProblemOfAsync(response, timeout.Token));
         }
+        catch (JsonException ex)
+        {
+            return new ApiResult<T>(default, new ApiProblem(502, $"The console could not read the API's answer: {ex.Message}", "api_unreadable", null, caller.RequestId));
+        }
         catch (HttpRequestException ex)
         {
             return new ApiResult<T>(default, new ApiProblem(502, $"The console could not reach the API: {ex.Message}", "api_unreachable", null, caller.RequestId));
