@@ -10,7 +10,8 @@ namespace Headroom.Console.Tests;
 /// <summary>
 /// One real <c>headroom up</c> (a temp SQLite store, one local node with 4 declared GPUs, project <c>research</c>) and
 /// one headless Chromium, shared by the tests of a class. The browser is Debian's chromium, found at
-/// <c>HEADROOM_TEST_CHROMIUM</c> (default <c>/usr/bin/chromium</c>); Playwright downloads no browser.
+/// <c>TEST_CHROMIUM</c> (default <c>/usr/bin/chromium</c>); Playwright downloads no browser. (Not a <c>HEADROOM_*</c> name:
+/// the server reads those as settings and refuses unknown ones.)
 /// </summary>
 public sealed class ConsoleServer : IAsyncLifetime
 {
@@ -39,10 +40,19 @@ public sealed class ConsoleServer : IAsyncLifetime
         Api = new HttpClient { BaseAddress = Address };
         Api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
         ProjectId = (await PostAsync("/v1/projects", $$"""{"name":"{{ProjectName}}","description":"Model training"}"""))["id"]!.GetValue<string>();
+        // A price sheet from a second from now (a version never takes effect before it is published), so the jobs the
+        // tests run are priced.
+        var effective = DateTime.UtcNow.AddSeconds(1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        await PostAsync("/v1/prices", $$"""
+            {"effective_from":"{{effective}}","currency":"USD",
+             "gpu_rates":[{"gpu_model":"h100-80gb","tier":"on-demand","region":"local","per_gpu_hour":"2.50"},
+                          {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"}],
+             "token_rates":[{"model":"llama-3-8b","input_per_million":"0.10","output_per_million":"0.20"}]}
+            """);
 
-        var chromium = Environment.GetEnvironmentVariable("HEADROOM_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
+        var chromium = Environment.GetEnvironmentVariable("TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
         if (!File.Exists(chromium))
-            throw new InvalidOperationException($"No Chromium at {chromium}: install Debian's chromium (apt-get install -y chromium) or set HEADROOM_TEST_CHROMIUM.");
+            throw new InvalidOperationException($"No Chromium at {chromium}: install Debian's chromium (apt-get install -y chromium) or set TEST_CHROMIUM.");
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = chromium, Headless = true });
         Directory.CreateDirectory(ScreenshotDir);
@@ -94,12 +104,12 @@ public sealed class ConsoleServer : IAsyncLifetime
     public async Task<JsonNode> GetAsync(string path) => JsonNode.Parse(await Api.GetStringAsync(path))!;
 
     /// <summary>Saves a full-page screenshot under the test output's screenshots folder, and into docs/console when asked.</summary>
-    public static async Task ScreenshotAsync(IPage page, string name)
+    public static async Task ScreenshotAsync(IPage page, string name, bool forDocs = true)
     {
         var path = Path.Combine(ScreenshotDir, name + ".png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
-        // The docs' pictures are refreshed on purpose (HEADROOM_UPDATE_CONSOLE_SCREENSHOTS=1), never by an ordinary run.
-        if (Environment.GetEnvironmentVariable("HEADROOM_UPDATE_CONSOLE_SCREENSHOTS") == "1")
+        // The docs' pictures are refreshed on purpose (UPDATE_CONSOLE_SCREENSHOTS=1), never by an ordinary run.
+        if (forDocs && Environment.GetEnvironmentVariable("UPDATE_CONSOLE_SCREENSHOTS") == "1")
         {
             var docs = Path.Combine(RepositoryRoot(), "docs", "console");
             Directory.CreateDirectory(docs);

@@ -185,6 +185,23 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task A_key_revoked_while_signed_in_ends_the_session_at_the_next_page()
+    {
+        var created = await server.PostAsync("/v1/keys", """{"name":"short-lived","roles":["viewer"]}""");
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("API key").FillAsync(created["key"]!.GetValue<string>());
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("Operator (internal)");
+
+        await server.PostAsync($"/v1/keys/{created["api_key"]!["id"]!.GetValue<string>()}/revoke", "{}");
+        await page.GotoAsync("/jobs");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?return_to=%2Fjobs&reason=expired"));
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("revoked or expired");
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "headroom_console");
+    }
+
+    [Fact]
     public async Task The_session_cookie_is_http_only_strict_and_not_the_key_itself()
     {
         var page = await server.SignedInPageAsync();
@@ -196,22 +213,23 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         Assert.Equal("", await page.EvaluateAsync<string>("() => document.cookie.includes('headroom_console') ? 'visible' : ''"));
     }
 
-    public static TheoryData<string, string> Pages => new()
+    /// <summary>Every page, and whether its picture goes into the docs (pages the flows above do not capture in a better state).</summary>
+    public static TheoryData<string, string, bool> Pages => new()
     {
-        { "/", "overview" },
-        { "/jobs", "jobs-list" },
-        { "/jobs/new", "job-submit-empty" },
-        { "/usage", "usage-page" },
-        { "/prices", "prices" },
-        { "/keys", "keys-page" },
-        { "/members", "members" },
-        { "/audit", "audit" },
-        { "/fleet", "fleet-page" },
+        { "/", "overview", true },
+        { "/jobs", "every-page-jobs", false },
+        { "/jobs/new", "every-page-submit", false },
+        { "/usage", "every-page-usage", false },
+        { "/prices", "prices", true },
+        { "/keys", "every-page-keys", false },
+        { "/members", "members", true },
+        { "/audit", "audit", true },
+        { "/fleet", "every-page-fleet", false },
     };
 
     [Theory]
     [MemberData(nameof(Pages))]
-    public async Task Every_page_renders_without_error_labels_every_input_and_starts_with_a_skip_link(string path, string name)
+    public async Task Every_page_renders_without_error_labels_every_input_and_starts_with_a_skip_link(string path, string name, bool forDocs)
     {
         var page = await server.SignedInPageAsync();
         var response = await page.GotoAsync(path);
@@ -228,7 +246,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
 
         await page.Keyboard.PressAsync("Tab");
         Assert.Equal("Skip to content", await page.EvaluateAsync<string>("() => document.activeElement.textContent"));
-        await ConsoleServer.ScreenshotAsync(page, name);
+        await ConsoleServer.ScreenshotAsync(page, name, forDocs);
     }
 
     [Fact]

@@ -11,7 +11,7 @@ internal static class Format
     public static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>A gpu_seconds quantity (milli-GPU-seconds) as GPU-hours, to two decimals.</summary>
-    public static string GpuHours(long milliGpuSeconds) => (milliGpuSeconds / 3_600_000m).ToString("0.00", CultureInfo.InvariantCulture);
+    public static string GpuHours(long milliGpuSeconds) => (milliGpuSeconds / 3_600_000m).ToString("0.00##", CultureInfo.InvariantCulture);
 
     /// <summary>A usage quantity in its meter's unit: GPU-hours for GPU time, a count for tokens.</summary>
     public static string Quantity(string? meter, long? quantity) => quantity is not { } q ? "—"
