@@ -68,6 +68,55 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task A_spec_no_node_can_run_is_refused_with_the_field_named_and_the_form_kept()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/jobs/new");
+        await page.GetByLabel("Command, one argument per line").FillAsync("/bin/true");
+        await page.GetByLabel("GPUs per node").FillAsync("8");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Submit job" }).ClickAsync();
+
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("The job was not submitted.");
+        await Expect(alert).ToContainTextAsync("field gpus_per_node");
+        await Expect(alert).ToContainTextAsync(new Regex("request id req_"));
+        await Expect(page.GetByLabel("Command, one argument per line")).ToHaveValueAsync("/bin/true");
+        await Expect(page.GetByLabel("GPUs per node")).ToHaveValueAsync("8");
+        await ConsoleServer.ScreenshotAsync(page, "job-submit-refused");
+    }
+
+    [Fact]
+    public async Task A_queued_job_shows_its_queue_position_and_why_it_waits()
+    {
+        var blocker = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"all-gpus","gpus_per_node":4,"command":["/bin/sleep","120"]}"""))["id"]!.GetValue<string>();
+        var waiting = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"waits","gpus_per_node":2,"command":["/bin/true"]}"""))["id"]!.GetValue<string>();
+        try
+        {
+            var page = await server.SignedInPageAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            // The scheduler records why a job waits at its next cycle.
+            while (true)
+            {
+                await page.GotoAsync($"/jobs/{waiting}");
+                if (await page.Locator("section[aria-labelledby=pending] li").CountAsync() > 0)
+                    break;
+                Assert.True(DateTime.UtcNow < deadline, "no pending reason appeared");
+                await Task.Delay(500);
+            }
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("queued");
+            await Expect(page.GetByTestId("queue-position")).ToHaveTextAsync(new Regex("^[0-9]+$"));
+            var reason = (await server.GetAsync($"/v1/jobs/{waiting}"))["pending_reasons"]![0]!["message"]!.GetValue<string>();
+            await Expect(page.Locator("section[aria-labelledby=pending]")).ToContainTextAsync(reason);
+            await ConsoleServer.ScreenshotAsync(page, "job-queued");
+        }
+        finally
+        {
+            await server.PostAsync($"/v1/jobs/{waiting}/cancel", "{}");
+            await server.PostAsync($"/v1/jobs/{blocker}/cancel", "{}");
+        }
+    }
+
+    [Fact]
     public async Task A_running_job_is_cancelled_from_its_page()
     {
         var job = await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"long","command":["/bin/sleep","120"]}""");
@@ -202,7 +251,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
-    public async Task The_session_cookie_is_http_only_strict_and_not_the_key_itself()
+    public async Task The_session_cookie_is_http_only_strict_and_not_the_key_itself_and_pages_forbid_framing()
     {
         var page = await server.SignedInPageAsync();
         var cookies = await page.Context.CookiesAsync();
@@ -211,6 +260,11 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
         Assert.DoesNotContain(server.AdminKey, session.Value, StringComparison.Ordinal);
         Assert.Equal("", await page.EvaluateAsync<string>("() => document.cookie.includes('headroom_console') ? 'visible' : ''"));
+
+        var response = await page.GotoAsync("/jobs");
+        var headers = await response!.AllHeadersAsync();
+        Assert.Contains("frame-ancestors 'none'", headers["content-security-policy"], StringComparison.Ordinal);
+        Assert.Equal("nosniff", headers["x-content-type-options"]);
     }
 
     /// <summary>Every page, and whether its picture goes into the docs (pages the flows above do not capture in a better state).</summary>

@@ -34,17 +34,36 @@ internal static class ConsoleEndpoints
 
     public static void Map(WebApplication app)
     {
-        app.MapGet(ConsoleAssets.PathPrefix + "/{file}", ConsoleAssets.Serve).ExcludeFromDescription();
+        app.Use(AddSecurityHeaders);
+        app.MapGet(ConsoleAssets.PathPrefix + "/{file}", ConsoleAssets.Serve).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapPost("/signout", (HttpContext http) =>
             {
                 ConsoleSession.SignOut(http);
                 return Results.Redirect("/signin?notice=signed-out");
             })
-            .WithMetadata(new RequireAntiforgeryTokenAttribute())
+            .WithMetadata(new RequireAntiforgeryTokenAttribute(), ConsoleEndpoint.Marker)
             .ExcludeFromDescription();
-        app.MapGet("/jobs/{id}/log", FollowLogsAsync).ExcludeFromDescription();
-        app.MapGet("/audit/export", ExportAuditAsync).ExcludeFromDescription();
-        app.MapRazorComponents<App>();
+        app.MapGet("/jobs/{id}/log", FollowLogsAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapGet("/audit/export", ExportAuditAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapRazorComponents<App>().Add(b => b.Metadata.Add(ConsoleEndpoint.Marker));
+    }
+
+    /// <summary>
+    /// What a browser should enforce for the console: only this origin's scripts, styles and forms (the console has no
+    /// inline script or style), never inside another site's frame, no referrer to other sites.
+    /// </summary>
+    private static Task AddSecurityHeaders(HttpContext http, RequestDelegate next)
+    {
+        if (http.GetEndpoint()?.Metadata.GetMetadata<ConsoleEndpoint>() is not null)
+        {
+            var headers = http.Response.Headers;
+            headers.ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+                "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'";
+            headers.XFrameOptions = "DENY";
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "same-origin";
+        }
+        return next(http);
     }
 
     /// <summary>A job's output, streamed from <c>/v1/jobs/{id}/logs</c> as it is written (the page's log view reads it with fetch).</summary>
@@ -88,5 +107,15 @@ internal static class ConsoleEndpoints
             await http.Response.Body.WriteAsync(buffer.AsMemory(0, read), http.RequestAborted);
             await http.Response.Body.FlushAsync(http.RequestAborted);
         }
+    }
+}
+
+/// <summary>Marks the console's endpoints, which get the browser security headers; the API's do not need them.</summary>
+internal sealed class ConsoleEndpoint
+{
+    public static readonly ConsoleEndpoint Marker = new();
+
+    private ConsoleEndpoint()
+    {
     }
 }
