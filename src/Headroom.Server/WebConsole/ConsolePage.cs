@@ -56,10 +56,10 @@ public abstract class ConsolePage : ComponentBase
     private async Task<ApiResult<T>> Checked<T>(Task<ApiResult<T>> call)
     {
         var result = await call;
-        if (result.Problem is { Status: StatusCodes.Status401Unauthorized } problem)
+        if (result.Problem is { Status: StatusCodes.Status401Unauthorized })
         {
             ConsoleSession.SignOut(Http);
-            Navigation.NavigateTo(SignIn.PathFor(Http.Request.Path + Http.Request.QueryString, problem.Message));
+            Navigation.NavigateTo(SignIn.PathFor(Http.Request.Path + Http.Request.QueryString, refused: true));
         }
         return result;
     }
