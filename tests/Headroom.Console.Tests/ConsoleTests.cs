@@ -320,6 +320,69 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Dark theme" })).ToHaveAttributeAsync("aria-pressed", "false");
     }
 
+    [Fact]
+    public async Task A_viewer_sees_what_the_API_lets_a_viewer_see_and_the_APIs_refusal_elsewhere()
+    {
+        var created = await server.PostAsync("/v1/keys", """{"name":"a-viewer","roles":["viewer"]}""");
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("API key").FillAsync(created["key"]!.GetValue<string>());
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+
+        await page.GotoAsync("/jobs");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        await page.GotoAsync("/keys");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("This needs one of the roles");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("HTTP 403");
+        await page.GotoAsync("/fleet");
+        await Expect(page.GetByRole(AriaRole.Alert).First).ToContainTextAsync("HTTP 403");
+        Assert.Equal(0, await page.Locator("tr[data-node]").CountAsync());
+    }
+
+    [Theory]
+    [InlineData(ColorScheme.Light)]
+    [InlineData(ColorScheme.Dark)]
+    public async Task Every_text_on_the_busiest_pages_meets_WCAG_AA_contrast(ColorScheme scheme)
+    {
+        var page = await server.SignedInPageAsync(scheme);
+        foreach (var path in new[] { "/keys", "/jobs/new", "/fleet", "/audit" })
+        {
+            await page.GotoAsync(path);
+            // Each element with its own text, against the first opaque background behind it: 4.5:1, or 3:1 for large text.
+            var failures = await page.EvaluateAsync<string[]>("""
+                () => {
+                  const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+                  const lum = ([r, g, b]) => {
+                    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+                  };
+                  const background = el => {
+                    for (; el; el = el.parentElement) {
+                      const c = rgb(getComputedStyle(el).backgroundColor);
+                      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+                    }
+                    return [255, 255, 255];
+                  };
+                  const out = [];
+                  for (const el of document.querySelectorAll('body *')) {
+                    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+                    const style = getComputedStyle(el);
+                    if (style.visibility === 'hidden' || style.display === 'none' || el.closest('[hidden]') || el.offsetParent === null && style.position !== 'fixed') continue;
+                    if (el.closest('.skip-link')) continue;
+                    const a = lum(rgb(style.color)), b = lum(background(el));
+                    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+                    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+                    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+                    if (ratio < need) out.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+                  }
+                  return out;
+                }
+                """);
+            Assert.True(failures.Length == 0, $"{path} ({scheme}): {string.Join("; ", failures)}");
+        }
+    }
+
     private async Task<HttpStatusCode> StatusWithKeyAsync(string key, string path)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
