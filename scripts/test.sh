@@ -15,6 +15,7 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
@@ -32,6 +33,9 @@ eval "$SLURM_ENV"   # exports SLURM_CONF and SLURM_REST_URL
 
 # The official openai npm client, pinned by package-lock.json, for the gateway's compatibility test.
 (cd tests/Headroom.Gateway.Tests/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "npm ci failed: the npm client test will fail"
+
+# The console's browser tests drive Debian's chromium through Playwright (which downloads no browser of its own).
+export TEST_CHROMIUM=${TEST_CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 if ! dotnet build Headroom.slnx -c Release -nologo -v q; then

@@ -55,6 +55,7 @@ internal static class ServerCommands
             await app.StartAsync(cancellationToken);
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             Console.WriteLine($"Headroom {HeadroomVersion.Text} is up.");
+            Console.WriteLine($"  Console:  {address}/");
             Console.WriteLine($"  API:      {address}/v1");
             Console.WriteLine($"  OpenAPI:  {address}/openapi/v1.json");
             Console.WriteLine($"  Metrics:  {address}/metrics");

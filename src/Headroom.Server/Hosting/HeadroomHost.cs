@@ -19,7 +19,7 @@ namespace Headroom.Server.Hosting;
 
 /// <summary>
 /// The composition root of a control-plane replica: one call per subsystem, then the request
-/// pipeline in the order that matters (ids, errors, authentication, access, audit, idempotency).
+/// pipeline in the order that matters (ids, errors, authentication, access, audit, idempotency, the console's antiforgery).
 /// </summary>
 public static class HeadroomHost
 {
@@ -31,7 +31,7 @@ public static class HeadroomHost
             builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         else
             logging(builder.Logging);
-        // Authentication brings in data protection, which Headroom does not use; its start-up notes are noise.
+        // Data protection (the console's session cookies) notes its key ring at start-up; that is noise in the log.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
         builder.WebHost.ConfigureKestrel(k =>
@@ -56,6 +56,7 @@ public static class HeadroomHost
         services.AddHeadroomCoordination();
         services.AddHeadroomJobs(settings);
         services.AddHeadroomBilling();
+        services.AddHeadroomConsole(settings);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -66,6 +67,7 @@ public static class HeadroomHost
         app.UseMiddleware<Access>();
         app.UseMiddleware<AuditMiddleware>();
         app.UseMiddleware<Idempotency>();
+        app.UseAntiforgery();
 
         HealthEndpoints.Map(app);
         app.MapMetrics("/metrics");
@@ -78,6 +80,7 @@ public static class HeadroomHost
         v1.MapBilling();
         v1.MapReservations();
         v1.MapOperator();
+        app.MapConsole();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

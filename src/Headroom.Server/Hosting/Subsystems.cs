@@ -9,7 +9,9 @@ using Headroom.Server.Jobs.Local;
 using Headroom.Server.Jobs.Slurm;
 using Headroom.Server.Operator;
 using Headroom.Server.Reservations;
+using Headroom.Server.WebConsole;
 using Headroom.Store;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -87,6 +89,10 @@ internal static class Subsystems
         return services;
     }
 
+    /// <summary>The web console: its session cookie's key ring, antiforgery, the server-rendered pages and their API client.</summary>
+    public static IServiceCollection AddHeadroomConsole(this IServiceCollection services, HeadroomSettings settings) =>
+        ConsoleEndpoints.Register(services, settings);
+
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
         OrgEndpoints.Map(v1);
@@ -118,4 +124,6 @@ internal static class Subsystems
     }
 
     public static void MapOperator(this IEndpointRouteBuilder v1) => EconomicsEndpoints.Map(v1);
+
+    public static void MapConsole(this WebApplication app) => ConsoleEndpoints.Map(app);
 }

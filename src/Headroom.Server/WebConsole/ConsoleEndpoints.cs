@@ -1,0 +1,121 @@
+using Headroom.Server.Hosting;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Headroom.Server.WebConsole;
+
+/// <summary>
+/// The web console at <c>/</c>: server-rendered pages (Blazor static rendering, forms that post), its embedded
+/// assets, sign-out, and two pass-throughs for what a page streams (a job's followed logs, the audit export).
+/// </summary>
+internal static class ConsoleEndpoints
+{
+    public static IServiceCollection Register(IServiceCollection services, HeadroomSettings settings)
+    {
+        // The key ring that encrypts session cookies lives with the data, so sessions survive a restart. Replicas
+        // behind one address need the same ring: point their data directories' console-keys at shared storage.
+        services.AddDataProtection()
+            .SetApplicationName("headroom-console")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(settings.DataDir, "console-keys")));
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "headroom_antiforgery";
+            o.Cookie.SameSite = SameSiteMode.Strict;
+        });
+        services.AddRazorComponents();
+        services.AddSingleton<ConsoleApi>();
+        services.AddSingleton<ConsoleSession>();
+        return services;
+    }
+
+    public static void Map(WebApplication app)
+    {
+        app.Use(AddSecurityHeaders);
+        app.MapGet(ConsoleAssets.PathPrefix + "/{file}", ConsoleAssets.Serve).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapPost("/signout", (HttpContext http) =>
+            {
+                ConsoleSession.SignOut(http);
+                return Results.Redirect("/signin?notice=signed-out");
+            })
+            .WithMetadata(new RequireAntiforgeryTokenAttribute(), ConsoleEndpoint.Marker)
+            .ExcludeFromDescription();
+        app.MapGet("/jobs/{id}/log", FollowLogsAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapGet("/audit/export", ExportAuditAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapRazorComponents<App>().Add(b => b.Metadata.Add(ConsoleEndpoint.Marker));
+    }
+
+    /// <summary>
+    /// What a browser should enforce for the console: only this origin's scripts, styles and forms (the console has no
+    /// inline script or style), never inside another site's frame, no referrer to other sites.
+    /// </summary>
+    private static Task AddSecurityHeaders(HttpContext http, RequestDelegate next)
+    {
+        if (http.GetEndpoint()?.Metadata.GetMetadata<ConsoleEndpoint>() is not null)
+        {
+            var headers = http.Response.Headers;
+            headers.ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+                "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'";
+            headers.XFrameOptions = "DENY";
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "same-origin";
+        }
+        return next(http);
+    }
+
+    /// <summary>A job's output, streamed from <c>/v1/jobs/{id}/logs</c> as it is written (the page's log view reads it with fetch).</summary>
+    private static Task FollowLogsAsync(HttpContext http, string id, ConsoleApi api, ConsoleSession session) =>
+        PassThroughAsync(http, api, session, $"/v1/jobs/{Uri.EscapeDataString(id)}/logs" + Query.Of(("follow", http.Request.Query["follow"] == "true" ? "true" : null)), null);
+
+    private static Task ExportAuditAsync(HttpContext http, ConsoleApi api, ConsoleSession session)
+    {
+        var format = http.Request.Query["format"].ToString() == "cef" ? "cef" : "ocsf";
+        return PassThroughAsync(http, api, session, "/v1/audit/export" + Query.Of(("format", format)), $"headroom-audit.{(format == "cef" ? "cef" : "jsonl")}");
+    }
+
+    private static async Task PassThroughAsync(HttpContext http, ConsoleApi api, ConsoleSession session, string path, string? download)
+    {
+        if (session.KeyOf(http) is not { } key)
+        {
+            http.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            http.Response.ContentType = "text/plain; charset=utf-8";
+            await http.Response.WriteAsync("Signed out: sign in again to see this.", http.RequestAborted);
+            return;
+        }
+        using var response = await api.StreamAsync(new Caller(key, http.TraceIdentifier), path, http.RequestAborted);
+        http.Response.StatusCode = (int)response.StatusCode;
+        if (!response.IsSuccessStatusCode)
+        {
+            var problem = await ConsoleApi.ProblemOfAsync(response, http.RequestAborted);
+            http.Response.ContentType = "text/plain; charset=utf-8";
+            await http.Response.WriteAsync($"{problem.Message} (HTTP {problem.Status}, request id {problem.RequestId})", http.RequestAborted);
+            return;
+        }
+        http.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "text/plain; charset=utf-8";
+        http.Response.Headers.CacheControl = "no-store";
+        if (download is not null)
+            http.Response.Headers.ContentDisposition = $"attachment; filename=\"{download}\"";
+        await using var body = await response.Content.ReadAsStreamAsync(http.RequestAborted);
+        var buffer = new byte[16 * 1024];
+        int read;
+        // Flushed chunk by chunk: a followed log must reach the browser as it is written, not when the job ends.
+        while ((read = await body.ReadAsync(buffer, http.RequestAborted)) > 0)
+        {
+            await http.Response.Body.WriteAsync(buffer.AsMemory(0, read), http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+    }
+}
+
+/// <summary>Marks the console's endpoints, which get the browser security headers; the API's do not need them.</summary>
+internal sealed class ConsoleEndpoint
+{
+    public static readonly ConsoleEndpoint Marker = new();
+
+    private ConsoleEndpoint()
+    {
+    }
+}

@@ -1,0 +1,393 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace Headroom.Console.Tests;
+
+/// <summary>The console in a real browser against a real <c>headroom up</c>: every flow a user goes through, end to end.</summary>
+public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleServer>
+{
+    [Fact]
+    public async Task A_wrong_key_is_refused_with_the_APIs_message_and_request_id()
+    {
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/jobs");
+        Assert.Contains("/signin?return_to=%2Fjobs", page.Url, StringComparison.Ordinal);
+        // The operator key's id with a wrong secret: a guessed key.
+        var wrong = server.AdminKey[..^1] + (server.AdminKey[^1] == 'a' ? 'b' : 'a');
+        await page.GetByLabel("API key").FillAsync(wrong);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("That key was not accepted.");
+        await Expect(alert).ToContainTextAsync("Invalid API key.");
+        await Expect(alert).ToContainTextAsync(new Regex("HTTP 401 .*request id req_"));
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToHaveCountAsync(0);
+        await ConsoleServer.ScreenshotAsync(page, "signin-refused");
+    }
+
+    [Fact]
+    public async Task A_job_submitted_from_the_form_runs_to_succeeded_and_its_output_is_followed()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Jobs", Exact = true }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Submit a job" }).First.ClickAsync();
+        await page.GetByLabel("Project").SelectOptionAsync(new SelectOptionValue { Label = ConsoleServer.ProjectName });
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync("hello-console");
+        await page.GetByLabel("Command, one argument per line").FillAsync("/bin/sh\n-c\necho hello from the console; sleep 2; echo done at $HEADROOM_JOB_ID");
+        await page.GetByLabel("Environment, one NAME=value per line").FillAsync("GREETING=hi");
+        await ConsoleServer.ScreenshotAsync(page, "job-submit");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Submit job" }).ClickAsync();
+
+        await Expect(page).ToHaveURLAsync(new Regex("/jobs/job_[0-9a-z]{26}$"));
+        var id = page.Url[(page.Url.LastIndexOf('/') + 1)..];
+        // The log view follows the output while the job runs and marks itself complete when the job ends.
+        var log = page.GetByTestId("job-log");
+        await Expect(log).ToHaveAttributeAsync("data-complete", "true", new() { Timeout = 60_000 });
+        await Expect(log).ToContainTextAsync("hello from the console");
+
+        await page.ReloadAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("succeeded");
+        var history = page.Locator("section[aria-labelledby=history] tbody tr");
+        await Expect(history.Last).ToContainTextAsync("succeeded");
+        await Expect(history.Filter(new() { HasText = "running (attempt 1)" })).ToHaveCountAsync(1);
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel job" })).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("job-log")).ToContainTextAsync("hello from the console");
+        await ConsoleServer.ScreenshotAsync(page, "job-detail");
+
+        var job = await server.GetAsync($"/v1/jobs/{id}");
+        Assert.Equal("succeeded", job["state"]!.GetValue<string>());
+        Assert.Equal("hello-console", job["name"]!.GetValue<string>());
+        Assert.Equal("hi", job["spec"]!["env"]!["GREETING"]!.GetValue<string>());
+
+        await page.GotoAsync("/jobs?state=succeeded");
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "hello-console" })).ToBeVisibleAsync();
+        await ConsoleServer.ScreenshotAsync(page, "jobs");
+    }
+
+    [Fact]
+    public async Task A_spec_no_node_can_run_is_refused_with_the_field_named_and_the_form_kept()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/jobs/new");
+        await page.GetByLabel("Command, one argument per line").FillAsync("/bin/true");
+        await page.GetByLabel("GPUs per node").FillAsync("8");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Submit job" }).ClickAsync();
+
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("The job was not submitted.");
+        await Expect(alert).ToContainTextAsync("field gpus_per_node");
+        await Expect(alert).ToContainTextAsync(new Regex("request id req_"));
+        await Expect(page.GetByLabel("Command, one argument per line")).ToHaveValueAsync("/bin/true");
+        await Expect(page.GetByLabel("GPUs per node")).ToHaveValueAsync("8");
+        await ConsoleServer.ScreenshotAsync(page, "job-submit-refused");
+    }
+
+    [Fact]
+    public async Task A_queued_job_shows_its_queue_position_and_why_it_waits()
+    {
+        var blocker = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"all-gpus","gpus_per_node":4,"command":["/bin/sleep","120"]}"""))["id"]!.GetValue<string>();
+        var waiting = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"waits","gpus_per_node":2,"command":["/bin/true"]}"""))["id"]!.GetValue<string>();
+        try
+        {
+            var page = await server.SignedInPageAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            // The scheduler records why a job waits at its next cycle.
+            while (true)
+            {
+                await page.GotoAsync($"/jobs/{waiting}");
+                if (await page.Locator("section[aria-labelledby=pending] li").CountAsync() > 0)
+                    break;
+                Assert.True(DateTime.UtcNow < deadline, "no pending reason appeared");
+                await Task.Delay(500);
+            }
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("queued");
+            await Expect(page.GetByTestId("queue-position")).ToHaveTextAsync(new Regex("^[0-9]+$"));
+            var reason = (await server.GetAsync($"/v1/jobs/{waiting}"))["pending_reasons"]![0]!["message"]!.GetValue<string>();
+            await Expect(page.Locator("section[aria-labelledby=pending]")).ToContainTextAsync(reason);
+            await ConsoleServer.ScreenshotAsync(page, "job-queued");
+        }
+        finally
+        {
+            await server.PostAsync($"/v1/jobs/{waiting}/cancel", "{}");
+            await server.PostAsync($"/v1/jobs/{blocker}/cancel", "{}");
+        }
+    }
+
+    [Fact]
+    public async Task A_running_job_is_cancelled_from_its_page()
+    {
+        var job = await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"long","command":["/bin/sleep","120"]}""");
+        var id = job["id"]!.GetValue<string>();
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync($"/jobs/{id}");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel job" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "cancelled" })).ToBeVisibleAsync();
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await server.GetAsync($"/v1/jobs/{id}"))["state"]!.GetValue<string>() != "cancelled")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the job was not cancelled");
+            await Task.Delay(250);
+        }
+        await page.ReloadAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("cancelled");
+    }
+
+    [Fact]
+    public async Task A_key_created_in_the_console_shows_its_secret_once_works_and_is_revoked()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/keys");
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync("console-made");
+        await page.GetByLabel("viewer").CheckAsync();
+        await page.GetByLabel("member").UncheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create key" }).ClickAsync();
+
+        var secret = (await page.GetByTestId("new-key-secret").InnerTextAsync()).Trim();
+        Assert.StartsWith("hr_", secret, StringComparison.Ordinal);
+        await ConsoleServer.ScreenshotAsync(page, "keys-created");
+        Assert.Equal(HttpStatusCode.OK, await StatusWithKeyAsync(secret, "/v1/projects"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusWithKeyAsync(secret, "/v1/keys"));
+
+        // Shown once: the list page never carries it again.
+        await page.GotoAsync("/keys");
+        Assert.DoesNotContain(secret, await page.ContentAsync(), StringComparison.Ordinal);
+        var row = page.Locator("tr", new() { HasText = "console-made" });
+        await Expect(row).ToContainTextAsync("viewer");
+        await ConsoleServer.ScreenshotAsync(page, "keys");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Revoke key console-made" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "revoked" })).ToBeVisibleAsync();
+        await Expect(page.Locator("tr", new() { HasText = "console-made" })).ToContainTextAsync("revoked");
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithKeyAsync(secret, "/v1/projects"));
+    }
+
+    [Fact]
+    public async Task The_usage_chart_draws_the_metered_GPU_time_by_day_and_project()
+    {
+        var job = await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"metered","gpus_per_node":2,"command":["/bin/sh","-c","sleep 1"]}""");
+        var id = job["id"]!.GetValue<string>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // The job meter appends the attempt's GPU time at the scheduler's pace after the job ends.
+        while (!(await server.Api.GetStringAsync("/v1/usage/events?limit=100")).Contains(id, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the job's GPU time was not metered");
+            await Task.Delay(500);
+        }
+
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/usage");
+        var canvas = page.Locator("canvas#usage-chart");
+        await Expect(canvas).ToBeVisibleAsync();
+        await page.WaitForFunctionAsync("() => window.Chart && Chart.getChart(document.getElementById('usage-chart'))");
+        var bars = await page.EvaluateAsync<int>(
+            "() => Chart.getChart(document.getElementById('usage-chart')).data.datasets.reduce((n, d) => n + d.data.filter(v => v > 0).length, 0)");
+        Assert.True(bars > 0, "the chart has no bars");
+        var labels = await page.EvaluateAsync<string[]>("() => Chart.getChart(document.getElementById('usage-chart')).data.datasets.map(d => d.label)");
+        Assert.Contains(ConsoleServer.ProjectName, labels);
+        // Drawn, not only configured: the canvas holds painted pixels.
+        var painted = await page.EvaluateAsync<int>(
+            "() => { const c = document.getElementById('usage-chart'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }");
+        Assert.True(painted > 1000, $"only {painted} pixels drawn");
+        await Expect(page.Locator("table tbody tr", new() { HasText = ConsoleServer.ProjectName }).First).ToContainTextAsync("GPU-h");
+        await ConsoleServer.ScreenshotAsync(page, "usage");
+    }
+
+    [Fact]
+    public async Task The_fleet_page_lists_the_local_node_and_cordons_and_uncordons_it()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/fleet");
+        var row = page.Locator("tr[data-node='box-1']");
+        await Expect(row).ToContainTextAsync("4 × h100-80gb");
+        await Expect(row).ToContainTextAsync("ready");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cordon box-1" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "cordoned" })).ToBeVisibleAsync();
+        await Expect(page.Locator("tr[data-node='box-1']")).ToContainTextAsync("cordoned");
+        Assert.Equal("cordoned", (await server.GetAsync("/v1/fleet/nodes/box-1"))["state"]!.GetValue<string>());
+        await ConsoleServer.ScreenshotAsync(page, "fleet-cordoned");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Uncordon box-1" }).ClickAsync();
+        await Expect(page.Locator("tr[data-node='box-1']")).ToContainTextAsync("ready");
+        Assert.Equal("ready", (await server.GetAsync("/v1/fleet/nodes/box-1"))["state"]!.GetValue<string>());
+        await ConsoleServer.ScreenshotAsync(page, "fleet");
+    }
+
+    [Fact]
+    public async Task Signing_out_ends_the_session_and_signing_in_returns_to_the_page_asked_for()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/signin"));
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("You are signed out.");
+        await ConsoleServer.ScreenshotAsync(page, "signin");
+
+        await page.GotoAsync("/fleet");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?return_to=%2Ffleet"));
+        await page.GetByLabel("API key").FillAsync(server.AdminKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/fleet$"));
+    }
+
+    [Fact]
+    public async Task A_key_revoked_while_signed_in_ends_the_session_at_the_next_page()
+    {
+        var created = await server.PostAsync("/v1/keys", """{"name":"short-lived","roles":["viewer"]}""");
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("API key").FillAsync(created["key"]!.GetValue<string>());
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("Operator (internal)");
+
+        await server.PostAsync($"/v1/keys/{created["api_key"]!["id"]!.GetValue<string>()}/revoke", "{}");
+        await page.GotoAsync("/jobs");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?return_to=%2Fjobs&reason=expired"));
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("revoked or expired");
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "headroom_console");
+    }
+
+    [Fact]
+    public async Task The_session_cookie_is_http_only_strict_and_not_the_key_itself_and_pages_forbid_framing()
+    {
+        var page = await server.SignedInPageAsync();
+        var cookies = await page.Context.CookiesAsync();
+        var session = Assert.Single(cookies, c => c.Name == "headroom_console");
+        Assert.True(session.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
+        Assert.DoesNotContain(server.AdminKey, session.Value, StringComparison.Ordinal);
+        Assert.Equal("", await page.EvaluateAsync<string>("() => document.cookie.includes('headroom_console') ? 'visible' : ''"));
+
+        var response = await page.GotoAsync("/jobs");
+        var headers = await response!.AllHeadersAsync();
+        Assert.Contains("frame-ancestors 'none'", headers["content-security-policy"], StringComparison.Ordinal);
+        Assert.Equal("nosniff", headers["x-content-type-options"]);
+    }
+
+    /// <summary>Every page, and whether its picture goes into the docs (pages the flows above do not capture in a better state).</summary>
+    public static TheoryData<string, string, bool> Pages => new()
+    {
+        { "/", "overview", true },
+        { "/jobs", "every-page-jobs", false },
+        { "/jobs/new", "every-page-submit", false },
+        { "/usage", "every-page-usage", false },
+        { "/prices", "prices", true },
+        { "/keys", "every-page-keys", false },
+        { "/members", "members", true },
+        { "/audit", "audit", true },
+        { "/fleet", "every-page-fleet", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Pages))]
+    public async Task Every_page_renders_without_error_labels_every_input_and_starts_with_a_skip_link(string path, string name, bool forDocs)
+    {
+        var page = await server.SignedInPageAsync();
+        var response = await page.GotoAsync(path);
+        Assert.Equal(200, response!.Status);
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveCountAsync(1);
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+
+        var unlabelled = await page.EvaluateAsync<string[]>("""
+            () => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+                .map(e => e.outerHTML)
+            """);
+        Assert.Empty(unlabelled);
+
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal("Skip to content", await page.EvaluateAsync<string>("() => document.activeElement.textContent"));
+        await ConsoleServer.ScreenshotAsync(page, name, forDocs);
+    }
+
+    [Fact]
+    public async Task The_dark_theme_follows_the_system_and_the_toggle_switches_it()
+    {
+        var page = await server.SignedInPageAsync(ColorScheme.Dark);
+        var background = "() => getComputedStyle(document.body).backgroundColor";
+        Assert.Equal("rgb(15, 20, 25)", await page.EvaluateAsync<string>(background));
+        await ConsoleServer.ScreenshotAsync(page, "overview-dark");
+
+        var toggle = page.GetByRole(AriaRole.Button, new() { Name = "Dark theme" });
+        await Expect(toggle).ToHaveAttributeAsync("aria-pressed", "true");
+        await toggle.ClickAsync();
+        Assert.Equal("rgb(255, 255, 255)", await page.EvaluateAsync<string>(background));
+        await page.ReloadAsync();
+        Assert.Equal("rgb(255, 255, 255)", await page.EvaluateAsync<string>(background));
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Dark theme" })).ToHaveAttributeAsync("aria-pressed", "false");
+    }
+
+    [Fact]
+    public async Task A_viewer_sees_what_the_API_lets_a_viewer_see_and_the_APIs_refusal_elsewhere()
+    {
+        var created = await server.PostAsync("/v1/keys", """{"name":"a-viewer","roles":["viewer"]}""");
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("API key").FillAsync(created["key"]!.GetValue<string>());
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+
+        await page.GotoAsync("/jobs");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        await page.GotoAsync("/keys");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("This needs one of the roles");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("HTTP 403");
+        await page.GotoAsync("/fleet");
+        await Expect(page.GetByRole(AriaRole.Alert).First).ToContainTextAsync("HTTP 403");
+        Assert.Equal(0, await page.Locator("tr[data-node]").CountAsync());
+    }
+
+    [Theory]
+    [InlineData(ColorScheme.Light)]
+    [InlineData(ColorScheme.Dark)]
+    public async Task Every_text_on_the_busiest_pages_meets_WCAG_AA_contrast(ColorScheme scheme)
+    {
+        var page = await server.SignedInPageAsync(scheme);
+        foreach (var path in new[] { "/keys", "/jobs/new", "/fleet", "/audit" })
+        {
+            await page.GotoAsync(path);
+            // Each element with its own text, against the first opaque background behind it: 4.5:1, or 3:1 for large text.
+            var failures = await page.EvaluateAsync<string[]>("""
+                () => {
+                  const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+                  const lum = ([r, g, b]) => {
+                    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+                  };
+                  const background = el => {
+                    for (; el; el = el.parentElement) {
+                      const c = rgb(getComputedStyle(el).backgroundColor);
+                      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+                    }
+                    return [255, 255, 255];
+                  };
+                  const out = [];
+                  for (const el of document.querySelectorAll('body *')) {
+                    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+                    const style = getComputedStyle(el);
+                    if (style.visibility === 'hidden' || style.display === 'none' || el.closest('[hidden]') || el.offsetParent === null && style.position !== 'fixed') continue;
+                    if (el.closest('.skip-link')) continue;
+                    const a = lum(rgb(style.color)), b = lum(background(el));
+                    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+                    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+                    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+                    if (ratio < need) out.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+                  }
+                  return out;
+                }
+                """);
+            Assert.True(failures.Length == 0, $"{path} ({scheme}): {string.Join("; ", failures)}");
+        }
+    }
+
+    private async Task<HttpStatusCode> StatusWithKeyAsync(string key, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var response = await server.Api.SendAsync(request);
+        return response.StatusCode;
+    }
+}
