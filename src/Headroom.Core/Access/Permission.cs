@@ -21,6 +21,7 @@ public enum Permission
     PriceRead,
     PriceWrite,
     UsageRead,
+    ModelInvoke,
 }
 
 /// <summary>
@@ -51,6 +52,8 @@ public static class PermissionMatrix
         [Permission.PriceRead] = s_all,
         [Permission.PriceWrite] = [Role.FleetAdmin],
         [Permission.UsageRead] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
+        // Calling a hosted model spends money, like submitting a job.
+        [Permission.ModelInvoke] = [Role.Owner, Role.Admin, Role.Member],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

@@ -56,6 +56,7 @@ public static class HeadroomHost
         services.AddHeadroomCoordination();
         services.AddHeadroomJobs(settings);
         services.AddHeadroomBilling();
+        services.AddHeadroomModels(settings);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -76,6 +77,7 @@ public static class HeadroomHost
         v1.MapAudit();
         v1.MapJobs();
         v1.MapBilling();
+        v1.MapModels();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

@@ -3,6 +3,7 @@ using System.Net;
 using System.Collections.Immutable;
 using Headroom.Core.Fleet;
 using Headroom.Core.Scheduling.Tiered;
+using Headroom.Server.Models;
 using Headroom.Store;
 using Microsoft.Extensions.Configuration;
 
@@ -20,6 +21,12 @@ public static class SettingsReader
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
         "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds",
+        "serve_minilm", "models", "model_limits",
+    };
+
+    private static readonly HashSet<string> s_limitKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "requests_per_minute", "tokens_per_minute", "concurrent_requests",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -134,6 +141,8 @@ public static class SettingsReader
             });
         }
 
+        var models = ReadModels(config, errors);
+
         if (errors.Count > 0 || database is null)
             return (null, errors);
 
@@ -149,6 +158,7 @@ public static class SettingsReader
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,
             FairShareWindow = TimeSpan.FromSeconds(fairShareWindow),
+            Models = models,
             Scheduler = new SchedulerConfig
             {
                 Grace = Enum.GetValues<Tier>().ToImmutableDictionary(t => t, _ => TimeSpan.FromSeconds(grace)),
@@ -160,13 +170,63 @@ public static class SettingsReader
         return (settings, errors);
     }
 
-    private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors)
+    /// <summary>
+    /// <c>serve_minilm</c> (default true), <c>models</c> (model name → GGUF path; the <c>--model NAME=PATH</c> flag adds
+    /// <c>models:NAME</c>) and <c>model_limits.key</c> / <c>model_limits.project</c>.
+    /// </summary>
+    private static ModelSettings ReadModels(IConfiguration config, List<string> errors)
+    {
+        var serveMiniLm = true;
+        if (config["serve_minilm"] is { Length: > 0 } text && !bool.TryParse(text, out serveMiniLm))
+        {
+            errors.Add($"serve_minilm: '{text}' is not true or false");
+            serveMiniLm = true;
+        }
+        var gguf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var model in config.GetSection("models").GetChildren())
+        {
+            var name = model.Key;
+            var path = model.Value ?? "";
+            if (name.Length > 128 || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+                errors.Add($"models.{name}: a model name is 1–128 characters without spaces");
+            else if (serveMiniLm && name == Gateway.Engines.InferenceEngines.MiniLmModelName)
+                errors.Add($"models.{name}: the name is taken by the built-in embeddings model (set serve_minilm to false to reuse it)");
+            else if (path.Length == 0)
+                errors.Add($"models.{name}: the path of a GGUF file is required (--model NAME=PATH.gguf)");
+            else if (!File.Exists(path))
+                errors.Add($"models.{name}: file '{path}' does not exist");
+            else
+                gguf[name] = Path.GetFullPath(path);
+        }
+        var limits = config.GetSection("model_limits");
+        foreach (var key in limits.GetChildren().Where(c => c.Key is not ("key" or "project")))
+            errors.Add($"model_limits: unknown setting '{key.Key}' (known: key, project)");
+        return new ModelSettings
+        {
+            ServeMiniLm = serveMiniLm,
+            Gguf = gguf,
+            PerKey = ReadLimits(limits.GetSection("key"), "model_limits.key", errors),
+            PerProject = ReadLimits(limits.GetSection("project"), "model_limits.project", errors),
+        };
+    }
+
+    private static ModelLimits ReadLimits(IConfigurationSection section, string path, List<string> errors)
+    {
+        foreach (var key in section.GetChildren().Where(c => !s_limitKeys.Contains(c.Key)))
+            errors.Add($"{path}: unknown setting '{key.Key}' (known: {string.Join(", ", s_limitKeys.Order())})");
+        return new ModelLimits(
+            ReadInt(section, "requests_per_minute", 0, 0, 1_000_000_000, errors, path),
+            ReadInt(section, "tokens_per_minute", 0, 0, 1_000_000_000, errors, path),
+            ReadInt(section, "concurrent_requests", 0, 0, 1_000_000, errors, path));
+    }
+
+    private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors, string? path = null)
     {
         if (config[key] is not { Length: > 0 } text)
             return fallback;
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
         {
-            errors.Add($"{key}: '{text}' is not a whole number from {min} to {max}");
+            errors.Add($"{(path is null ? key : path + "." + key)}: '{text}' is not a whole number from {min} to {max}");
             return fallback;
         }
         return value;

@@ -6,6 +6,7 @@ using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
 using Headroom.Server.Jobs.Local;
+using Headroom.Server.Models;
 using Headroom.Store;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
@@ -59,14 +60,20 @@ internal static class Subsystems
         return services;
     }
 
-    /// <summary>Prices, and the usage ledger that the job meter appends to on the control-loop replica.</summary>
+    /// <summary>Prices, and the usage ledger that the job and token meters append to on the control-loop replica.</summary>
     public static IServiceCollection AddHeadroomBilling(this IServiceCollection services)
     {
         services.AddSingleton<UsageWriter>();
         services.AddSingleton<JobMeter>();
         services.AddHostedService(sp => sp.GetRequiredService<JobMeter>());
+        services.AddSingleton<TokenMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<TokenMeter>());
         return services;
     }
+
+    /// <summary>Hosted models on the OpenAI surface: the engines loaded at start, auth, rate limits and the token journal.</summary>
+    public static IServiceCollection AddHeadroomModels(this IServiceCollection services, HeadroomSettings settings) =>
+        services.AddModelServing(settings.Models);
 
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
@@ -81,6 +88,8 @@ internal static class Subsystems
     public static void MapAudit(this IEndpointRouteBuilder v1) => AuditEndpoints.Map(v1);
 
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
+
+    public static void MapModels(this IEndpointRouteBuilder v1) => ModelServing.Map(v1);
 
     public static void MapBilling(this IEndpointRouteBuilder v1)
     {
