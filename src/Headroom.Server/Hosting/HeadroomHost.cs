@@ -33,6 +33,8 @@ public static class HeadroomHost
             logging(builder.Logging);
         // Authentication brings in data protection, which Headroom does not use; its start-up notes are noise.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        // llama.cpp narrates every library and tensor it loads; only its warnings and errors are worth an operator's time.
+        builder.Logging.AddFilter("Headroom.Models.Llama", LogLevel.Warning);
 
         builder.WebHost.ConfigureKestrel(k =>
         {

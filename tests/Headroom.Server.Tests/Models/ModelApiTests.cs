@@ -222,6 +222,51 @@ public sealed class ModelApiTests(ModelApiTests.World world) : IClassFixture<Mod
         }
     }
 
+    private static readonly JsonNode?[] NastyValues =
+    [
+        null, 0, -1, long.MaxValue, 1.5, true, "", new string('x', 3000), "𝕳🙂\u0000", new JsonArray(), new JsonArray(1, "a", null),
+        new JsonObject(), new JsonArray(new JsonObject { ["role"] = "user", ["content"] = new JsonArray(1) }),
+        JsonNode.Parse("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"),
+    ];
+
+    [Fact]
+    public async Task No_hostile_body_on_the_model_routes_gets_a_5xx_or_an_error_outside_the_error_shape()
+    {
+        using var owner = world.Server.Client(world.Owner);
+        var random = new Random(20261126);
+        string[] fields = ["model", "messages", "prompt", "input", "max_tokens", "temperature", "top_p", "n", "stop", "stream", "encoding_format", "dimensions", "tools", "response_format"];
+        string[] raw = ["{", "[]", "null", "\"text\"", "{\"model\":", "\uFEFF{}", "{\"model\":\"\\ud800\"}", "not json"];
+        var failures = new List<string>();
+
+        foreach (var path in new[] { "/v1/chat/completions", "/v1/completions", "/v1/embeddings" })
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                string body;
+                if (random.Next(5) == 0)
+                {
+                    body = raw[random.Next(raw.Length)];
+                }
+                else
+                {
+                    var obj = new JsonObject { ["model"] = random.Next(3) == 0 ? NastyValues[random.Next(NastyValues.Length)]?.DeepClone() : path.EndsWith("embeddings", StringComparison.Ordinal) ? "all-minilm-l6-v2" : "tiny" };
+                    foreach (var field in fields.Skip(1).Where(_ => random.Next(3) == 0))
+                        obj[field] = NastyValues[random.Next(NastyValues.Length)]?.DeepClone();
+                    obj["max_tokens"] ??= 2;
+                    body = obj.ToJsonString();
+                }
+                using var response = await owner.PostAsync(path, new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                var text = await response.Content.ReadAsStringAsync();
+                var status = (int)response.StatusCode;
+                var isStream = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
+                if (status >= 500 || (status >= 400 && JsonNode.Parse(text)?["error"]?["message"] is null) || (status == 200 && !isStream && JsonNode.Parse(text) is null))
+                    failures.Add($"POST {path} {body[..Math.Min(body.Length, 200)]} -> {status}: {text[..Math.Min(text.Length, 300)]}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
     /// <summary>Embeds through the SDK's protocol method; returns the call id the usage events carry.</summary>
     private static async Task<string> EmbedAsync(OpenAIClient sdk)
     {
