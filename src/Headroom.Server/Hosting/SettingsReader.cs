@@ -199,7 +199,7 @@ public static class SettingsReader
                 gguf[name] = Path.GetFullPath(path);
         }
         var limits = config.GetSection("model_limits");
-        foreach (var key in limits.GetChildren().Where(c => c.Key is not ("key" or "project")))
+        foreach (var key in limits.GetChildren().Where(c => !c.Key.Equals("key", StringComparison.OrdinalIgnoreCase) && !c.Key.Equals("project", StringComparison.OrdinalIgnoreCase)))
             errors.Add($"model_limits: unknown setting '{key.Key}' (known: key, project)");
         return new ModelSettings
         {
