@@ -130,6 +130,26 @@ public sealed class ModelApiTests(ModelApiTests.World world) : IClassFixture<Mod
     }
 
     [Fact]
+    public async Task A_streamed_chat_is_journaled_and_metered_once()
+    {
+        var chat = world.Sdk(world.Owner).GetChatClient("tiny");
+        string? id = null;
+        ChatTokenUsage? usage = null;
+
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("Stream, please.")], new ChatCompletionOptions { MaxOutputTokenCount = 3 }))
+        {
+            id ??= update.CompletionId;
+            usage = update.Usage ?? usage;
+        }
+
+        Assert.NotNull(usage);
+        await using (var db = world.Server.Database.Open())
+            Assert.Equal(usage.OutputTokenCount, (await db.TokenJournal.AsNoTracking().SingleAsync(r => r.RequestId == id)).OutputTokens);
+        var ledger = await world.LedgerAsync();
+        Assert.Equal(2, ledger.Count(e => e["id"]!.GetValue<string>().StartsWith(id + ":", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Usage_reports_token_usage_by_meter_and_model_priced_from_the_sheet()
     {
         using var admin = world.Server.Admin();
