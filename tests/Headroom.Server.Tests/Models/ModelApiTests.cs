@@ -203,6 +203,10 @@ public sealed class ModelApiTests(ModelApiTests.World world) : IClassFixture<Mod
         Assert.Equal(403, foreign.Status);
         var unknown = await Assert.ThrowsAsync<ClientResultException>(() => EmbedAsync(world.Sdk(world.Owner, "prj_nope")));
         Assert.Equal(400, unknown.Status);
+        // Calls are metered, not audited.
+        var actions = (await owner.GetJsonAsync("/v1/audit?limit=100"))["data"]!.AsArray().Select(r => r!["action"]!.GetValue<string>()).ToList();
+        Assert.Contains("keys.create", actions);
+        Assert.DoesNotContain(actions, a => a.StartsWith("models.", StringComparison.Ordinal));
     }
 
     [Fact]

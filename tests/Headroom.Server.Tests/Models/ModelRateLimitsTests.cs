@@ -47,6 +47,21 @@ public sealed class ModelRateLimitsTests : IDisposable
 
     [Theory]
     [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
+    public async Task Of_many_concurrent_calls_from_two_replicas_exactly_the_concurrency_limit_holds_a_slot(StoreProvider provider)
+    {
+        var database = await StoreAsync(provider);
+        var replicas = new[] { new ModelRateLimits(database), new ModelRateLimits(new Database(database.Connection)) };
+        var scopes = Scopes(new ModelLimits(0, 0, ConcurrentRequests: 3), ModelLimits.None);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(i =>
+            replicas[i % 2].TryAdmitAsync($"req_{i}", scopes, 1, Now, CancellationToken.None)));
+
+        Assert.Equal(3, results.Count(r => r.Lease is not null));
+        Assert.All(results.Where(r => r.Lease is null), r => Assert.Equal((429, 1), (r.Refusal!.Status, r.Refusal.RetryAfterSeconds)));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
     public async Task Tokens_per_minute_count_the_reservation_and_completion_corrects_it_to_what_was_used(StoreProvider provider)
     {
         var limits = new ModelRateLimits(await StoreAsync(provider));
