@@ -8,8 +8,8 @@ namespace Headroom.Server.Tests;
 /// Requests generated from the server's own /openapi/v1.json for every operation, with malformed,
 /// oversized, wrongly typed, unicode-heavy, negative and boundary values in the path, the query and
 /// the body: none may answer 5xx, and every error must come in the API's error shape. The OpenAI surface
-/// (<c>/v1/models</c>, <c>/v1/chat/completions</c>, ...) is not in that document (OpenAI's own specification describes
-/// it, and the gateway's handlers are plain request delegates); <c>Models.ModelApiTests</c> fuzzes it the same way.
+/// (<c>/v1/models</c>, <c>/v1/chat/completions</c>, ...) is excluded from that document (OpenAI's own specification
+/// describes it); <c>Models.ModelApiTests</c> fuzzes it the same way.
 /// </summary>
 public sealed class HostileInputTests
 {

@@ -92,6 +92,8 @@ internal static class ModelServing
             endpoint.Metadata.Add(new RequiredPermission(Permission.ModelInvoke));
             endpoint.Metadata.Add(new NotAudited("a model call is logged and metered, not audited: too many to chain"));
             endpoint.Metadata.Add(new NoIdempotencyReplay("a streamed answer cannot be replayed; the request id meters a call once"));
+            // OpenAI's own specification describes these routes; the tolerant gateway types would describe them wrongly.
+            endpoint.Metadata.Add(new ExcludeFromDescriptionAttribute());
             var inner = endpoint.RequestDelegate!;
             endpoint.RequestDelegate = http => Gate(http) is { } refusal ? refusal.ExecuteAsync(http) : inner(http);
         });
