@@ -67,7 +67,7 @@ internal sealed partial class ModelHooks(
 
     public async ValueTask CompleteAsync(GatewayCall call, TokenUsage usage, GatewayError? error, CancellationToken cancellationToken)
     {
-        if (call.Items[AdmissionItem] is not Admission admission)
+        if (!call.Items.TryGetValue(AdmissionItem, out var item) || item is not Admission admission)
             return;
         var principal = admission.Principal;
         try
