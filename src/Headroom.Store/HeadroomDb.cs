@@ -6,6 +6,7 @@ using Headroom.Store.Coordination;
 using Headroom.Store.Fleet;
 using Headroom.Store.Identity;
 using Headroom.Store.Jobs;
+using Headroom.Store.Models;
 using Headroom.Store.Reservations;
 using Microsoft.EntityFrameworkCore;
 
@@ -67,6 +68,9 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<BudgetSpendRow> BudgetSpend => Set<BudgetSpendRow>();
     public DbSet<BudgetLeaseRow> BudgetLeases => Set<BudgetLeaseRow>();
     public DbSet<BudgetEventRow> BudgetEvents => Set<BudgetEventRow>();
+    public DbSet<TokenJournalRow> TokenJournal => Set<TokenJournalRow>();
+    public DbSet<RateWindowRow> RateWindows => Set<RateWindowRow>();
+    public DbSet<RateLeaseRow> RateLeases => Set<RateLeaseRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -228,6 +232,23 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.BudgetId, x.Id });
             e.HasIndex(x => new { x.Delivery, x.NextAttemptAt });
+        });
+        b.Entity<TokenJournalRow>(e =>
+        {
+            e.ToTable("token_journal");
+            e.HasKey(x => x.RequestId);
+            e.HasIndex(x => x.MeteredAt);
+        });
+        b.Entity<RateWindowRow>(e =>
+        {
+            e.ToTable("rate_windows");
+            e.HasKey(x => new { x.Scope, x.WindowStart });
+        });
+        b.Entity<RateLeaseRow>(e =>
+        {
+            e.ToTable("rate_leases");
+            e.HasKey(x => new { x.Scope, x.RequestId });
+            e.HasIndex(x => new { x.Scope, x.ExpiresAt });
         });
 
         foreach (var entity in b.Model.GetEntityTypes())

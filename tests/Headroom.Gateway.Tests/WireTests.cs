@@ -76,6 +76,8 @@ public sealed class WireTests(GatewayFixture gateway) : IDisposable
     [InlineData("""{"model":"tiny-llama","messages":[{"role":"user","content":"hi"}],"seed":"x"}""", "seed")]
     [InlineData("""{"model":"tiny-llama","messages":[{"role":"user","content":"hi"}],"tool_choice":"auto"}""", "tool_choice")]
     [InlineData("""{"model":"tiny-llama","messages":[{"role":"user","content":"hi"}],"stream":"yes"}""", "stream")]
+    [InlineData("""{"model":"\ud800","messages":[{"role":"user","content":"hi"}]}""", null)]
+    [InlineData("""{"model":"tiny-llama","messages":[{"role":"user","content":"a lone \udc00 surrogate"}]}""", null)]
     public async Task Malformed_chat_requests_are_400s_in_OpenAI_shape(string body, string? param)
     {
         var response = await _http.PostAsync("chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
@@ -190,6 +192,8 @@ public sealed class WireTests(GatewayFixture gateway) : IDisposable
         Assert.Equal(HttpStatusCode.BadRequest, tokens.StatusCode);
         var dims = await _http.PostAsJsonAsync("embeddings", new { model = "all-minilm-l6-v2", input = "x", dimensions = 128 });
         Assert.Equal(HttpStatusCode.BadRequest, dims.StatusCode);
+        var notANumber = await _http.PostAsJsonAsync("embeddings", new { model = "all-minilm-l6-v2", input = "x", dimensions = new { } });
+        Assert.Equal(HttpStatusCode.BadRequest, notANumber.StatusCode);
         var chatModel = await _http.PostAsJsonAsync("embeddings", new { model = "tiny-llama", input = "x" });
         Assert.Equal(HttpStatusCode.BadRequest, chatModel.StatusCode);
     }

@@ -42,11 +42,14 @@ public sealed class ApiTests(ApiTests.Fixture fixture) : IClassFixture<ApiTests.
         var doc = await client.GetJsonAsync("/openapi/v1.json");
         var paths = doc["paths"]!.AsObject();
 
-        foreach (var route in Route.All(Server))
+        foreach (var route in Route.All(Server).Where(r => r.Described))
         {
             Assert.True(paths.ContainsKey(route.Pattern), $"{route.Pattern} is missing from /openapi/v1.json");
             Assert.NotNull(paths[route.Pattern]![route.Method.ToLowerInvariant()]);
         }
+        // Only the OpenAI surface is left out: OpenAI's specification describes it, and Models.ModelApiTests fuzzes it.
+        Assert.Equal(["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/models/{**model}"],
+            Route.All(Server).Where(r => !r.Described).Select(r => r.Pattern).Order(StringComparer.Ordinal));
     }
 
     [Fact]

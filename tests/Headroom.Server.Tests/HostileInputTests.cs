@@ -7,7 +7,9 @@ namespace Headroom.Server.Tests;
 /// <summary>
 /// Requests generated from the server's own /openapi/v1.json for every operation, with malformed,
 /// oversized, wrongly typed, unicode-heavy, negative and boundary values in the path, the query and
-/// the body: none may answer 5xx, and every error must come in the API's error shape.
+/// the body: none may answer 5xx, and every error must come in the API's error shape. The OpenAI surface
+/// (<c>/v1/models</c>, <c>/v1/chat/completions</c>, ...) is excluded from that document (OpenAI's own specification
+/// describes it); <c>Models.ModelApiTests</c> fuzzes it the same way.
 /// </summary>
 public sealed class HostileInputTests
 {

@@ -3,8 +3,8 @@ using Headroom.Runtimes.Slurm;
 using Headroom.Server.Hosting;
 using Headroom.Server.Jobs;
 using Headroom.Store;
-using Microsoft.Extensions.DependencyInjection;
 using Headroom.Tests;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Headroom.Server.Tests;
 
@@ -202,5 +202,71 @@ public sealed class SettingsTests : IDisposable
             e => Assert.StartsWith("slurm: gres_types.h100-80gb: 'h100 sxm'", e, StringComparison.Ordinal),
             e => Assert.StartsWith("slurm: slurm_conf must be an absolute path", e, StringComparison.Ordinal),
             e => Assert.StartsWith("slurm: unknown setting 'COLOUR'", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Models_and_their_limits_come_from_the_config_file_the_environment_and_model_flags()
+    {
+        var gguf = Path.Combine(_dir.Path, "tiny.gguf");
+        File.WriteAllBytes(gguf, [0]);
+        var config = Path.Combine(_dir.Path, "headroom.json");
+        File.WriteAllText(config, $$"""
+            { "models": { "from-config": "{{gguf}}" }, "model_limits": { "key": { "requests_per_minute": 60 } } }
+            """);
+
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path, ["models:from-flag"] = gguf }, new()
+        {
+            ["HEADROOM_MODELS__from-env"] = gguf,
+            ["HEADROOM_MODEL_LIMITS__PROJECT__TOKENS_PER_MINUTE"] = "100000",
+            ["HEADROOM_MODEL_LIMITS__PROJECT__CONCURRENT_REQUESTS"] = "4",
+        }, config);
+
+        Assert.Empty(errors);
+        var models = settings!.Models;
+        Assert.True(models.ServeMiniLm);
+        Assert.Equal(["from-config", "from-env", "from-flag"], models.Gguf.Keys.Order(StringComparer.Ordinal));
+        Assert.All(models.Gguf.Values, path => Assert.Equal(gguf, path));
+        Assert.Equal(new Headroom.Server.Models.ModelLimits(60, 0, 0), models.PerKey);
+        Assert.Equal(new Headroom.Server.Models.ModelLimits(0, 100_000, 4), models.PerProject);
+    }
+
+    [Fact]
+    public void Model_settings_problems_are_listed_with_the_rest()
+    {
+        var (settings, errors) = Read(new()
+        {
+            ["data"] = _dir.Path,
+            ["serve_minilm"] = "maybe",
+            ["models:ghost"] = "/nope/ghost.gguf",
+            ["models:empty"] = "",
+            ["model_limits:key:requests_per_minute"] = "-5",
+            ["model_limits:org:requests_per_minute"] = "5",
+            ["model_limits:project:burst"] = "5",
+        });
+
+        Assert.Null(settings);
+        Assert.Equal(
+        [
+            "model_limits.key.requests_per_minute: '-5' is not a whole number from 0 to 1000000000",
+            "model_limits.project: unknown setting 'burst' (known: concurrent_requests, requests_per_minute, tokens_per_minute)",
+            "model_limits: unknown setting 'org' (known: key, project)",
+            "models.empty: the path of a GGUF file is required (--model NAME=PATH.gguf)",
+            "models.ghost: file '/nope/ghost.gguf' does not exist",
+            "serve_minilm: 'maybe' is not true or false",
+        ], errors.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void The_built_in_embeddings_name_is_taken_unless_they_are_turned_off()
+    {
+        var gguf = Path.Combine(_dir.Path, "mine.gguf");
+        File.WriteAllBytes(gguf, [0]);
+
+        var (_, taken) = Read(new() { ["data"] = _dir.Path, ["models:all-minilm-l6-v2"] = gguf });
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path, ["models:all-minilm-l6-v2"] = gguf, ["serve_minilm"] = "false" });
+
+        Assert.StartsWith("models.all-minilm-l6-v2: the name is taken", Assert.Single(taken), StringComparison.Ordinal);
+        Assert.Empty(errors);
+        Assert.False(settings!.Models.ServeMiniLm);
     }
 }

@@ -27,6 +27,7 @@ public enum Permission
     InvoiceRead,
     BudgetRead,
     BudgetWrite,
+    ModelInvoke,
 }
 
 /// <summary>
@@ -63,6 +64,8 @@ public static class PermissionMatrix
         [Permission.InvoiceRead] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
         [Permission.BudgetRead] = [Role.Owner, Role.Admin, Role.Member, Role.Billing, Role.FleetAdmin],
         [Permission.BudgetWrite] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
+        // Calling a hosted model spends money, like submitting a job.
+        [Permission.ModelInvoke] = [Role.Owner, Role.Admin, Role.Member],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

@@ -20,7 +20,7 @@ internal sealed class MiniLmEngine : IInferenceEngine, IDisposable
 
     public ValueTask<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken)
     {
-        if (request.Body["dimensions"] is { } dims && dims.GetValue<int>() != Dimensions)
+        if (request.Body["dimensions"] is { } dims && !(dims is System.Text.Json.Nodes.JsonValue value && value.TryGetValue(out int asked) && asked == Dimensions))
             throw new OpenAi.GatewayException(OpenAi.GatewayError.BadRequest($"This model only produces {Dimensions} dimensions.", "dimensions"));
         var vectors = _encoder.Encode([.. request.Inputs], cancellationToken: cancellationToken);
         foreach (var vector in vectors)

@@ -69,6 +69,9 @@ public sealed class GatewayCall
     /// <summary>Which replica served the request (set once one is picked; the last one tried).</summary>
     public string? Replica { get; internal set; }
 
+    /// <summary>The region of that replica, when it was registered with one.</summary>
+    public string? Region { get; internal set; }
+
     /// <summary>For the server's own state between <see cref="IGatewayHooks.AdmitAsync"/> and <see cref="IGatewayHooks.CompleteAsync"/>.</summary>
     public IDictionary<string, object?> Items { get; } = new Dictionary<string, object?>(StringComparer.Ordinal);
 }

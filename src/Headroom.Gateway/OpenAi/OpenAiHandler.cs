@@ -297,6 +297,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
             if (lease is null)
                 break;
             call.Replica = lease.Replica.Name;
+            call.Region = lease.Replica.Region;
             var enumerator = lease.Replica.Engine.GenerateAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
             try
             {
@@ -332,6 +333,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
             if (lease is null)
                 break;
             call.Replica = lease.Replica.Name;
+            call.Region = lease.Replica.Region;
             try
             {
                 var result = await lease.Replica.Engine.EmbedAsync(request, cancellationToken);

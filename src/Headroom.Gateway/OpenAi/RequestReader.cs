@@ -24,8 +24,37 @@ internal static class RequestReader
         {
             throw new GatewayException(GatewayError.BadRequest($"The request body is not valid JSON: {e.Message}"));
         }
-        return node as JsonObject
-            ?? throw new GatewayException(GatewayError.BadRequest("The request body must be a JSON object."));
+        if (node is not JsonObject body)
+            throw new GatewayException(GatewayError.BadRequest("The request body must be a JSON object."));
+        // JSON escapes can spell a lone surrogate, which is no text: reading such a string (or property name) later
+        // throws, so every one is read once here, and the body refused as a whole.
+        try
+        {
+            Touch(body);
+        }
+        catch (InvalidOperationException)
+        {
+            throw new GatewayException(GatewayError.BadRequest("The request body holds a string that is not valid Unicode text (a lone surrogate escape)."));
+        }
+        return body;
+    }
+
+    private static void Touch(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (_, value) in obj)
+                    Touch(value);
+                break;
+            case JsonArray array:
+                foreach (var item in array)
+                    Touch(item);
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                _ = value.GetValue<string>();
+                break;
+        }
     }
 
     public static string ReadModel(JsonObject body) =>

@@ -34,7 +34,7 @@ internal sealed class Idempotency(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context, Database database, TimeProvider time, HeadroomSettings settings)
     {
         var principal = Access.Of(context);
-        if (!HttpMethods.IsPost(context.Request.Method) || principal is null ||
+        if (!HttpMethods.IsPost(context.Request.Method) || principal is null || context.GetEndpoint()?.Metadata.GetMetadata<NoIdempotencyReplay>() is not null ||
             !context.Request.Headers.TryGetValue(Header, out var values))
         {
             await next(context);

@@ -6,7 +6,8 @@ using Microsoft.AspNetCore.Routing;
 namespace Headroom.Server.Audit;
 
 /// <summary>
-/// Leaves an audit record for every mutating request. The response of such a request is held back
+/// Leaves an audit record for every mutating request (except on endpoints marked <see cref="Api.NotAudited"/>: the
+/// model calls). The response of such a request is held back
 /// until its record is committed, so nothing a caller was told succeeded goes unaudited.
 /// </summary>
 internal sealed class AuditMiddleware(RequestDelegate next)
@@ -17,7 +18,7 @@ internal sealed class AuditMiddleware(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context, AuditWriter audit)
     {
         if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method) ||
-            !context.Request.Path.StartsWithSegments("/v1"))
+            !context.Request.Path.StartsWithSegments("/v1") || context.GetEndpoint()?.Metadata.GetMetadata<Api.NotAudited>() is not null)
         {
             await next(context);
             return;

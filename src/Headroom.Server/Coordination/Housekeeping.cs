@@ -7,11 +7,11 @@ namespace Headroom.Server.Coordination;
 
 /// <summary>
 /// A control loop that runs on the lease holder only: it forgets idempotency records past their
-/// retention. Each pass is counted in <c>headroom_control_loop_passes_total</c> with this replica's
+/// retention, and rate-limit windows and in-flight leases that no longer count. Each pass is counted in <c>headroom_control_loop_passes_total</c> with this replica's
 /// id, which is how an operator (and the replica test) sees which replica runs the loops.
 /// </summary>
 internal sealed partial class Housekeeping(
-    Database database, Leadership leadership, HeadroomSettings settings, TimeProvider time, ILogger<Housekeeping> logger)
+    Database database, Leadership leadership, Models.ModelRateLimits rateLimits, HeadroomSettings settings, TimeProvider time, ILogger<Housekeeping> logger)
     : LeaderLoop(leadership, time, logger)
 {
     private static readonly Prometheus.Counter s_passes = Prometheus.Metrics.CreateCounter(
@@ -31,6 +31,7 @@ internal sealed partial class Housekeeping(
         var removed = await db.IdempotencyRecords.Where(r => r.CreatedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         if (removed > 0)
             LogForgot(logger, removed);
+        await rateLimits.PruneAsync(Time.GetUtcNow(), cancellationToken);
         Interlocked.Increment(ref _passes);
         s_passes.WithLabels("housekeeping").Inc();
     }

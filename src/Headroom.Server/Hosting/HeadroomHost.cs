@@ -33,6 +33,8 @@ public static class HeadroomHost
             logging(builder.Logging);
         // Data protection (the console's session cookies) notes its key ring at start-up; that is noise in the log.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        // llama.cpp narrates every library and tensor it loads; only its warnings and errors are worth an operator's time.
+        builder.Logging.AddFilter("Headroom.Models.Llama", LogLevel.Warning);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -57,6 +59,7 @@ public static class HeadroomHost
         services.AddHeadroomJobs(settings);
         services.AddHeadroomBilling();
         services.AddHeadroomConsole(settings);
+        services.AddHeadroomModels(settings);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -81,6 +84,7 @@ public static class HeadroomHost
         v1.MapReservations();
         v1.MapOperator();
         app.MapConsole();
+        v1.MapModels();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Server.Jobs.Slurm;
+using Headroom.Server.Models;
 using Headroom.Store;
 
 namespace Headroom.Server.Hosting;
@@ -61,6 +62,9 @@ public sealed record HeadroomSettings
 
     /// <summary>A name for this replica in leases and logs; defaults to host name and process id.</summary>
     public string ReplicaId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>Hosted models on the OpenAI surface and the limits on calling them.</summary>
+    public ModelSettings Models { get; init; } = new();
 
     public string AdminKeyPath => Path.Combine(DataDir, "admin.key");
 

@@ -6,6 +6,7 @@ using Headroom.Core.Scheduling.Tiered;
 using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
 using Headroom.Server.Jobs.Slurm;
+using Headroom.Server.Models;
 using Headroom.Store;
 using Microsoft.Extensions.Configuration;
 
@@ -24,6 +25,7 @@ public static class SettingsReader
         "idempotency_retention_hours", "replica_id", "oidc",
         "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools", "slurm",
         "node_down_after_seconds", "max_gpu_temperature_c", "webhooks_to_private_networks",
+        "serve_minilm", "models", "model_limits",
     };
 
     private static readonly HashSet<string> s_poolKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -34,6 +36,11 @@ public static class SettingsReader
     private static readonly HashSet<string> s_slurmKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "slurm_conf", "bin_directory", "shared_directory", "gres_types", "partitions", "accounting", "command_timeout_seconds",
+    };
+
+    private static readonly HashSet<string> s_limitKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "requests_per_minute", "tokens_per_minute", "concurrent_requests",
     };
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -175,6 +182,7 @@ public static class SettingsReader
                 caps[pool] = ReadInt(entry, "on_demand_cap_gpus", 0, 0, 1_000_000, errors, path + ".") * 1000L;
         }
         var slurm = ReadSlurm(config.GetSection("slurm"), Path.Combine(Path.GetFullPath(dataDir), "jobs"), errors);
+        var models = ReadModels(config, errors);
 
         if (errors.Count > 0 || database is null)
             return (null, errors);
@@ -196,6 +204,7 @@ public static class SettingsReader
             InternalGuarantees = guarantees.ToImmutable(),
             Slurm = slurm,
             WebhooksToPrivateNetworks = privateWebhooks,
+            Models = models,
             Scheduler = new SchedulerConfig
             {
                 OnDemandCaps = caps.ToImmutable(),
@@ -254,6 +263,56 @@ public static class SettingsReader
         };
         errors.AddRange(options.Validate());
         return errors.Count == before ? options : null;
+    }
+
+    /// <summary>
+    /// <c>serve_minilm</c> (default true), <c>models</c> (model name → GGUF path; the <c>--model NAME=PATH</c> flag adds
+    /// <c>models:NAME</c>) and <c>model_limits.key</c> / <c>model_limits.project</c>.
+    /// </summary>
+    private static ModelSettings ReadModels(IConfiguration config, List<string> errors)
+    {
+        var serveMiniLm = true;
+        if (config["serve_minilm"] is { Length: > 0 } text && !bool.TryParse(text, out serveMiniLm))
+        {
+            errors.Add($"serve_minilm: '{text}' is not true or false");
+            serveMiniLm = true;
+        }
+        var gguf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var model in config.GetSection("models").GetChildren())
+        {
+            var name = model.Key;
+            var path = model.Value ?? "";
+            if (name.Length > 128 || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+                errors.Add($"models.{name}: a model name is 1–128 characters without spaces");
+            else if (serveMiniLm && name == Gateway.Engines.InferenceEngines.MiniLmModelName)
+                errors.Add($"models.{name}: the name is taken by the built-in embeddings model (set serve_minilm to false to reuse it)");
+            else if (path.Length == 0)
+                errors.Add($"models.{name}: the path of a GGUF file is required (--model NAME=PATH.gguf)");
+            else if (!File.Exists(path))
+                errors.Add($"models.{name}: file '{path}' does not exist");
+            else
+                gguf[name] = Path.GetFullPath(path);
+        }
+        var limits = config.GetSection("model_limits");
+        foreach (var key in limits.GetChildren().Where(c => !c.Key.Equals("key", StringComparison.OrdinalIgnoreCase) && !c.Key.Equals("project", StringComparison.OrdinalIgnoreCase)))
+            errors.Add($"model_limits: unknown setting '{key.Key}' (known: key, project)");
+        return new ModelSettings
+        {
+            ServeMiniLm = serveMiniLm,
+            Gguf = gguf,
+            PerKey = ReadLimits(limits.GetSection("key"), "model_limits.key", errors),
+            PerProject = ReadLimits(limits.GetSection("project"), "model_limits.project", errors),
+        };
+    }
+
+    private static ModelLimits ReadLimits(IConfigurationSection section, string path, List<string> errors)
+    {
+        foreach (var key in section.GetChildren().Where(c => !s_limitKeys.Contains(c.Key)))
+            errors.Add($"{path}: unknown setting '{key.Key}' (known: {string.Join(", ", s_limitKeys.Order())})");
+        return new ModelLimits(
+            ReadInt(section, "requests_per_minute", 0, 0, 1_000_000_000, errors, path + "."),
+            ReadInt(section, "tokens_per_minute", 0, 0, 1_000_000_000, errors, path + "."),
+            ReadInt(section, "concurrent_requests", 0, 0, 1_000_000, errors, path + "."));
     }
 
     private static int ReadInt(IConfiguration config, string key, int fallback, int min, int max, List<string> errors, string prefix = "")

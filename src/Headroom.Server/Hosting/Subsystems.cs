@@ -7,6 +7,7 @@ using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
 using Headroom.Server.Jobs.Local;
 using Headroom.Server.Jobs.Slurm;
+using Headroom.Server.Models;
 using Headroom.Server.Operator;
 using Headroom.Server.Reservations;
 using Headroom.Server.WebConsole;
@@ -68,7 +69,7 @@ internal static class Subsystems
         return services;
     }
 
-    /// <summary>Prices, the usage ledger, invoices and budgets, and the leader loops that meter, publish spot prices, issue invoices and watch budgets.</summary>
+    /// <summary>Prices, the usage ledger, invoices and budgets, and the leader loops that meter jobs and tokens, publish spot prices, issue invoices and watch budgets.</summary>
     public static IServiceCollection AddHeadroomBilling(this IServiceCollection services)
     {
         services.AddSingleton<UsageWriter>();
@@ -86,12 +87,18 @@ internal static class Subsystems
             .ConfigurePrimaryHttpMessageHandler(sp => WebhookAddresses.Handler(sp.GetRequiredService<HeadroomSettings>().WebhooksToPrivateNetworks));
         services.AddSingleton<BudgetWebhooks>();
         services.AddHostedService(sp => sp.GetRequiredService<BudgetWebhooks>());
+        services.AddSingleton<TokenMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<TokenMeter>());
         return services;
     }
 
     /// <summary>The web console: its session cookie's key ring, antiforgery, the server-rendered pages and their API client.</summary>
     public static IServiceCollection AddHeadroomConsole(this IServiceCollection services, HeadroomSettings settings) =>
         ConsoleEndpoints.Register(services, settings);
+
+    /// <summary>Hosted models on the OpenAI surface: the engines loaded at start, auth, rate limits and the token journal.</summary>
+    public static IServiceCollection AddHeadroomModels(this IServiceCollection services, HeadroomSettings settings) =>
+        services.AddModelServing(settings.Models);
 
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
@@ -106,6 +113,8 @@ internal static class Subsystems
     public static void MapAudit(this IEndpointRouteBuilder v1) => AuditEndpoints.Map(v1);
 
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
+
+    public static void MapModels(this IEndpointRouteBuilder v1) => ModelServing.Map(v1);
 
     public static void MapBilling(this IEndpointRouteBuilder v1)
     {

@@ -11,15 +11,23 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Headroom.Server.Identity;
 
-public sealed record ProjectView(string Id, string OrgId, string Name, string Description, DateTimeOffset CreatedAt)
+public sealed record ProjectView(string Id, string OrgId, string Name, string Description, ProjectModelLimits ModelLimits, DateTimeOffset CreatedAt)
 {
     public string Object => "project";
-    internal static ProjectView Of(ProjectRow r) => new(r.Id, r.OrgId, r.Name, r.Description, r.CreatedAt);
+    internal static ProjectView Of(ProjectRow r) => new(r.Id, r.OrgId, r.Name, r.Description,
+        new ProjectModelLimits(r.ModelRequestsPerMinute, r.ModelTokensPerMinute, r.ModelConcurrentRequests), r.CreatedAt);
 }
+
+/// <summary>
+/// A project's own limits on hosted-model calls (null: none of its own). They only tighten the operator's per-project
+/// limits; see docs/models.md.
+/// </summary>
+public sealed record ProjectModelLimits(int? RequestsPerMinute, int? TokensPerMinute, int? ConcurrentRequests);
 
 public sealed record CreateProjectRequest(string? Name, string? Description);
 
-public sealed record UpdateProjectRequest(string? Description);
+/// <summary>Either field or both; <c>model_limits</c> replaces the project's own limits as a whole.</summary>
+public sealed record UpdateProjectRequest(string? Description, ProjectModelLimits? ModelLimits);
 
 /// <summary>
 /// Projects belong to the caller's org. A key scoped to one project sees only that project and
@@ -89,9 +97,23 @@ internal static class ProjectEndpoints
             return Errors.NotFound("project", id);
         if (body is null)
             return Errors.MissingBody;
-        if (Validate.Text(body.Description, "description", 1000, required: true) is { } invalid)
+        if (body.Description is null && body.ModelLimits is null)
+            return Errors.BadRequest("Send description, model_limits or both.", "description");
+        if (body.Description is not null && Validate.Text(body.Description, "description", 1000, required: true) is { } invalid)
             return invalid;
-        row.Description = body.Description!;
+        if (body.ModelLimits is { } limits)
+        {
+            foreach (var (value, name) in new[] { (limits.RequestsPerMinute, "requests_per_minute"), (limits.TokensPerMinute, "tokens_per_minute"), (limits.ConcurrentRequests, "concurrent_requests") })
+            {
+                if (value is < 1 or > 1_000_000_000)
+                    return Errors.BadRequest($"model_limits.{name} must be a whole number from 1 to 1000000000, or null for none.", "model_limits." + name);
+            }
+            row.ModelRequestsPerMinute = limits.RequestsPerMinute;
+            row.ModelTokensPerMinute = limits.TokensPerMinute;
+            row.ModelConcurrentRequests = limits.ConcurrentRequests;
+        }
+        if (body.Description is not null)
+            row.Description = body.Description;
         await db.SaveChangesAsync(http.RequestAborted);
         return Results.Json(ProjectView.Of(row), Json.Options);
     }

@@ -16,6 +16,12 @@ public sealed class ProjectRow
     public required string Name { get; set; }
     public string Description { get; set; } = "";
     public DateTimeOffset CreatedAt { get; set; }
+
+    // The project's own limits on hosted-model calls (null: none of its own). They only tighten the operator's
+    // per-project defaults from the settings; see docs/models.md.
+    public int? ModelRequestsPerMinute { get; set; }
+    public int? ModelTokensPerMinute { get; set; }
+    public int? ModelConcurrentRequests { get; set; }
 }
 
 /// <summary>A user of an org, known by email; OIDC sign-ins match on it.</summary>

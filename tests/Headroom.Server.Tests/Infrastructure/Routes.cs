@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Headroom.Server.Tests.Infrastructure;
 
 /// <summary>One endpoint of the /v1 API, as the server's own route table has it.</summary>
-public sealed record Route(string Method, string Pattern, string Name, Permission Permission)
+public sealed record Route(string Method, string Pattern, string Name, Permission Permission, bool Described = true)
 {
     public override string ToString() => $"{Method} {Pattern}";
 
@@ -26,6 +26,7 @@ public sealed record Route(string Method, string Pattern, string Name, Permissio
             .Where(e => e.RoutePattern.RawText?.StartsWith("/v1/", StringComparison.Ordinal) == true)
             .SelectMany(e => (e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? ["*"])
                 .Select(m => new Route(m, e.RoutePattern.RawText!.TrimEnd('/'), e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "",
-                    e.Metadata.GetMetadata<RequiredPermission>()?.Permission ?? (Permission)(-1))))
+                    e.Metadata.GetMetadata<RequiredPermission>()?.Permission ?? (Permission)(-1),
+                    e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>() is not { ExcludeFromDescription: true })))
             .OrderBy(r => r.Pattern, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal)];
 }

@@ -934,6 +934,18 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("description");
 
+                    b.Property<int?>("ModelConcurrentRequests")
+                        .HasColumnType("integer")
+                        .HasColumnName("model_concurrent_requests");
+
+                    b.Property<int?>("ModelRequestsPerMinute")
+                        .HasColumnType("integer")
+                        .HasColumnName("model_requests_per_minute");
+
+                    b.Property<int?>("ModelTokensPerMinute")
+                        .HasColumnType("integer")
+                        .HasColumnName("model_tokens_per_minute");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasColumnType("text")
@@ -1118,6 +1130,116 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasDatabaseName("ix_jobs_org_id_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.RateLeaseRow", b =>
+                {
+                    b.Property<string>("Scope")
+                        .HasColumnType("text")
+                        .HasColumnName("scope");
+
+                    b.Property<string>("RequestId")
+                        .HasColumnType("text")
+                        .HasColumnName("request_id");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("bigint")
+                        .HasColumnName("expires_at");
+
+                    b.HasKey("Scope", "RequestId")
+                        .HasName("pk_rate_leases");
+
+                    b.HasIndex("Scope", "ExpiresAt")
+                        .HasDatabaseName("ix_rate_leases_scope_expires_at");
+
+                    b.ToTable("rate_leases", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.RateWindowRow", b =>
+                {
+                    b.Property<string>("Scope")
+                        .HasColumnType("text")
+                        .HasColumnName("scope");
+
+                    b.Property<long>("WindowStart")
+                        .HasColumnType("bigint")
+                        .HasColumnName("window_start");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("bigint")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("Tokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("tokens");
+
+                    b.HasKey("Scope", "WindowStart")
+                        .HasName("pk_rate_windows");
+
+                    b.ToTable("rate_windows", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.TokenJournalRow", b =>
+                {
+                    b.Property<string>("RequestId")
+                        .HasColumnType("text")
+                        .HasColumnName("request_id");
+
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("actor");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("text")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<bool>("Estimated")
+                        .HasColumnType("boolean")
+                        .HasColumnName("estimated");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<DateTimeOffset?>("MeteredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("metered_at");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Region")
+                        .HasColumnType("text")
+                        .HasColumnName("region");
+
+                    b.Property<DateTimeOffset>("ServedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("served_at");
+
+                    b.HasKey("RequestId")
+                        .HasName("pk_token_journal");
+
+                    b.HasIndex("MeteredAt")
+                        .HasDatabaseName("ix_token_journal_metered_at");
+
+                    b.ToTable("token_journal", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Reservations.QuoteRow", b =>

@@ -928,6 +928,18 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("description");
 
+                    b.Property<int?>("ModelConcurrentRequests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("model_concurrent_requests");
+
+                    b.Property<int?>("ModelRequestsPerMinute")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("model_requests_per_minute");
+
+                    b.Property<int?>("ModelTokensPerMinute")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("model_tokens_per_minute");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -1110,6 +1122,116 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasDatabaseName("ix_jobs_org_id_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.RateLeaseRow", b =>
+                {
+                    b.Property<string>("Scope")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("scope");
+
+                    b.Property<string>("RequestId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.HasKey("Scope", "RequestId")
+                        .HasName("pk_rate_leases");
+
+                    b.HasIndex("Scope", "ExpiresAt")
+                        .HasDatabaseName("ix_rate_leases_scope_expires_at");
+
+                    b.ToTable("rate_leases", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.RateWindowRow", b =>
+                {
+                    b.Property<string>("Scope")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("scope");
+
+                    b.Property<long>("WindowStart")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("window_start");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("Tokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("tokens");
+
+                    b.HasKey("Scope", "WindowStart")
+                        .HasName("pk_rate_windows");
+
+                    b.ToTable("rate_windows", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.TokenJournalRow", b =>
+                {
+                    b.Property<string>("RequestId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("actor");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<bool>("Estimated")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("estimated");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long?>("MeteredAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("metered_at");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Region")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<long>("ServedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("served_at");
+
+                    b.HasKey("RequestId")
+                        .HasName("pk_token_journal");
+
+                    b.HasIndex("MeteredAt")
+                        .HasDatabaseName("ix_token_journal_metered_at");
+
+                    b.ToTable("token_journal", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Reservations.QuoteRow", b =>

@@ -1,0 +1,70 @@
+using Headroom.Core.Metering;
+using Headroom.Server.Coordination;
+using Headroom.Server.Hosting;
+using Headroom.Store;
+using Headroom.Store.Models;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace Headroom.Server.Billing;
+
+/// <summary>
+/// Moves model calls from the token journal into the usage ledger, on the replica that holds the control-loop lease.
+/// A call's journal row was committed before its response completed (<c>Models/ModelHooks</c>); each pass appends, for
+/// every row not yet metered, an <c>input_tokens</c> event with id <c>{request id}:input_tokens</c> and (when the
+/// call generated any) an <c>output_tokens</c> event with id <c>{request id}:output_tokens</c>, then marks the row
+/// metered. The ledger refuses an id it holds, so a pass cut short after appending and before marking, repeated after
+/// a crash or on another replica, adds nothing.
+/// </summary>
+internal sealed partial class TokenMeter(
+    Database database, Leadership leadership, UsageWriter writer, HeadroomSettings settings, TimeProvider time, ILogger<TokenMeter> logger)
+    : LeaderLoop(leadership, time, logger)
+{
+    private const int Batch = 500;
+
+    protected override TimeSpan Period => settings.SchedulerPeriod;
+
+    protected override Task RunPassAsync(CancellationToken cancellationToken) => MeterAsync(cancellationToken);
+
+    /// <summary>One pass over every unmetered call; returns how many calls it metered.</summary>
+    internal async Task<int> MeterAsync(CancellationToken cancellationToken)
+    {
+        var metered = 0;
+        while (true)
+        {
+            await using var db = database.Open();
+            var rows = await db.TokenJournal.AsNoTracking().Where(r => r.MeteredAt == null)
+                .OrderBy(r => r.ServedAt).ThenBy(r => r.RequestId).Take(Batch).ToListAsync(cancellationToken);
+            foreach (var row in rows)
+            {
+                foreach (var usage in Events(row))
+                    await writer.AppendAsync(usage, cancellationToken);
+                var now = Time.GetUtcNow();
+                await db.TokenJournal.Where(r => r.RequestId == row.RequestId)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.MeteredAt, now), cancellationToken);
+                metered++;
+            }
+            if (rows.Count < Batch)
+                break;
+        }
+        if (metered > 0)
+            LogMetered(logger, metered);
+        return metered;
+    }
+
+    /// <summary>The usage events of one call: its input tokens, and its output tokens when there are any.</summary>
+    internal static IEnumerable<UsageEvent> Events(TokenJournalRow row)
+    {
+        var dimensions = new UsageDimensions(Region: row.Region, Model: row.Model, ApiKeyId: row.ApiKeyId);
+        yield return new UsageEvent(row.RequestId + ":input_tokens", row.OrgId, row.ProjectId, Meter.InputTokens, row.InputTokens,
+            dimensions, row.ServedAt, row.ServedAt);
+        if (row.OutputTokens > 0)
+        {
+            yield return new UsageEvent(row.RequestId + ":output_tokens", row.OrgId, row.ProjectId, Meter.OutputTokens, row.OutputTokens,
+                dimensions, row.ServedAt, row.ServedAt);
+        }
+    }
+
+    [LoggerMessage(EventId = 6201, Level = LogLevel.Debug, Message = "Metered the tokens of {Count} model calls")]
+    private static partial void LogMetered(ILogger logger, int count);
+}

@@ -1,0 +1,159 @@
+using System.Data.Common;
+using Headroom.Core.Access;
+using Headroom.Gateway.Engines;
+using Headroom.Gateway.OpenAi;
+using Headroom.Server.Api;
+using Headroom.Server.Hosting;
+using Headroom.Server.Identity;
+using Headroom.Store;
+using Headroom.Store.Identity;
+using Headroom.Store.Models;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace Headroom.Server.Models;
+
+/// <summary>
+/// The server's side of every model call (<see cref="IGatewayHooks"/>). The caller was already authenticated and
+/// checked for <see cref="Permission.ModelInvoke"/> before the gateway read the body (<see cref="ModelServing"/>).
+/// <list type="number">
+/// <item>Admit: pick the project (<c>OpenAI-Project</c> header, else the key's project, else the org's first
+/// project), then take rate-limit places for the caller and the project (<see cref="ModelRateLimits"/>).</item>
+/// <item>Complete: journal the tokens (one row keyed by the request id, committed before the response completes,
+/// so an acknowledged call is metered even if the process dies right after, and never twice), then release the
+/// rate-limit leases and log the call's metadata. Nothing of the prompt or output is logged or audited.</item>
+/// </list>
+/// </summary>
+internal sealed partial class ModelHooks(
+    Database database, ModelRateLimits limits, HeadroomSettings settings, TimeProvider time, ILogger<ModelHooks> logger) : IGatewayHooks
+{
+    public const string ProjectHeader = "OpenAI-Project";
+
+    /// <summary>
+    /// Names the call in its response: the id its usage events carry (<c>{id}:input_tokens</c>, <c>{id}:output_tokens</c>).
+    /// For chat and completions it is also the response's <c>id</c>; embedding responses have no id of their own.
+    /// </summary>
+    public const string CallIdHeader = "X-Model-Call-Id";
+    private const string AdmissionItem = "hr.model_admission";
+
+    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease);
+
+    public async ValueTask<GatewayError?> AdmitAsync(GatewayCall call, CancellationToken cancellationToken)
+    {
+        if (Access.Of(call.HttpContext) is not { } principal)
+            return GatewayError.Unauthorized();
+        var (project, refusal) = await ProjectOfAsync(call.HttpContext, principal, cancellationToken);
+        if (project is null)
+            return refusal;
+
+        var perProject = settings.Models.PerProject.Tighten(project.ModelRequestsPerMinute, project.ModelTokensPerMinute, project.ModelConcurrentRequests);
+        RateScope[] scopes =
+        [
+            new(CallerScope(principal), settings.Models.PerKey),
+            new("project:" + project.Id, perProject),
+        ];
+        var tokens = (long)call.EstimatedInputTokens + (call.MaxOutputTokens ?? 0);
+        var (lease, limited) = await limits.TryAdmitAsync(call.RequestId, scopes, tokens, time.GetUtcNow(), cancellationToken);
+        if (lease is null)
+        {
+            LogRateLimited(logger, call.Model, principal.OrgId, project.Id, principal.ActorId, limited!.Message);
+            return limited;
+        }
+        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease);
+        call.HttpContext.Response.Headers[CallIdHeader] = call.RequestId;
+        return null;
+    }
+
+    public async ValueTask CompleteAsync(GatewayCall call, TokenUsage usage, GatewayError? error, CancellationToken cancellationToken)
+    {
+        if (!call.Items.TryGetValue(AdmissionItem, out var item) || item is not Admission admission)
+            return;
+        var principal = admission.Principal;
+        try
+        {
+            // A failed call is not charged, except a stream cut after output reached the caller: those tokens were served.
+            if ((error is null || (call.Stream && usage.OutputTokens > 0)) && usage.TotalTokens > 0)
+                await JournalAsync(call, admission, usage, cancellationToken);
+        }
+        finally
+        {
+            try
+            {
+                await limits.ReleaseAsync(admission.Lease, usage.TotalTokens, CancellationToken.None);
+            }
+            catch (Exception e) when (e is DbException or DbUpdateException or InvalidOperationException)
+            {
+                // The call's answer stands; its lease expires on its own.
+                LogReleaseFailed(logger, call.RequestId, e);
+            }
+        }
+        LogCall(logger, call.RequestId, call.Model, call.Operation, principal.OrgId, admission.ProjectId, principal.ActorId, call.Replica,
+            usage.InputTokens, usage.OutputTokens, usage.Estimated, error?.Status ?? 200);
+    }
+
+    /// <summary>Commits the call's token counts; a row already there (the same request id) counts once.</summary>
+    private async Task JournalAsync(GatewayCall call, Admission admission, TokenUsage usage, CancellationToken cancellationToken)
+    {
+        await using var db = database.Open();
+        db.TokenJournal.Add(new TokenJournalRow
+        {
+            RequestId = call.RequestId,
+            OrgId = admission.Principal.OrgId,
+            ProjectId = admission.ProjectId,
+            ApiKeyId = admission.Principal.ActorType == ActorType.ApiKey ? admission.Principal.ActorId : null,
+            Actor = admission.Principal.ActorId,
+            Model = call.Model,
+            Region = call.Region,
+            InputTokens = usage.InputTokens,
+            OutputTokens = usage.OutputTokens,
+            Estimated = usage.Estimated,
+            ServedAt = time.GetUtcNow(),
+        });
+        await Persist.TrySaveAsync(db, cancellationToken);
+    }
+
+    /// <summary>
+    /// The project a call is metered and limited in: the <c>OpenAI-Project</c> header (a project of the caller's org
+    /// that the credential may see), else the project the key is scoped to, else the org's first project (the oldest).
+    /// </summary>
+    private async Task<(ProjectRow? Project, GatewayError? Refusal)> ProjectOfAsync(HttpContext http, Principal principal, CancellationToken cancellationToken)
+    {
+        await using var db = database.Open();
+        var projects = db.Projects.AsNoTracking().Where(p => p.OrgId == principal.OrgId);
+        if (http.Request.Headers[ProjectHeader].ToString() is { Length: > 0 } named)
+        {
+            if (principal.ProjectId is { } scoped && scoped != named)
+                return (null, GatewayError.Forbidden($"This API key is scoped to project {scoped}; it cannot call models for another project."));
+            var project = await projects.SingleOrDefaultAsync(p => p.Id == named, cancellationToken);
+            return project is null
+                ? (null, new GatewayError(400, $"No project with id '{named}' (from the {ProjectHeader} header).", "invalid_request_error", ProjectHeader, "project_not_found"))
+                : (project, null);
+        }
+        if (principal.ProjectId is { } own)
+        {
+            var project = await projects.SingleOrDefaultAsync(p => p.Id == own, cancellationToken);
+            return project is null ? (null, GatewayError.Forbidden($"The project {own} of this API key no longer exists.")) : (project, null);
+        }
+        var first = await projects.OrderBy(p => p.CreatedAt).ThenBy(p => p.Id).FirstOrDefaultAsync(cancellationToken);
+        return first is null
+            ? (null, new GatewayError(400, $"Model calls are metered to a project, and this org has none: create one (POST /v1/projects) or send the {ProjectHeader} header.",
+                "invalid_request_error", ProjectHeader, "project_required"))
+            : (first, null);
+    }
+
+    /// <summary>The caller's rate-limit scope: its API key, or for an OIDC token its subject.</summary>
+    private static string CallerScope(Principal principal) =>
+        (principal.ActorType == ActorType.ApiKey ? "key:" : "user:") + principal.ActorId;
+
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information,
+        Message = "Model call {RequestId}: {Model} {Operation} org {OrgId} project {ProjectId} by {Actor} on {Replica}: {InputTokens} in, {OutputTokens} out (estimated {Estimated}), status {Status}")]
+    private static partial void LogCall(ILogger logger, string requestId, string model, GatewayOperation operation, string orgId, string projectId,
+        string actor, string? replica, int inputTokens, int outputTokens, bool estimated, int status);
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "Model call to {Model} by {Actor} (org {OrgId}, project {ProjectId}) refused: {Reason}")]
+    private static partial void LogRateLimited(ILogger logger, string model, string orgId, string projectId, string actor, string reason);
+
+    [LoggerMessage(EventId = 7003, Level = LogLevel.Warning, Message = "Could not release the rate-limit leases of model call {RequestId}; they expire on their own")]
+    private static partial void LogReleaseFailed(ILogger logger, string requestId, Exception exception);
+}
