@@ -14,8 +14,8 @@ namespace Headroom.Server.Billing;
 /// lease. Each pass, per org with budgets:
 /// <list type="number">
 /// <item>read each budget's settled amount S (lease settlements not yet folded in);</item>
-/// <item>rate the org's events of the month like the invoice does (quantities per line, one rounding per line) and
-///   sum the lines in each budget's scope: metered;</item>
+/// <item>rate the org's events of the month like the invoice does (quantities per line, one rounding per line), and
+///   the model calls journaled but not yet in the ledger, and sum the lines in each budget's scope: metered;</item>
 /// <item>set metered and subtract S from settled, in one UPDATE: settlements made before step 1 are in the ledger by
 ///   step 2 (callers append usage before they settle), so they now count once, as metered; later ones stay settled;</item>
 /// <item>fire every threshold that metered + settled has reached and that has not fired this month: the count of
@@ -58,11 +58,17 @@ internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuar
             var settledBefore = await db.BudgetSpend.AsNoTracking().Where(s => ids.Contains(s.BudgetId) && s.PeriodStart == period.Start)
                 .ToDictionaryAsync(s => s.BudgetId, s => s.SettledUnits, cancellationToken);
 
+            // Model calls settle once their tokens are journaled, before the token meter moves them into the ledger: the
+            // journal's unmoved rows count as spent too. Read before the ledger, so a row moved in between counts twice
+            // for one pass (never zero times).
+            var journaled = await db.TokenJournal.AsNoTracking().Where(t => t.OrgId == org.Key && t.MeteredAt == null).ToListAsync(cancellationToken);
             var seq = await Invoicer.ChainSeqAsync(db, org.Key, cancellationToken);
             var (invoice, _) = await Invoicer.BuildAsync(db, org.Key, period, seq, cancellationToken);
+            var pendingLines = journaled.Count == 0 ? [] : Invoicing.Lines(Rater.Rate(journaled.SelectMany(TokenMeter.Events),
+                (await PriceEndpoints.LoadAsync(db, cancellationToken)).Sheet, SpotPriceHistory.Empty, period).Charges);
             foreach (var budget in org)
             {
-                var metered = BudgetUnits.From(invoice.Lines.Where(l => budget.ProjectId is null || l.ProjectId == budget.ProjectId).Sum(l => l.Amount));
+                var metered = BudgetUnits.From(invoice.Lines.Concat(pendingLines).Where(l => budget.ProjectId is null || l.ProjectId == budget.ProjectId).Sum(l => l.Amount));
                 var settled = settledBefore.GetValueOrDefault(budget.Id);
                 await db.BudgetSpend.Where(s => s.BudgetId == budget.Id && s.PeriodStart == period.Start)
                     .ExecuteUpdateAsync(s => s.SetProperty(x => x.MeteredUnits, metered).SetProperty(x => x.SettledUnits, x => x.SettledUnits - settled), cancellationToken);

@@ -1,8 +1,11 @@
 using System.Data.Common;
 using Headroom.Core.Access;
+using Headroom.Core.Metering;
+using Headroom.Core.Pricing;
 using Headroom.Gateway.Engines;
 using Headroom.Gateway.OpenAi;
 using Headroom.Server.Api;
+using Headroom.Server.Billing;
 using Headroom.Server.Hosting;
 using Headroom.Server.Identity;
 using Headroom.Store;
@@ -19,15 +22,24 @@ namespace Headroom.Server.Models;
 /// checked for <see cref="Permission.ModelInvoke"/> before the gateway read the body (<see cref="ModelServing"/>).
 /// <list type="number">
 /// <item>Admit: pick the project (<c>OpenAI-Project</c> header, else the key's project, else the org's first
-/// project), then take rate-limit places for the caller and the project (<see cref="ModelRateLimits"/>).</item>
+/// project), take rate-limit places for the caller and the project (<see cref="ModelRateLimits"/>), then reserve the
+/// call's most expensive outcome against the org's and project's budgets (<see cref="BudgetGuard"/>; a spent hard
+/// limit is 429 <c>insufficient_quota</c>).</item>
 /// <item>Complete: journal the tokens (one row keyed by the request id, committed before the response completes,
-/// so an acknowledged call is metered even if the process dies right after, and never twice), then release the
-/// rate-limit leases and log the call's metadata. Nothing of the prompt or output is logged or audited.</item>
+/// so an acknowledged call is metered even if the process dies right after, and never twice), settle the budget lease
+/// with the real cost, release the rate-limit leases and log the call's metadata. Nothing of the prompt or output is logged or audited.</item>
 /// </list>
 /// </summary>
 internal sealed partial class ModelHooks(
-    Database database, ModelRateLimits limits, HeadroomSettings settings, TimeProvider time, ILogger<ModelHooks> logger) : IGatewayHooks
+    Database database, ModelRateLimits limits, BudgetGuard budgets, HeadroomSettings settings, TimeProvider time, ILogger<ModelHooks> logger) : IGatewayHooks
 {
+    /// <summary>The output a call that names no <c>max_tokens</c> is budgeted for: the in-process engine's context.</summary>
+    public const int DefaultMaxOutputTokens = 4096;
+
+    // Token prices for budgeting, reread at most this often; what is billed comes from the ledger, not from here.
+    private static readonly TimeSpan PricesFor = TimeSpan.FromSeconds(5);
+    private TokenPrices? _prices;
+
     public const string ProjectHeader = "OpenAI-Project";
 
     /// <summary>
@@ -37,7 +49,9 @@ internal sealed partial class ModelHooks(
     public const string CallIdHeader = "X-Model-Call-Id";
     private const string AdmissionItem = "hr.model_admission";
 
-    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease);
+    private sealed record TokenPrices(PriceSheet Sheet, DateTimeOffset ReadAt);
+
+    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease, BudgetGuardLease Budget, decimal InputPerMillion, decimal OutputPerMillion);
 
     public async ValueTask<GatewayError?> AdmitAsync(GatewayCall call, CancellationToken cancellationToken)
     {
@@ -60,7 +74,19 @@ internal sealed partial class ModelHooks(
             LogRateLimited(logger, call.Model, principal.OrgId, project.Id, principal.ActorId, limited!.Message);
             return limited;
         }
-        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease);
+
+        // Budgets: reserve the most this call can cost before any engine work, settle the real cost when it completes,
+        // so concurrent calls never spend past a hard limit by more than one call.
+        var (inputRate, outputRate) = await TokenRatesAsync(call.Model, cancellationToken);
+        var maxCost = ((call.EstimatedInputTokens * inputRate) + ((call.MaxOutputTokens ?? DefaultMaxOutputTokens) * outputRate)) / 1_000_000m;
+        var budget = await budgets.ReserveAsync(principal.OrgId, project.Id, maxCost, cancellationToken);
+        if (budget.Lease is null)
+        {
+            await limits.ReleaseAsync(lease, 0, CancellationToken.None);
+            LogRateLimited(logger, call.Model, principal.OrgId, project.Id, principal.ActorId, budget.Message);
+            return GatewayError.InsufficientQuota(budget.Message);
+        }
+        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease, budget.Lease, inputRate, outputRate);
         call.HttpContext.Response.Headers[CallIdHeader] = call.RequestId;
         return null;
     }
@@ -70,14 +96,28 @@ internal sealed partial class ModelHooks(
         if (!call.Items.TryGetValue(AdmissionItem, out var item) || item is not Admission admission)
             return;
         var principal = admission.Principal;
+        var charged = 0m;
         try
         {
             // A failed call is not charged, except a stream cut after output reached the caller: those tokens were served.
             if ((error is null || (call.Stream && usage.OutputTokens > 0)) && usage.TotalTokens > 0)
+            {
                 await JournalAsync(call, admission, usage, cancellationToken);
+                charged = ((usage.InputTokens * admission.InputPerMillion) + (usage.OutputTokens * admission.OutputPerMillion)) / 1_000_000m;
+            }
         }
         finally
         {
+            try
+            {
+                // After the journal: the budget loop counts journaled calls as spent, so a settlement is never lost.
+                await budgets.SettleAsync(admission.Budget, Math.Min(charged, BudgetUnits.Max), CancellationToken.None);
+            }
+            catch (Exception e) when (e is DbException or DbUpdateException or InvalidOperationException)
+            {
+                // The call's answer stands; the budget loop releases a lease left unsettled.
+                LogReleaseFailed(logger, call.RequestId, e);
+            }
             try
             {
                 await limits.ReleaseAsync(admission.Lease, usage.TotalTokens, CancellationToken.None);
@@ -140,6 +180,21 @@ internal sealed partial class ModelHooks(
             ? (null, new GatewayError(400, $"Model calls are metered to a project, and this org has none: create one (POST /v1/projects) or send the {ProjectHeader} header.",
                 "invalid_request_error", ProjectHeader, "project_required"))
             : (first, null);
+    }
+
+    /// <summary>Per-million input and output token prices of <paramref name="model"/> now; zero where the sheet has none.</summary>
+    private async Task<(decimal Input, decimal Output)> TokenRatesAsync(string model, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (_prices is not { } cached || now - cached.ReadAt > PricesFor)
+        {
+            await using var db = database.Open();
+            var (sheet, _) = await PriceEndpoints.LoadAsync(db, cancellationToken);
+            _prices = cached = new TokenPrices(sheet, now);
+        }
+        var input = cached.Sheet.TokenPerMillionAt(model, Meter.InputTokens, batch: false, now);
+        var output = cached.Sheet.TokenPerMillionAt(model, Meter.OutputTokens, batch: false, now);
+        return (input.Found ? input.Rate : 0m, output.Found ? output.Rate : 0m);
     }
 
     /// <summary>The caller's rate-limit scope: its API key, or for an OIDC token its subject.</summary>
