@@ -27,6 +27,9 @@ public sealed class ModelServingTests : IDisposable
         await using (var first = HeadroomProcess.Start(args, env))
         {
             using var client = await ClientAsync(first, data);
+            // The banner's lines follow the address line; wait for them rather than race the output reader.
+            for (var waited = 0; !first.Output.Contains("Models:", StringComparison.Ordinal) && waited < 100; waited++)
+                await Task.Delay(100);
             Assert.Contains("Models:   all-minilm-l6-v2, tiny", first.Output, StringComparison.Ordinal);
             using (var project = await client.PostAsJsonAsync("/v1/projects", new { name = "calls" }))
                 Assert.True(project.IsSuccessStatusCode, await project.Content.ReadAsStringAsync());

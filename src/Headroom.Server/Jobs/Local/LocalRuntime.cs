@@ -128,8 +128,16 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
         // (a retry, a second replica, the same call after a crash) gets the existing handle.
         if (!TryClaim(dir))
         {
-            LogAlreadyStarted(_logger, workload.JobId, workload.Attempt);
-            return StartOutcome.Started(await ExistingHandleAsync(dir));
+            var existing = await ExistingHandleAsync(dir);
+            // Past the start timeout with no handle, no wrapper record and no exit status, the control plane that
+            // claimed the attempt died between its claim and the start: nothing of the attempt ever ran (a wrapper
+            // records itself as its first act). Taking the claim over and starting it is then the only way the job
+            // runs at all, and still at most once.
+            if (!NeverStarted(dir) || !TryTakeOverClaim(dir))
+            {
+                LogAlreadyStarted(_logger, workload.JobId, workload.Attempt);
+                return StartOutcome.Started(existing);
+            }
         }
 
         var work = Path.Combine(dir, "work");
@@ -359,6 +367,23 @@ internal sealed partial class LocalRuntime : IWorkloadRuntime
             await Task.Delay(Poll, CancellationToken.None);
         // No handle file: the starter crashed between starting and writing it; the wrapper's records say the rest.
         return File.Exists(path) ? File.ReadAllText(path).Trim() : FromRecords(dir).Serialize();
+    }
+
+    private static bool NeverStarted(string dir) =>
+        !File.Exists(Path.Combine(dir, "handle")) && !File.Exists(Path.Combine(dir, "exit")) && FromRecords(dir).WrapperPid == 0;
+
+    /// <summary>Moves an abandoned claim aside and claims afresh; only one of several callers racing for it wins.</summary>
+    private bool TryTakeOverClaim(string dir)
+    {
+        try
+        {
+            File.Move(Path.Combine(dir, "claim"), Path.Combine(dir, $"claim.abandoned-{Guid.NewGuid():N}"));
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+        return TryClaim(dir);
     }
 
     private bool TryClaim(string dir)

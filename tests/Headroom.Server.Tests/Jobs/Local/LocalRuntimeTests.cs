@@ -219,6 +219,27 @@ public sealed class LocalRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_claim_left_by_a_crash_before_anything_started_is_taken_over_and_the_attempt_runs_once()
+    {
+        var runtime = _jobs.Runtime();
+        var workload = _jobs.Shell("job_claimed", "echo ran >>\"$HEADROOM_CHECKPOINT_DIR/runs\"");
+        // The control plane died right after claiming: a claim, past the start timeout, and nothing else.
+        var dir = runtime.AttemptDir("job_claimed", 1);
+        Directory.CreateDirectory(dir);
+        await File.WriteAllTextAsync(Path.Combine(dir, "claim"), "2026-11-26T00:00:00Z pid 999999\n");
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "claim"), DateTime.UtcNow.AddMinutes(-1));
+
+        var started = await runtime.StartAsync(workload, CancellationToken.None);
+        var again = await _jobs.Runtime().StartAsync(workload, CancellationToken.None);
+
+        Assert.NotNull(started.Handle);
+        Assert.Equal(LocalHandle.Parse(started.Handle!), LocalHandle.Parse(again.Handle!));
+        Assert.Equal(0, (await LocalJobs.WaitEndedAsync(runtime, started.Handle!)).ExitCode);
+        await Task.Delay(200); // time enough for a second run to show, were there one
+        Assert.Equal(["ran"], File.ReadAllLines(Path.Combine(_jobs.CheckpointDir("job_claimed"), "runs")));
+    }
+
+    [Fact]
     public async Task The_checkpoint_dir_survives_into_attempt_2_and_each_attempt_has_its_own_log()
     {
         var runtime = _jobs.Runtime();
