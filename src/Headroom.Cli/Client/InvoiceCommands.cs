@@ -184,7 +184,7 @@ internal static class InvoiceCommands
                 ("limit", parse.GetValue(limit)?.ToString(CultureInfo.InvariantCulture)), ("after", parse.GetValue(after))), cancellationToken);
             return output.Page(page, ["ID", "NAME", "PROJECT", "LIMIT", "SPENT", "AVAILABLE", "HARD", "ALERTS"], b =>
             [
-                Output.Text(b["id"]), Output.Text(b["name"]), Dash(b["project_id"]), Output.Text(b["limit"]),
+                Output.Text(b["id"]), Dash(b["name"]), Dash(b["project_id"]), Output.Text(b["limit"]),
                 Output.Text(b["current"]?["spent"]), Output.Text(b["current"]?["available"]),
                 b["hard_limit"]?.GetValue<bool>() == true ? "yes" : "no", string.Join(",", (b["alert_percents"] as JsonArray ?? []).Select(a => Output.Text(a) + "%")),
             ]);
@@ -235,7 +235,7 @@ internal static class InvoiceCommands
                 body["project_id"] = projectId;
             }
             var created = await api.PostAsync("v1/budgets", body, cancellationToken, "cli-" + Guid.NewGuid().ToString("N"));
-            return output.One(created, b => $"Created {Output.Text(b["id"])} ({Output.Text(b["name"])}): {Output.Text(b["limit"])} per {Output.Text(b["period"])}" +
+            return output.One(created, b => $"Created {Output.Text(b["id"])}{(Output.Text(b["name"]) is { Length: > 0 } n ? $" ({n})" : "")}: {Output.Text(b["limit"])} per {Output.Text(b["period"])}" +
                 (b["project_id"] is null ? " for the org" : $" for project {Output.Text(b["project_id"])}") +
                 (b["hard_limit"]?.GetValue<bool>() == true ? ", a hard limit" : "") +
                 $", alerts at {string.Join(", ", (b["alert_percents"] as JsonArray ?? []).Select(p => Output.Text(p) + "%"))}.");
