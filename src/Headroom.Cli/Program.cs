@@ -21,6 +21,12 @@ root.Subcommands.Add(MemberCommands.Create());
 root.Subcommands.Add(OrgCommands.Orgs());
 root.Subcommands.Add(OrgCommands.Projects());
 root.Subcommands.Add(FleetCommands.Create());
+root.Subcommands.Add(ReservationCommands.Create());
+root.Subcommands.Add(ReservationCommands.Capacity());
+root.Subcommands.Add(InvoiceCommands.Invoices());
+root.Subcommands.Add(InvoiceCommands.Budgets());
+root.Subcommands.Add(ModelCommands.Models());
+root.Subcommands.Add(ModelCommands.Chat());
 root.Subcommands.Add(CompletionCommand.Create());
 // Signals are left to the commands: `up` stops through the host's lifetime on SIGTERM or Ctrl-C (it drains
 // requests and releases its lease, however long that takes), and a short command simply ends.

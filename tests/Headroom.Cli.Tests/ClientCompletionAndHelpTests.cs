@@ -29,6 +29,26 @@ public sealed class ClientCompletionAndHelpTests : IDisposable
     }
 
     [Fact]
+    public async Task Bash_completion_picks_up_the_billing_and_model_commands()
+    {
+        var script = await _cli.RunAsync("completion", "bash");
+        var path = Path.Combine(_cli.Home, "headroom.bash");
+        await File.WriteAllTextAsync(path, script.Stdout);
+
+        var reservations = await CompleteAsync(path, "headroom reservations ");
+        var tiers = await CompleteAsync(path, "headroom reservations quote --tier ");
+        var budgets = await CompleteAsync(path, "headroom budgets ");
+        var top = await CompleteAsync(path, "headroom c");
+
+        // An empty word also offers the options (--help); the subcommands are the rest.
+        Assert.Equal(["buy", "cancel", "get", "list", "quote"], reservations.Where(w => !w.StartsWith('-')));
+        Assert.Equal(["on-demand", "reserved", "spot"], tiers);
+        Assert.Equal(["create", "delete", "list"], budgets.Where(w => !w.StartsWith('-')));
+        Assert.Contains("capacity", top);
+        Assert.Contains("chat", top);
+    }
+
+    [Fact]
     public async Task The_zsh_completion_script_defines_the_completer()
     {
         var script = await _cli.RunAsync("completion", "zsh");
@@ -48,6 +68,20 @@ public sealed class ClientCompletionAndHelpTests : IDisposable
     [InlineData("fleet drain")]
     [InlineData("usage")]
     [InlineData("audit export")]
+    [InlineData("reservations quote")]
+    [InlineData("reservations buy")]
+    [InlineData("reservations list")]
+    [InlineData("reservations get")]
+    [InlineData("reservations cancel")]
+    [InlineData("capacity")]
+    [InlineData("invoices list")]
+    [InlineData("invoices get")]
+    [InlineData("invoices upcoming")]
+    [InlineData("budgets list")]
+    [InlineData("budgets create")]
+    [InlineData("budgets delete")]
+    [InlineData("models")]
+    [InlineData("chat")]
     public async Task Client_commands_show_examples_in_their_help(string command)
     {
         var help = await _cli.RunAsync([.. command.Split(' '), "--help"]);

@@ -121,6 +121,50 @@ internal sealed class ApiClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// POST whose answer is a server-sent event stream (a streamed model call): each <c>data:</c> line's payload is
+    /// handed to <paramref name="onData"/> as it arrives, up to and without <c>[DONE]</c>. Sent once. On success the
+    /// result's body is empty; a stream that ends without <c>[DONE]</c> is <see cref="ApiOutcome.Unavailable"/>.
+    /// </summary>
+    public async Task<ApiResult> PostEventsAsync(string path, JsonNode body, IReadOnlyDictionary<string, string> headers, Action<string> onData, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent(body) };
+            foreach (var (name, value) in headers)
+                request.Headers.Add(name, value);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+                return await ReadAsync(response, cancellationToken);
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            while (await reader.ReadLineAsync(cancellationToken) is { } line)
+            {
+                if (!line.StartsWith("data:", StringComparison.Ordinal))
+                    continue;
+                var data = line[5..].Trim();
+                if (data == "[DONE]")
+                    return new ApiResult(ApiOutcome.Ok, (int)response.StatusCode, "", RequestId(response), "", null);
+                onData(data);
+            }
+            return new ApiResult(ApiOutcome.Unavailable, (int)response.StatusCode, "", RequestId(response), "the answer's stream ended before [DONE]", null);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            return Unreachable(ex);
+        }
+    }
+
+    /// <summary>POST with extra headers, sent once (a model call: not idempotent, never retried).</summary>
+    public Task<ApiResult> PostOnceAsync(string path, JsonNode body, IReadOnlyDictionary<string, string> headers, CancellationToken cancellationToken) =>
+        SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent(body) };
+            foreach (var (name, value) in headers)
+                request.Headers.Add(name, value);
+            return request;
+        }, retry: false, cancellationToken);
+
     private async Task<ApiResult> SendAsync(Func<HttpRequestMessage> build, bool retry, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
