@@ -46,7 +46,8 @@ public sealed class ConsoleServer : IAsyncLifetime
         await PostAsync("/v1/prices", $$"""
             {"effective_from":"{{effective}}","currency":"USD",
              "gpu_rates":[{"gpu_model":"h100-80gb","tier":"on-demand","region":"local","per_gpu_hour":"2.50"},
-                          {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"}],
+                          {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"},
+                          {"gpu_model":"h100-80gb","tier":"reserved","region":"local","per_gpu_hour":"1.80"}],
              "token_rates":[{"model":"llama-3-8b","input_per_million":"0.10","output_per_million":"0.20"}]}
             """);
 

@@ -45,6 +45,8 @@ internal static class ConsoleEndpoints
             .ExcludeFromDescription();
         app.MapGet("/jobs/{id}/log", FollowLogsAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapGet("/audit/export", ExportAuditAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapGet("/invoices/{id}/print", PrintInvoiceAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapGet("/invoices/{id}/csv", InvoiceCsvAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapRazorComponents<App>().Add(b => b.Metadata.Add(ConsoleEndpoint.Marker));
     }
 
@@ -75,6 +77,22 @@ internal static class ConsoleEndpoints
         var format = http.Request.Query["format"].ToString() == "cef" ? "cef" : "ocsf";
         return PassThroughAsync(http, api, session, "/v1/audit/export" + Query.Of(("format", format)), $"headroom-audit.{(format == "cef" ? "cef" : "jsonl")}");
     }
+
+    /// <summary>
+    /// An invoice's printable page (<c>GET /v1/invoices/{id}?format=html</c>, or the draft's for <c>upcoming</c>), fetched with
+    /// the session's key. The page is self-contained with one inline style and no script, so it keeps the API's policy.
+    /// </summary>
+    private static Task PrintInvoiceAsync(HttpContext http, string id, ConsoleApi api, ConsoleSession session)
+    {
+        http.Response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+        return PassThroughAsync(http, api, session, InvoicePath(id) + "?format=html", null);
+    }
+
+    private static Task InvoiceCsvAsync(HttpContext http, string id, ConsoleApi api, ConsoleSession session) =>
+        PassThroughAsync(http, api, session, InvoicePath(id) + "?format=csv",
+            (id == "upcoming" ? "draft-invoice" : string.Concat(id.Where(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))) + ".csv");
+
+    private static string InvoicePath(string id) => id == "upcoming" ? "/v1/invoices/upcoming" : $"/v1/invoices/{Uri.EscapeDataString(id)}";
 
     private static async Task PassThroughAsync(HttpContext http, ConsoleApi api, ConsoleSession session, string path, string? download)
     {
