@@ -2,13 +2,14 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Headroom.Cli.Tests;
+using Headroom.Gateway.Tests.Infrastructure;
 using Headroom.Tests;
 using Microsoft.Playwright;
 
 namespace Headroom.Console.Tests;
 
 /// <summary>
-/// One real <c>headroom up</c> (a temp SQLite store, one local node with 4 declared GPUs, project <c>research</c>) and
+/// One real <c>headroom up</c> (a temp SQLite store, one local node with 4 declared GPUs, project <c>research</c>, the tiny chat model <c>tiny</c>) and
 /// one headless Chromium, shared by the tests of a class. The browser is Debian's chromium, found at
 /// <c>TEST_CHROMIUM</c> (default <c>/usr/bin/chromium</c>); Playwright downloads no browser. (Not a <c>HEADROOM_*</c> name:
 /// the server reads those as settings and refuses unknown ones.)
@@ -16,6 +17,7 @@ namespace Headroom.Console.Tests;
 public sealed class ConsoleServer : IAsyncLifetime
 {
     public const string ProjectName = "research";
+    public const string ChatModel = "tiny";
 
     private readonly TempDirectory _dir = new();
     private HeadroomProcess? _process;
@@ -34,7 +36,10 @@ public sealed class ConsoleServer : IAsyncLifetime
         var fleet = Path.Combine(_dir.Path, "fleet.yaml");
         await File.WriteAllTextAsync(fleet, TestFleets.LocalBox(4));
         var data = Path.Combine(_dir.Path, "data");
-        _process = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet]);
+        // A tiny GGUF with random weights (it loads and answers in milliseconds) for the playground's streamed chat.
+        var gguf = Path.Combine(_dir.Path, "tiny.gguf");
+        TinyGguf.Write(gguf);
+        _process = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet, "--model", $"{ChatModel}={gguf}"]);
         Address = await _process.AddressAsync();
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(data, "admin.key"))).Trim();
         Api = new HttpClient { BaseAddress = Address };

@@ -274,6 +274,40 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task The_playground_lists_the_models_streams_a_chat_answer_and_shows_the_APIs_refusal_for_an_embeddings_model()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Playground", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Model playground");
+        await Expect(page.Locator("tr[data-model='all-minilm-l6-v2']")).ToBeVisibleAsync();
+        await Expect(page.Locator($"tr[data-model='{ConsoleServer.ChatModel}']")).ToBeVisibleAsync();
+
+        // The embeddings model does not chat: the API's refusal, with its request id, in the page.
+        await page.GetByLabel("Model").SelectOptionAsync("all-minilm-l6-v2");
+        await page.GetByLabel("Message").FillAsync("Hello");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("HTTP 4");
+        await Expect(alert).ToContainTextAsync("request id");
+        await ConsoleServer.ScreenshotAsync(page, "playground-refused");
+
+        // The tiny model streams an answer through the console (the browser never holds the key).
+        await page.GetByLabel("Model").SelectOptionAsync(ConsoleServer.ChatModel);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.GetByTestId("chat-answer")).ToHaveAttributeAsync("data-done", "true", new() { Timeout = 60_000 });
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        Assert.NotEmpty(await page.GetByTestId("chat-answer").TextContentAsync() ?? "");
+        await ConsoleServer.ScreenshotAsync(page, "playground");
+
+        // Like every form, the chat needs the page's antiforgery token.
+        var forged = await page.Context.APIRequest.PostAsync("/playground/chat", new()
+        {
+            Form = page.Context.APIRequest.CreateFormData().Set("model", ConsoleServer.ChatModel).Set("message", "Hello"),
+        });
+        Assert.Equal(400, forged.Status);
+    }
+
+    [Fact]
     public async Task The_fleet_page_lists_the_local_node_and_cordons_and_uncordons_it()
     {
         var page = await server.SignedInPageAsync();
@@ -353,6 +387,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         { "/usage", "every-page-usage", false },
         { "/invoices", "every-page-invoices", false },
         { "/prices", "prices", true },
+        { "/playground", "every-page-playground", false },
         { "/reservations", "every-page-reservations", false },
         { "/keys", "every-page-keys", false },
         { "/members", "members", true },
