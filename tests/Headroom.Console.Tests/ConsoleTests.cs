@@ -308,6 +308,35 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task The_economics_page_charts_sold_internal_and_idle_GPU_hours_with_the_revenue_for_the_operator_only()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Economics", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Operator economics");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("economics-revenue")).ToBeVisibleAsync();
+        await page.WaitForFunctionAsync("() => window.Chart && Chart.getChart(document.getElementById('economics-chart'))");
+        var labels = await page.EvaluateAsync<string[]>("() => Chart.getChart(document.getElementById('economics-chart')).data.datasets.map(d => d.label)");
+        Assert.Equal(["Sold", "Internal", "Idle", "Revenue"], labels);
+        var buckets = await page.EvaluateAsync<int>("() => Chart.getChart(document.getElementById('economics-chart')).data.labels.length");
+        Assert.True(buckets >= 7, $"{buckets} buckets");
+        await Expect(page.Locator("table tbody tr")).ToHaveCountAsync(buckets);
+        // The local node's 4 GPUs for a whole past day: 96 GPU-hours of capacity.
+        await Expect(page.Locator("table tbody tr").First).ToContainTextAsync("96.00");
+        await ConsoleServer.ScreenshotAsync(page, "economics");
+
+        // Only fleet-admin reads the economics: a viewer sees the API's 403, in the page.
+        var viewer = await server.PostAsync("/v1/keys", """{"name":"economics-viewer","roles":["viewer"]}""");
+        var other = await server.NewPageAsync();
+        await other.GotoAsync("/signin");
+        await other.GetByLabel("API key").FillAsync(viewer["key"]!.GetValue<string>());
+        await other.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(other.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+        await other.GotoAsync("/economics");
+        await Expect(other.GetByRole(AriaRole.Alert)).ToContainTextAsync("HTTP 403");
+    }
+
+    [Fact]
     public async Task The_fleet_page_lists_the_local_node_and_cordons_and_uncordons_it()
     {
         var page = await server.SignedInPageAsync();
@@ -393,6 +422,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         { "/members", "members", true },
         { "/audit", "audit", true },
         { "/fleet", "every-page-fleet", false },
+        { "/economics", "every-page-economics", false },
     };
 
     [Theory]
