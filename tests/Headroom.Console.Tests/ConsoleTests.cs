@@ -490,7 +490,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     public async Task Every_text_on_the_busiest_pages_meets_WCAG_AA_contrast(ColorScheme scheme)
     {
         var page = await server.SignedInPageAsync(scheme);
-        foreach (var path in new[] { "/keys", "/jobs/new", "/fleet", "/audit" })
+        foreach (var path in new[] { "/keys", "/jobs/new", "/fleet", "/audit", "/invoices", "/reservations", "/playground", "/economics" })
         {
             await page.GotoAsync(path);
             // Each element with its own text, against the first opaque background behind it: 4.5:1, or 3:1 for large text.
