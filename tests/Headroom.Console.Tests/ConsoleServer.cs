@@ -2,13 +2,14 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Headroom.Cli.Tests;
+using Headroom.Gateway.Tests.Infrastructure;
 using Headroom.Tests;
 using Microsoft.Playwright;
 
 namespace Headroom.Console.Tests;
 
 /// <summary>
-/// One real <c>headroom up</c> (a temp SQLite store, one local node with 4 declared GPUs, project <c>research</c>) and
+/// One real <c>headroom up</c> (a temp SQLite store, one local node with 4 declared GPUs, project <c>research</c>, the tiny chat model <c>tiny</c>) and
 /// one headless Chromium, shared by the tests of a class. The browser is Debian's chromium, found at
 /// <c>TEST_CHROMIUM</c> (default <c>/usr/bin/chromium</c>); Playwright downloads no browser. (Not a <c>HEADROOM_*</c> name:
 /// the server reads those as settings and refuses unknown ones.)
@@ -16,6 +17,7 @@ namespace Headroom.Console.Tests;
 public sealed class ConsoleServer : IAsyncLifetime
 {
     public const string ProjectName = "research";
+    public const string ChatModel = "tiny";
 
     private readonly TempDirectory _dir = new();
     private HeadroomProcess? _process;
@@ -34,7 +36,10 @@ public sealed class ConsoleServer : IAsyncLifetime
         var fleet = Path.Combine(_dir.Path, "fleet.yaml");
         await File.WriteAllTextAsync(fleet, TestFleets.LocalBox(4));
         var data = Path.Combine(_dir.Path, "data");
-        _process = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet]);
+        // A tiny GGUF with random weights (it loads and answers in milliseconds) for the playground's streamed chat.
+        var gguf = Path.Combine(_dir.Path, "tiny.gguf");
+        TinyGguf.Write(gguf);
+        _process = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet, "--model", $"{ChatModel}={gguf}"]);
         Address = await _process.AddressAsync();
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(data, "admin.key"))).Trim();
         Api = new HttpClient { BaseAddress = Address };
@@ -46,7 +51,8 @@ public sealed class ConsoleServer : IAsyncLifetime
         await PostAsync("/v1/prices", $$"""
             {"effective_from":"{{effective}}","currency":"USD",
              "gpu_rates":[{"gpu_model":"h100-80gb","tier":"on-demand","region":"local","per_gpu_hour":"2.50"},
-                          {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"}],
+                          {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"},
+                          {"gpu_model":"h100-80gb","tier":"reserved","region":"local","per_gpu_hour":"1.80"}],
              "token_rates":[{"model":"llama-3-8b","input_per_million":"0.10","output_per_million":"0.20"}]}
             """);
 

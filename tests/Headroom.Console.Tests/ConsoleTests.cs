@@ -197,6 +197,146 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task The_invoices_page_shows_the_upcoming_invoice_and_serves_its_printable_page_and_CSV_with_the_session_key()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Invoices", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Invoices");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("upcoming-total")).ToContainTextAsync("USD");
+        await Expect(page.GetByTestId("invoices-empty")).ToBeVisibleAsync();
+        await ConsoleServer.ScreenshotAsync(page, "invoices");
+
+        // The printable page and the CSV come through the console with the session's key; the browser has no key.
+        var print = await page.Context.APIRequest.GetAsync("/invoices/upcoming/print");
+        Assert.Equal(200, print.Status);
+        Assert.StartsWith("text/html", print.Headers["content-type"], StringComparison.Ordinal);
+        Assert.Contains("style-src 'unsafe-inline'", print.Headers["content-security-policy"], StringComparison.Ordinal);
+        Assert.Contains("<h1>Draft invoice</h1>", await print.TextAsync(), StringComparison.Ordinal);
+        var csv = await page.Context.APIRequest.GetAsync("/invoices/upcoming/csv");
+        Assert.Equal(200, csv.Status);
+        Assert.Contains("attachment; filename=\"draft-invoice.csv\"", csv.Headers["content-disposition"], StringComparison.Ordinal);
+        Assert.StartsWith("project_id,meter,", await csv.TextAsync(), StringComparison.Ordinal);
+
+        var unknown = await page.Context.APIRequest.GetAsync("/invoices/inv_missing/print");
+        Assert.Equal(404, unknown.Status);
+        Assert.Contains("request id", await unknown.TextAsync(), StringComparison.Ordinal);
+
+        var anonymous = await server.NewPageAsync();
+        Assert.Equal(401, (await anonymous.Context.APIRequest.GetAsync("/invoices/upcoming/csv")).Status);
+    }
+
+    [Fact]
+    public async Task A_block_is_quoted_reserved_listed_and_cancelled_from_the_reservations_page()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Reservations", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Reservations");
+        await Expect(page.Locator("table", new() { HasText = "Sellable reserved" }).First.Locator("tbody tr").First).ToContainTextAsync("h100-80gb");
+        await page.WaitForFunctionAsync("() => window.Chart && Chart.getChart(document.getElementById('capacity-chart'))");
+        var points = await page.EvaluateAsync<int>("() => Chart.getChart(document.getElementById('capacity-chart')).data.datasets[0].data.length");
+        Assert.Equal(14, points);
+
+        // Two days ahead at 10:00 UTC, two hours of one GPU: 2 × 1.80.
+        var start = DateTime.UtcNow.Date.AddDays(2).AddHours(10);
+        await page.GetByLabel("GPUs", new() { Exact = true }).FillAsync("1");
+        await page.GetByLabel("Start (UTC, on the hour)").FillAsync(start.ToString("yyyy-MM-dd'T'HH:mm", System.Globalization.CultureInfo.InvariantCulture));
+        await page.GetByLabel("Hours").FillAsync("2");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Get a quote" }).ClickAsync();
+        await Expect(page.GetByTestId("quote-price")).ToHaveTextAsync(new Regex("^3\\.6(0*) USD$"));
+        await Expect(page.GetByTestId("quote-available")).ToHaveTextAsync("yes");
+        await ConsoleServer.ScreenshotAsync(page, "reservations-quote");
+
+        await page.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^Reserve for") }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "reserved and charged" })).ToBeVisibleAsync();
+        var row = page.Locator("tr[data-reservation-id]").Filter(new() { HasText = "scheduled" }).First;
+        await Expect(row).ToContainTextAsync(ConsoleServer.ProjectName);
+        var id = await row.GetAttributeAsync("data-reservation-id");
+        Assert.Equal("scheduled", (await server.GetAsync($"/v1/reservations/{id}"))["status"]!.GetValue<string>());
+        await ConsoleServer.ScreenshotAsync(page, "reservations");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = $"Cancel reservation {id}" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "cancelled" })).ToBeVisibleAsync();
+        await Expect(page.Locator($"tr[data-reservation-id='{id}']")).ToContainTextAsync("cancelled");
+    }
+
+    [Fact]
+    public async Task A_quote_the_API_refuses_shows_its_message_and_request_id()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/reservations");
+        await page.GetByLabel("Start (UTC, on the hour)").FillAsync(DateTime.UtcNow.Date.AddDays(-1).ToString("yyyy-MM-dd'T'10:00", System.Globalization.CultureInfo.InvariantCulture));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Get a quote" }).ClickAsync();
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("must not be in the past");
+        await Expect(alert).ToContainTextAsync("field start");
+        await Expect(alert).ToContainTextAsync("request id");
+    }
+
+    [Fact]
+    public async Task The_playground_lists_the_models_streams_a_chat_answer_and_shows_the_APIs_refusal_for_an_embeddings_model()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Playground", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Model playground");
+        await Expect(page.Locator("tr[data-model='all-minilm-l6-v2']")).ToBeVisibleAsync();
+        await Expect(page.Locator($"tr[data-model='{ConsoleServer.ChatModel}']")).ToBeVisibleAsync();
+
+        // The embeddings model does not chat: the API's refusal, with its request id, in the page.
+        await page.GetByLabel("Model").SelectOptionAsync("all-minilm-l6-v2");
+        await page.GetByLabel("Message").FillAsync("Hello");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("HTTP 4");
+        await Expect(alert).ToContainTextAsync("request id");
+        await ConsoleServer.ScreenshotAsync(page, "playground-refused");
+
+        // The tiny model streams an answer through the console (the browser never holds the key).
+        await page.GetByLabel("Model").SelectOptionAsync(ConsoleServer.ChatModel);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.GetByTestId("chat-answer")).ToHaveAttributeAsync("data-done", "true", new() { Timeout = 60_000 });
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        Assert.NotEmpty(await page.GetByTestId("chat-answer").TextContentAsync() ?? "");
+        await ConsoleServer.ScreenshotAsync(page, "playground");
+
+        // Like every form, the chat needs the page's antiforgery token.
+        var forged = await page.Context.APIRequest.PostAsync("/playground/chat", new()
+        {
+            Form = page.Context.APIRequest.CreateFormData().Set("model", ConsoleServer.ChatModel).Set("message", "Hello"),
+        });
+        Assert.Equal(400, forged.Status);
+    }
+
+    [Fact]
+    public async Task The_economics_page_charts_sold_internal_and_idle_GPU_hours_with_the_revenue_for_the_operator_only()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Economics", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Operator economics");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("economics-revenue")).ToBeVisibleAsync();
+        await page.WaitForFunctionAsync("() => window.Chart && Chart.getChart(document.getElementById('economics-chart'))");
+        var labels = await page.EvaluateAsync<string[]>("() => Chart.getChart(document.getElementById('economics-chart')).data.datasets.map(d => d.label)");
+        Assert.Equal(["Sold", "Internal", "Idle", "Revenue"], labels);
+        var buckets = await page.EvaluateAsync<int>("() => Chart.getChart(document.getElementById('economics-chart')).data.labels.length");
+        Assert.True(buckets >= 7, $"{buckets} buckets");
+        await Expect(page.Locator("table tbody tr")).ToHaveCountAsync(buckets);
+        // The local node's 4 GPUs for a whole past day: 96 GPU-hours of capacity.
+        await Expect(page.Locator("table tbody tr").First).ToContainTextAsync("96.00");
+        await ConsoleServer.ScreenshotAsync(page, "economics");
+
+        // Only fleet-admin reads the economics: a viewer sees the API's 403, in the page.
+        var viewer = await server.PostAsync("/v1/keys", """{"name":"economics-viewer","roles":["viewer"]}""");
+        var other = await server.NewPageAsync();
+        await other.GotoAsync("/signin");
+        await other.GetByLabel("API key").FillAsync(viewer["key"]!.GetValue<string>());
+        await other.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(other.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+        await other.GotoAsync("/economics");
+        await Expect(other.GetByRole(AriaRole.Alert)).ToContainTextAsync("HTTP 403");
+    }
+
+    [Fact]
     public async Task The_fleet_page_lists_the_local_node_and_cordons_and_uncordons_it()
     {
         var page = await server.SignedInPageAsync();
@@ -274,11 +414,15 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         { "/jobs", "every-page-jobs", false },
         { "/jobs/new", "every-page-submit", false },
         { "/usage", "every-page-usage", false },
+        { "/invoices", "every-page-invoices", false },
         { "/prices", "prices", true },
+        { "/playground", "every-page-playground", false },
+        { "/reservations", "every-page-reservations", false },
         { "/keys", "every-page-keys", false },
         { "/members", "members", true },
         { "/audit", "audit", true },
         { "/fleet", "every-page-fleet", false },
+        { "/economics", "every-page-economics", false },
     };
 
     [Theory]
@@ -346,7 +490,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     public async Task Every_text_on_the_busiest_pages_meets_WCAG_AA_contrast(ColorScheme scheme)
     {
         var page = await server.SignedInPageAsync(scheme);
-        foreach (var path in new[] { "/keys", "/jobs/new", "/fleet", "/audit" })
+        foreach (var path in new[] { "/keys", "/jobs/new", "/fleet", "/audit", "/invoices", "/reservations", "/playground", "/economics" })
         {
             await page.GotoAsync(path);
             // Each element with its own text, against the first opaque background behind it: 4.5:1, or 3:1 for large text.

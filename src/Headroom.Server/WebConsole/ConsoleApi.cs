@@ -72,6 +72,14 @@ internal sealed class ConsoleApi(IServer server) : IDisposable
     public Task<HttpResponseMessage> StreamAsync(Caller caller, string path, CancellationToken cancellationToken) =>
         _http.SendAsync(Request(caller, HttpMethod.Get, path), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
 
+    /// <summary>Sends a JSON body and opens the response to copy through as it arrives (a streamed completion); the caller disposes it.</summary>
+    public Task<HttpResponseMessage> StreamPostAsync(Caller caller, string path, object body, CancellationToken cancellationToken)
+    {
+        var request = Request(caller, HttpMethod.Post, path);
+        request.Content = JsonContent.Create(body, body.GetType(), options: Json.Options);
+        return _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
     public static async Task<ApiProblem> ProblemOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var requestId = response.Headers.TryGetValues(RequestIds.Header, out var ids) ? ids.FirstOrDefault() : null;

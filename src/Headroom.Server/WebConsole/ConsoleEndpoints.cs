@@ -45,6 +45,11 @@ internal static class ConsoleEndpoints
             .ExcludeFromDescription();
         app.MapGet("/jobs/{id}/log", FollowLogsAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapGet("/audit/export", ExportAuditAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapPost("/playground/chat", ChatAsync)
+            .WithMetadata(new RequireAntiforgeryTokenAttribute(), ConsoleEndpoint.Marker)
+            .ExcludeFromDescription();
+        app.MapGet("/invoices/{id}/print", PrintInvoiceAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapGet("/invoices/{id}/csv", InvoiceCsvAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapRazorComponents<App>().Add(b => b.Metadata.Add(ConsoleEndpoint.Marker));
     }
 
@@ -74,6 +79,69 @@ internal static class ConsoleEndpoints
     {
         var format = http.Request.Query["format"].ToString() == "cef" ? "cef" : "ocsf";
         return PassThroughAsync(http, api, session, "/v1/audit/export" + Query.Of(("format", format)), $"headroom-audit.{(format == "cef" ? "cef" : "jsonl")}");
+    }
+
+    /// <summary>
+    /// An invoice's printable page (<c>GET /v1/invoices/{id}?format=html</c>, or the draft's for <c>upcoming</c>), fetched with
+    /// the session's key. The page is self-contained with one inline style and no script, so it keeps the API's policy.
+    /// </summary>
+    private static Task PrintInvoiceAsync(HttpContext http, string id, ConsoleApi api, ConsoleSession session)
+    {
+        http.Response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+        return PassThroughAsync(http, api, session, InvoicePath(id) + "?format=html", null);
+    }
+
+    private static Task InvoiceCsvAsync(HttpContext http, string id, ConsoleApi api, ConsoleSession session) =>
+        PassThroughAsync(http, api, session, InvoicePath(id) + "?format=csv",
+            (id == "upcoming" ? "draft-invoice" : string.Concat(id.Where(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))) + ".csv");
+
+    private static string InvoicePath(string id) => id == "upcoming" ? "/v1/invoices/upcoming" : $"/v1/invoices/{Uri.EscapeDataString(id)}";
+
+    /// <summary>
+    /// The playground's chat: the posted form (model, message) as one user message to <c>POST /v1/chat/completions</c>
+    /// with <c>stream: true</c> and the session's key, its server-sent events copied through as they come. A refusal is
+    /// answered as JSON with the API's message, status, code and request id, for the page to show.
+    /// </summary>
+    private static async Task ChatAsync(HttpContext http, ConsoleApi api, ConsoleSession session)
+    {
+        if (session.KeyOf(http) is not { } key)
+        {
+            await Results.Json(new { message = "Signed out: sign in again to use the playground.", status = 401, code = (string?)null, request_id = http.TraceIdentifier },
+                statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(http);
+            return;
+        }
+        // The antiforgery middleware only records its verdict; a handler that reads the form itself must look at it.
+        if (http.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
+        {
+            await Results.Json(new { message = "The form's antiforgery token is missing or stale: reload the page.", status = 400, code = "antiforgery", request_id = http.TraceIdentifier },
+                statusCode: StatusCodes.Status400BadRequest).ExecuteAsync(http);
+            return;
+        }
+        var form = await http.Request.ReadFormAsync(http.RequestAborted);
+        var body = new Dictionary<string, object?>
+        {
+            ["model"] = form["model"].ToString(),
+            ["messages"] = new[] { new Dictionary<string, string> { ["role"] = "user", ["content"] = form["message"].ToString() } },
+            ["stream"] = true,
+        };
+        using var response = await api.StreamPostAsync(new Caller(key, http.TraceIdentifier), "/v1/chat/completions", body, http.RequestAborted);
+        if (!response.IsSuccessStatusCode)
+        {
+            var problem = await ConsoleApi.ProblemOfAsync(response, http.RequestAborted);
+            await Results.Json(new { message = problem.Message, status = problem.Status, code = problem.Code, request_id = problem.RequestId ?? http.TraceIdentifier },
+                statusCode: problem.Status).ExecuteAsync(http);
+            return;
+        }
+        http.Response.ContentType = "text/event-stream; charset=utf-8";
+        http.Response.Headers.CacheControl = "no-store";
+        await using var stream = await response.Content.ReadAsStreamAsync(http.RequestAborted);
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, http.RequestAborted)) > 0)
+        {
+            await http.Response.Body.WriteAsync(buffer.AsMemory(0, read), http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
     }
 
     private static async Task PassThroughAsync(HttpContext http, ConsoleApi api, ConsoleSession session, string path, string? download)
