@@ -361,6 +361,10 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     public async Task Signing_out_ends_the_session_and_signing_in_returns_to_the_page_asked_for()
     {
         var page = await server.SignedInPageAsync();
+        // Another site cannot sign the user out: the form needs the page's antiforgery token.
+        var forged = await page.Context.APIRequest.PostAsync("/signout", new() { Form = page.Context.APIRequest.CreateFormData() });
+        Assert.Equal(400, forged.Status);
+        await page.ReloadAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await Expect(page).ToHaveURLAsync(new Regex("/signin"));
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("You are signed out.");

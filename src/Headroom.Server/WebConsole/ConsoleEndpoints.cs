@@ -38,6 +38,10 @@ internal static class ConsoleEndpoints
         app.MapGet(ConsoleAssets.PathPrefix + "/{file}", ConsoleAssets.Serve).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapPost("/signout", (HttpContext http) =>
             {
+                // The antiforgery middleware only records its verdict for a handler that reads no form: check it, so
+                // another site cannot sign a user out.
+                if (http.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
+                    return Results.BadRequest("The form's antiforgery token is missing or stale: reload the page.");
                 ConsoleSession.SignOut(http);
                 return Results.Redirect("/signin?notice=signed-out");
             })
