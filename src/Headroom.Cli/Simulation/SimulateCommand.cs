@@ -45,9 +45,10 @@ internal static class SimulateCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            if (!TryParseSeeds(parse.GetRequiredValue(seeds), out var seedList))
+            // A fault-simulation seed takes milliseconds, so long runs of up to a million seeds are allowed.
+            if (!TryParseSeeds(parse.GetRequiredValue(seeds), out var seedList, maxRange: 1_000_000))
             {
-                error.WriteLine("--seeds: expected a range like 1-2000, a list like 7,9, or one seed");
+                error.WriteLine("--seeds: expected a range like 1-2000 (at most a million seeds), a list like 7,9, or one seed");
                 return 2;
             }
             if (parse.GetValue(steps) is < 1 or > 100_000)
@@ -249,7 +250,7 @@ internal static class SimulateCommand
         return openb;
     }
 
-    internal static bool TryParseSeeds(string text, out List<int> seeds)
+    internal static bool TryParseSeeds(string text, out List<int> seeds, int maxRange = 10_000)
     {
         seeds = [];
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -259,7 +260,7 @@ internal static class SimulateCommand
             {
                 if (!int.TryParse(part[..dash], NumberStyles.Integer, CultureInfo.InvariantCulture, out var from)
                     || !int.TryParse(part[(dash + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var to)
-                    || to < from || to - from > 10_000)
+                    || to < from || to - from > maxRange)
                     return false;
                 for (var s = from; s <= to; s++)
                     seeds.Add(s);

@@ -68,6 +68,15 @@ public sealed class SimulateCommandTests
         Assert.Equal(0, root.GetProperty("violations").GetArrayLength());
     }
 
+    [Fact]
+    public void Long_fault_runs_may_name_up_to_a_million_seeds_while_openb_stays_at_ten_thousand()
+    {
+        Assert.True(SimulateCommand.TryParseSeeds("1-100000", out var many, maxRange: 1_000_000));
+        Assert.Equal(100_000, many.Count);
+        Assert.False(SimulateCommand.TryParseSeeds("1-100000", out _));
+        Assert.False(SimulateCommand.TryParseSeeds("1-2000000", out _, maxRange: 1_000_000));
+    }
+
     [Theory]
     [InlineData("--seeds", "9-1")]
     [InlineData("--steps", "0")]
