@@ -64,6 +64,9 @@ internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
 
         await using var db = database.Open();
         var budgets = await Covering(db, orgId, projectId).ToListAsync(cancellationToken);
+        // Most callers have no budget: every model call comes through here, so they pay one query and no transaction.
+        if (budgets.Count == 0)
+            return new(new BudgetGuardLease(leaseId, maxCost), null, null, "");
         await EnsureSpendRowsAsync(db, budgets.Select(b => b.Id), period.Start, cancellationToken);
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         // A fixed order, so two reservations over the same budgets lock their rows in the same order.
@@ -100,6 +103,8 @@ internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
         var actual = BudgetUnits.From(actualCost);
         await using var db = database.Open();
         var shares = await db.BudgetLeases.AsNoTracking().Where(l => l.LeaseId == lease.Id && !l.Settled).OrderBy(l => l.BudgetId).ToListAsync(cancellationToken);
+        if (shares.Count == 0)
+            return false;
         // The transaction starts with a write, so SQLite takes its one write lock at once instead of upgrading a read.
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var settled = false;
