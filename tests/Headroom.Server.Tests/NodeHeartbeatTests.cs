@@ -109,11 +109,11 @@ public sealed class NodeHeartbeatTests
             command = new[] { "/bin/sh", "-c", "echo $$ >> \"$HEADROOM_CHECKPOINT_DIR/pids\"; sleep 60" },
         });
         var id = job["id"]!.GetValue<string>();
-        await WaitForAsync(owner, id, j => j["state"]!.GetValue<string>() == "running");
+        await owner.WaitForJobAsync(id, j => j["state"]!.GetValue<string>() == "running");
         await beating.CancelAsync();
         await beats;
 
-        var requeued = await WaitForAsync(owner, id, j => j["state"]!.GetValue<string>() == "queued" && j["attempt"]!.GetValue<int>() == 2);
+        var requeued = await owner.WaitForJobAsync(id, j => j["state"]!.GetValue<string>() == "queued" && j["attempt"]!.GetValue<int>() == 2);
         var node = await admin.GetJsonAsync("/v1/fleet/nodes/box-1");
         var events = (await owner.GetJsonAsync($"/v1/jobs/{id}/events"))["data"]!.AsArray();
         var pidFile = Path.Combine(server.Settings.JobsDir, "checkpoints", id, "pids");
@@ -128,21 +128,9 @@ public sealed class NodeHeartbeatTests
 
         // The node answers again: the job resumes there as attempt 2, and only attempt 2 runs.
         await BeatAsync(admin, new { nvidia_smi = NvidiaSmi(1) });
-        var resumed = await WaitForAsync(owner, id, j => j["state"]!.GetValue<string>() == "running");
+        var resumed = await owner.WaitForJobAsync(id, j => j["state"]!.GetValue<string>() == "running");
         Assert.Equal(2, resumed["attempt"]!.GetValue<int>());
         await owner.PostJsonAsync($"/v1/jobs/{id}/cancel", new { }, HttpStatusCode.OK);
     }
 
-    private static async Task<JsonObject> WaitForAsync(HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
-            if (until(job))
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
-            await Task.Delay(150);
-        }
-    }
 }

@@ -123,6 +123,20 @@ public sealed class ShiftedTime : TimeProvider
 
 public static class HttpJson
 {
+    /// <summary>Polls <c>GET /v1/jobs/{id}</c> until <paramref name="until"/> holds; fails naming the job's state after <paramref name="seconds"/>.</summary>
+    public static async Task<JsonObject> WaitForJobAsync(this HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
+            if (until(job))
+                return job;
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
+            await Task.Delay(150);
+        }
+    }
+
     public static async Task<JsonObject> PostJsonAsync(this HttpClient client, string path, object body, System.Net.HttpStatusCode expect = System.Net.HttpStatusCode.Created)
     {
         using var response = await client.PostAsJsonAsync(path, body);

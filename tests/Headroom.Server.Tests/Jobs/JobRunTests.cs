@@ -25,19 +25,6 @@ public sealed class JobRunTests
         },
     });
 
-    private static async Task<JsonObject> WaitForAsync(HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
-            if (until(job))
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
-            await Task.Delay(150);
-        }
-    }
-
     private static bool In(JsonObject job, string state) => job["state"]!.GetValue<string>() == state;
 
     [Fact]
@@ -55,7 +42,7 @@ public sealed class JobRunTests
             env = new Dictionary<string, string> { ["GREETING"] = "bonjour" },
         });
         var id = job["id"]!.GetValue<string>();
-        var done = await WaitForAsync(owner, id, j => In(j, "succeeded") || In(j, "failed"));
+        var done = await owner.WaitForJobAsync(id, j => In(j, "succeeded") || In(j, "failed"));
         var logs = await owner.GetStringAsync($"/v1/jobs/{id}/logs");
         var events = await owner.GetJsonAsync($"/v1/jobs/{id}/events");
 
@@ -81,7 +68,7 @@ public sealed class JobRunTests
             project_id = project, command = new[] { "/bin/sh", "-c", "for i in 1 2 3; do echo step $i; sleep 0.3; done; exit 3" },
         }))["id"]!.GetValue<string>();
         var followed = await owner.GetStringAsync($"/v1/jobs/{id}/logs?follow=true");
-        var done = await WaitForAsync(owner, id, j => In(j, "failed"));
+        var done = await owner.WaitForJobAsync(id, j => In(j, "failed"));
 
         Assert.Contains("step 1", followed, StringComparison.Ordinal);
         Assert.Contains("step 3", followed, StringComparison.Ordinal);
@@ -97,10 +84,10 @@ public sealed class JobRunTests
         using var owner = server.Client(key);
         var project = (await owner.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
         var id = (await owner.PostJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "60" } }))["id"]!.GetValue<string>();
-        await WaitForAsync(owner, id, j => In(j, "running"));
+        await owner.WaitForJobAsync(id, j => In(j, "running"));
 
         var asked = await owner.PostJsonAsync($"/v1/jobs/{id}/cancel", new { }, HttpStatusCode.OK);
-        var done = await WaitForAsync(owner, id, j => In(j, "cancelled"), seconds: 10);
+        var done = await owner.WaitForJobAsync(id, j => In(j, "cancelled"), seconds: 10);
 
         Assert.True(asked["cancel_requested"]!.GetValue<bool>());
         Assert.NotNull(done["ended_at"]);
@@ -119,7 +106,7 @@ public sealed class JobRunTests
 
         // Org A uses the GPU, and its use is metered into its ledger.
         var used = (await a.PostJsonAsync("/v1/jobs", new { project_id = projectA, command = new[] { "sleep", "1" } }))["id"]!.GetValue<string>();
-        await WaitForAsync(a, used, j => In(j, "succeeded"));
+        await a.WaitForJobAsync(used, j => In(j, "succeeded"));
         var metered = DateTime.UtcNow.AddSeconds(20);
         while ((await a.GetJsonAsync("/v1/usage/events"))["data"]!.AsArray().Count == 0)
         {
@@ -129,13 +116,13 @@ public sealed class JobRunTests
 
         // While a blocker holds the GPU, A queues a job, then B; when the GPU frees, B goes first.
         var blocker = (await a.PostJsonAsync("/v1/jobs", new { project_id = projectA, command = new[] { "sleep", "60" } }))["id"]!.GetValue<string>();
-        await WaitForAsync(a, blocker, j => In(j, "running"));
+        await a.WaitForJobAsync(blocker, j => In(j, "running"));
         var jobA = (await a.PostJsonAsync("/v1/jobs", new { project_id = projectA, command = new[] { "true" } }))["id"]!.GetValue<string>();
         await Task.Delay(50);
         var jobB = (await b.PostJsonAsync("/v1/jobs", new { project_id = projectB, command = new[] { "true" } }))["id"]!.GetValue<string>();
         await a.PostJsonAsync($"/v1/jobs/{blocker}/cancel", new { }, HttpStatusCode.OK);
-        var doneA = await WaitForAsync(a, jobA, j => In(j, "succeeded"));
-        var doneB = await WaitForAsync(b, jobB, j => In(j, "succeeded"));
+        var doneA = await a.WaitForJobAsync(jobA, j => In(j, "succeeded"));
+        var doneB = await b.WaitForJobAsync(jobB, j => In(j, "succeeded"));
 
         Assert.True(doneB["started_at"]!.GetValue<DateTimeOffset>() < doneA["started_at"]!.GetValue<DateTimeOffset>(),
             $"B started {doneB["started_at"]}, A started {doneA["started_at"]}");
@@ -165,15 +152,15 @@ public sealed class JobRunTests
         {
             project_id = project, tier = "spot", checkpoint = "requeue", command = new[] { "/bin/sh", "-c", script },
         }))["id"]!.GetValue<string>();
-        await WaitForAsync(tenant, spot, j => In(j, "running"));
+        await tenant.WaitForJobAsync(spot, j => In(j, "running"));
         await Task.Delay(300);
 
         var urgent = (await admin.PostJsonAsync("/v1/jobs", new
         {
             project_id = internalProject, tier = "internal", command = new[] { "/bin/sh", "-c", "echo internal work" },
         }))["id"]!.GetValue<string>();
-        var internalDone = await WaitForAsync(admin, urgent, j => In(j, "succeeded"));
-        var spotDone = await WaitForAsync(tenant, spot, j => In(j, "succeeded"));
+        var internalDone = await admin.WaitForJobAsync(urgent, j => In(j, "succeeded"));
+        var spotDone = await tenant.WaitForJobAsync(spot, j => In(j, "succeeded"));
         var events = (await tenant.GetJsonAsync($"/v1/jobs/{spot}/events"))["data"]!.AsArray().Select(e => e!).ToList();
         var checkpoints = Path.Combine(server.Settings.JobsDir, "checkpoints", spot);
         var noticeAt = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "notice")), CultureInfo.InvariantCulture);
@@ -214,7 +201,7 @@ public sealed class JobRunTests
             spots.Add((await tenant.PostJsonAsync("/v1/jobs", new { project_id = project, tier = "spot", command = new[] { "/bin/sh", "-c", script } }))["id"]!.GetValue<string>());
         }
         foreach (var spot in spots)
-            await WaitForAsync(tenant, spot, j => In(j, "running"), seconds: 60);
+            await tenant.WaitForJobAsync(spot, j => In(j, "running"), seconds: 60);
         await Task.Delay(500);
 
         for (var i = 0; i < count; i++)
@@ -223,7 +210,7 @@ public sealed class JobRunTests
         var gaps = new List<double>();
         foreach (var spot in spots)
         {
-            await WaitForAsync(tenant, spot, j => In(j, "preempted"), seconds: 60);
+            await tenant.WaitForJobAsync(spot, j => In(j, "preempted"), seconds: 60);
             var checkpoints = Path.Combine(server.Settings.JobsDir, "checkpoints", spot);
             var noticeAt = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "notice")), CultureInfo.InvariantCulture);
             var lastAlive = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "alive")), CultureInfo.InvariantCulture);

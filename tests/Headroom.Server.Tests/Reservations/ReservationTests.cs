@@ -237,16 +237,16 @@ public sealed class ReservationTests
         var tooBig = await HttpJson.ErrorAsync(await owner.PostAsJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "1" }, tier = "reserved", reservation_id = id, gpus_per_node = 2 }), 400);
         var job = await owner.PostJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "600" }, tier = "reserved", reservation_id = id });
         var jobId = job["id"]!.GetValue<string>();
-        var before = await WaitForAsync(owner, jobId, j => j["pending_reasons"]!.AsArray().Count > 0);
+        var before = await owner.WaitForJobAsync(jobId, j => j["pending_reasons"]!.AsArray().Count > 0);
         var later = (await BuyAsync(owner, project, start.AddHours(2), gpus: 1))["id"]!.GetValue<string>();
         var orphan = await owner.PostJsonAsync("/v1/jobs", new { project_id = project, command = new[] { "sleep", "1" }, tier = "reserved", reservation_id = later });
         await owner.PostJsonAsync($"/v1/reservations/{later}/cancel", new { }, HttpStatusCode.OK);
-        var orphaned = await WaitForAsync(owner, orphan["id"]!.GetValue<string>(), j => j["state"]!.GetValue<string>() == "failed");
+        var orphaned = await owner.WaitForJobAsync(orphan["id"]!.GetValue<string>(), j => j["state"]!.GetValue<string>() == "failed");
 
         time.JumpTo(start.AddMinutes(1));
-        var inside = await WaitForAsync(owner, jobId, j => j["state"]!.GetValue<string>() == "running");
+        var inside = await owner.WaitForJobAsync(jobId, j => j["state"]!.GetValue<string>() == "running");
         time.JumpTo(start.AddHours(1).AddSeconds(1));
-        var after = await WaitForAsync(owner, jobId, j => j["state"]!.GetValue<string>() == "failed");
+        var after = await owner.WaitForJobAsync(jobId, j => j["state"]!.GetValue<string>() == "failed");
 
         Assert.Equal(["reservation_id", "reservation_id", "gpus_per_node"], new[] { noReservation, foreign, tooBig }.Select(e => e["param"]!.GetValue<string>()));
         Assert.Equal("queued", before["state"]!.GetValue<string>());
@@ -254,19 +254,6 @@ public sealed class ReservationTests
         Assert.Equal(id, inside["spec"]!["reservation_id"]!.GetValue<string>());
         Assert.StartsWith("its reservation ended", after["state_reason"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.StartsWith("its reservation ended or was cancelled", orphaned["state_reason"]!.GetValue<string>(), StringComparison.Ordinal);
-    }
-
-    private static async Task<JsonObject> WaitForAsync(HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
-            if (until(job))
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
-            await Task.Delay(150);
-        }
     }
 
     [Theory]

@@ -13,18 +13,6 @@ namespace Headroom.Server.Tests.Jobs.Slurm;
 /// </summary>
 public sealed class SlurmJobRunTests
 {
-    private static async Task<JsonObject> WaitForAsync(HttpClient client, string jobId, Func<JsonObject, bool> until, int seconds = 60)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
-            if (until(job))
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
-            await Task.Delay(150);
-        }
-    }
 
     private static async Task<string> WaitForLogAsync(HttpClient client, string jobId, string text, int seconds = 30)
     {
@@ -73,7 +61,7 @@ public sealed class SlurmJobRunTests
         }))["id"]!.GetValue<string>();
         try
         {
-            var done = await WaitForAsync(owner, id, j => In(j, "succeeded") || In(j, "failed"));
+            var done = await owner.WaitForJobAsync(id, j => In(j, "succeeded") || In(j, "failed"), seconds: 60);
             var logs = await owner.GetStringAsync($"/v1/jobs/{id}/logs");
             var events = await owner.GetJsonAsync($"/v1/jobs/{id}/events");
             var slurm = SlurmJob(await SlurmJobIdAsync(server, id));
@@ -112,11 +100,11 @@ public sealed class SlurmJobRunTests
         }))["id"]!.GetValue<string>();
         try
         {
-            await WaitForAsync(owner, id, j => In(j, "running"));
+            await owner.WaitForJobAsync(id, j => In(j, "running"), seconds: 60);
             await WaitForLogAsync(owner, id, "work: started");
 
             var asked = await owner.PostJsonAsync($"/v1/jobs/{id}/cancel", new { }, HttpStatusCode.OK);
-            var done = await WaitForAsync(owner, id, j => In(j, "cancelled"), seconds: 20);
+            var done = await owner.WaitForJobAsync(id, j => In(j, "cancelled"), seconds: 20);
             var slurmId = await SlurmJobIdAsync(server, id);
             var until = DateTime.UtcNow.AddSeconds(20);
             while (!SlurmJob(slurmId).Contains("JobState=CANCELLED", StringComparison.Ordinal))
@@ -163,7 +151,7 @@ public sealed class SlurmJobRunTests
         string? urgent = null;
         try
         {
-            await WaitForAsync(tenant, spot, j => In(j, "running"));
+            await tenant.WaitForJobAsync(spot, j => In(j, "running"), seconds: 60);
             await WaitForLogAsync(tenant, spot, "working at attempt 1");
 
             urgent = (await admin.PostJsonAsync("/v1/jobs", new
@@ -171,8 +159,8 @@ public sealed class SlurmJobRunTests
                 project_id = internalProject, tier = "internal", gpus_per_node = 8,
                 command = new[] { "/bin/bash", "-c", "echo \"internal ran on $SLURMD_NODENAME in $SLURM_JOB_PARTITION\"" },
             }))["id"]!.GetValue<string>();
-            var internalDone = await WaitForAsync(admin, urgent, j => In(j, "succeeded") || In(j, "failed"));
-            var spotDone = await WaitForAsync(tenant, spot, j => In(j, "succeeded") || In(j, "failed"), seconds: 90);
+            var internalDone = await admin.WaitForJobAsync(urgent, j => In(j, "succeeded") || In(j, "failed"), seconds: 60);
+            var spotDone = await tenant.WaitForJobAsync(spot, j => In(j, "succeeded") || In(j, "failed"), seconds: 90);
 
             var events = (await tenant.GetJsonAsync($"/v1/jobs/{spot}/events"))["data"]!.AsArray().Select(e => e!).ToList();
             var notice = events.Single(e => e["reason"]!.GetValue<string>().StartsWith("notice: ", StringComparison.Ordinal));
@@ -229,19 +217,19 @@ public sealed class SlurmJobRunTests
         }))["id"]!.GetValue<string>();
         try
         {
-            await WaitForAsync(tenant, id, j => In(j, "running"));
+            await tenant.WaitForJobAsync(id, j => In(j, "running"), seconds: 60);
             await WaitForLogAsync(tenant, id, "working at attempt 1");
             try
             {
                 // An operator (or slurmctld, when slurmd stops answering) marks the node down: its job ends NODE_FAIL.
                 SlurmJobs.Run("scontrol", "update", "nodename=gpu-node4", "state=down", "reason=headroom-test");
-                await WaitForAsync(tenant, id, j => j["attempt"]!.GetValue<int>() == 2, seconds: 30);
+                await tenant.WaitForJobAsync(id, j => j["attempt"]!.GetValue<int>() == 2, seconds: 30);
             }
             finally
             {
                 SlurmJobs.Run("scontrol", "update", "nodename=gpu-node4", "state=resume");
             }
-            var done = await WaitForAsync(tenant, id, j => In(j, "succeeded") || In(j, "failed"), seconds: 90);
+            var done = await tenant.WaitForJobAsync(id, j => In(j, "succeeded") || In(j, "failed"), seconds: 90);
             var events = (await tenant.GetJsonAsync($"/v1/jobs/{id}/events"))["data"]!.AsArray().Select(e => e!).ToList();
 
             Assert.True(In(done, "succeeded"), done.ToString());
