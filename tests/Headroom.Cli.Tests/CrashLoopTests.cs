@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Headroom.Tests;
@@ -32,7 +31,7 @@ public sealed class CrashLoopTests : IDisposable
         for (var cycle = 0; ; cycle++)
         {
             await using var process = HeadroomProcess.Start(args, env);
-            using var client = await ClientAsync(process, data);
+            using var client = await AdminApi.ClientAsync(process, data);
             projectId ??= (await SendAsync(client, "/v1/projects", """{"name":"crash-loop"}""", key: null)).Body!["id"]!.GetValue<string>();
 
             // What was on the wire at the last kill: the same key yields the job it created, or creates it now; never two.
@@ -102,7 +101,7 @@ public sealed class CrashLoopTests : IDisposable
         foreach (var job in jobs)
         {
             var id = job["id"]!.GetValue<string>();
-            var done = await WaitAsync(client, id, "succeeded");
+            var done = await AdminApi.WaitForStateAsync(client, id, "succeeded", seconds: 90);
             var attempt = done["attempt"]!.GetValue<int>();
             var starts = await File.ReadAllLinesAsync(Path.Combine(data, "jobs", "checkpoints", id, "starts"));
             Assert.Equal(attempt, starts.Length);
@@ -140,13 +139,6 @@ public sealed class CrashLoopTests : IDisposable
          "command":["/bin/sh","-c","echo started >> \"$HEADROOM_CHECKPOINT_DIR/starts\"; sleep 1; echo finished"]}
         """;
 
-    private static async Task<HttpClient> ClientAsync(HeadroomProcess process, string data)
-    {
-        var client = new HttpClient { BaseAddress = await process.AddressAsync() };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(data, "admin.key"))).Trim());
-        return client;
-    }
-
     private static async Task<(int Status, JsonNode? Body)> SendAsync(HttpClient client, string path, string body, string? key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
@@ -156,18 +148,5 @@ public sealed class CrashLoopTests : IDisposable
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode || (int)response.StatusCode == 409, $"{(int)response.StatusCode}: {text}");
         return ((int)response.StatusCode, JsonNode.Parse(text));
-    }
-
-    private static async Task<JsonNode> WaitAsync(HttpClient client, string id, string state)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
-        {
-            var job = JsonNode.Parse(await client.GetStringAsync($"/v1/jobs/{id}"))!;
-            if (job["state"]!.GetValue<string>() == state)
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {id} is {job["state"]} ({job["state_reason"]}), waiting for {state}");
-            await Task.Delay(200);
-        }
     }
 }

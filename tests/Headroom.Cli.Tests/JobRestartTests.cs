@@ -1,5 +1,3 @@
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 using Headroom.Tests;
 
@@ -24,58 +22,30 @@ public sealed class JobRestartTests : IDisposable
         var ids = new List<string>();
         await using (var first = HeadroomProcess.Start(args, env))
         {
-            using var client = await ClientAsync(first, data);
-            var project = await PostAsync(client, "/v1/projects", """{"name":"restart"}""");
+            using var client = await AdminApi.ClientAsync(first, data);
+            var project = await AdminApi.PostAsync(client, "/v1/projects", """{"name":"restart"}""");
             for (var i = 0; i < 3; i++)
             {
-                var job = await PostAsync(client, "/v1/jobs", $$"""
+                var job = await AdminApi.PostAsync(client, "/v1/jobs", $$"""
                     {"project_id":"{{project["id"]}}","command":["/bin/sh","-c","echo started >> \"$HEADROOM_CHECKPOINT_DIR/starts\"; sleep 5; echo finished"]}
                     """);
                 ids.Add(job["id"]!.GetValue<string>());
             }
             foreach (var id in ids)
-                await WaitAsync(client, id, "running");
+                await AdminApi.WaitForStateAsync(client, id, "running");
             first.KillHard();
             await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
         }
 
         await using var second = HeadroomProcess.Start(args, env);
-        using var again = await ClientAsync(second, data);
+        using var again = await AdminApi.ClientAsync(second, data);
         foreach (var id in ids)
         {
-            var job = await WaitAsync(again, id, "succeeded");
+            var job = await AdminApi.WaitForStateAsync(again, id, "succeeded");
             var starts = await File.ReadAllLinesAsync(Path.Combine(data, "jobs", "checkpoints", id, "starts"));
             Assert.Single(starts);
             Assert.Equal(1, job["attempt"]!.GetValue<int>());
             Assert.Contains("finished", await again.GetStringAsync($"/v1/jobs/{id}/logs"), StringComparison.Ordinal);
-        }
-    }
-
-    private static async Task<HttpClient> ClientAsync(HeadroomProcess process, string data)
-    {
-        var client = new HttpClient { BaseAddress = await process.AddressAsync() };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(data, "admin.key"))).Trim());
-        return client;
-    }
-
-    private static async Task<JsonNode> PostAsync(HttpClient client, string path, string body)
-    {
-        using var response = await client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, text);
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task<JsonNode> WaitAsync(HttpClient client, string id, string state)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(40);
-        while (true)
-        {
-            var job = JsonNode.Parse(await client.GetStringAsync($"/v1/jobs/{id}"))!;
-            if (job["state"]!.GetValue<string>() == state)
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {id} is {job["state"]} ({job["state_reason"]}), waiting for {state}");
-            await Task.Delay(200);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Headroom.Gateway.Tests.Infrastructure;
@@ -26,7 +25,7 @@ public sealed class ModelServingTests : IDisposable
         string callId;
         await using (var first = HeadroomProcess.Start(args, env))
         {
-            using var client = await ClientAsync(first, data);
+            using var client = await AdminApi.ClientAsync(first, data);
             // The banner's lines follow the address line; wait for them rather than race the output reader.
             for (var waited = 0; !first.Output.Contains("Models:", StringComparison.Ordinal) && waited < 100; waited++)
                 await Task.Delay(100);
@@ -46,7 +45,7 @@ public sealed class ModelServingTests : IDisposable
         }
 
         await using var second = HeadroomProcess.Start(args, env);
-        using var again = await ClientAsync(second, data);
+        using var again = await AdminApi.ClientAsync(second, data);
         var deadline = DateTime.UtcNow.AddSeconds(40);
         while (true)
         {
@@ -70,12 +69,5 @@ public sealed class ModelServingTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("models.ghost: file '/nope/ghost.gguf' does not exist", output, StringComparison.Ordinal);
         Assert.Contains("models.nameless: the path of a GGUF file is required", output, StringComparison.Ordinal);
-    }
-
-    private static async Task<HttpClient> ClientAsync(HeadroomProcess process, string data)
-    {
-        var client = new HttpClient { BaseAddress = await process.AddressAsync() };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(data, "admin.key"))).Trim());
-        return client;
     }
 }

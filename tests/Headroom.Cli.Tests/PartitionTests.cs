@@ -39,8 +39,8 @@ public sealed class PartitionTests : IDisposable
             "--interval-seconds", "1", "--nvidia-smi", nvidiaSmi]);
         await WaitAsync(async () => (await NodeAsync(client))["last_heartbeat_at"] is not null, "the first heartbeat", agent);
 
-        var project = (await PostAsync(client, "/v1/projects", """{"name":"partition"}"""))["id"]!.GetValue<string>();
-        var id = (await PostAsync(client, "/v1/jobs", $$"""
+        var project = (await AdminApi.PostAsync(client, "/v1/projects", """{"name":"partition"}"""))["id"]!.GetValue<string>();
+        var id = (await AdminApi.PostAsync(client, "/v1/jobs", $$"""
             {"project_id":"{{project}}","checkpoint":"requeue","command":["/bin/sh","-c",
              "dir=$HEADROOM_CHECKPOINT_DIR; date +%s.%N > \"$dir/start.$HEADROOM_ATTEMPT\"; while :; do date +%s.%N > \"$dir/alive.$HEADROOM_ATTEMPT\"; sleep 0.2; done"]}
             """))["id"]!.GetValue<string>();
@@ -65,7 +65,7 @@ public sealed class PartitionTests : IDisposable
         proxy.Cut = false;
         await WaitAsync(async () => (await JobAsync(client, id))["state"]!.GetValue<string>() == "running", "attempt 2 to run", agent);
         await Task.Delay(TimeSpan.FromSeconds(1));
-        await PostAsync(client, $"/v1/jobs/{id}/cancel", "{}");
+        await AdminApi.PostAsync(client, $"/v1/jobs/{id}/cancel", "{}");
         await WaitAsync(async () => (await JobAsync(client, id))["state"]!.GetValue<string>() == "cancelled", "the cancel", agent);
 
         // Attempt 1 was dead before attempt 2 started.
@@ -92,14 +92,6 @@ public sealed class PartitionTests : IDisposable
     private static Task<JsonNode> JobAsync(HttpClient client, string id) => GetAsync(client, $"/v1/jobs/{id}");
 
     private static async Task<JsonNode> GetAsync(HttpClient client, string path) => JsonNode.Parse(await client.GetStringAsync(path))!;
-
-    private static async Task<JsonNode> PostAsync(HttpClient client, string path, string body)
-    {
-        using var response = await client.PostAsync(path, new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, text);
-        return JsonNode.Parse(text)!;
-    }
 
     private static async Task WaitAsync(Func<Task<bool>> until, string what, HeadroomProcess agent)
     {

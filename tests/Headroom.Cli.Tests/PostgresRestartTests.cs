@@ -73,7 +73,7 @@ public sealed class PostgresRestartTests : IAsyncLifetime
         var expected = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, id) in acknowledged)
         {
-            var job = await WaitAsync(client, id);
+            var job = await AdminApi.WaitForStateAsync(client, id, "succeeded", seconds: 60);
             var attempt = job["attempt"]!.GetValue<int>();
             Assert.Equal(attempt, (await File.ReadAllLinesAsync(Path.Combine(data, "jobs", "checkpoints", id, "starts"))).Length);
             for (var a = 1; a <= attempt; a++)
@@ -117,19 +117,6 @@ public sealed class PostgresRestartTests : IAsyncLifetime
             }
             Assert.True(DateTime.UtcNow < deadline, $"{key} never acknowledged");
             await Task.Delay(250);
-        }
-    }
-
-    private static async Task<JsonNode> WaitAsync(HttpClient client, string id)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var job = JsonNode.Parse(await client.GetStringAsync($"/v1/jobs/{id}"))!;
-            if (job["state"]!.GetValue<string>() == "succeeded")
-                return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {id} is {job["state"]} ({job["state_reason"]})");
-            await Task.Delay(200);
         }
     }
 
