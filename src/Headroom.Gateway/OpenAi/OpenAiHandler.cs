@@ -23,6 +23,10 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
 
     private long Now => options.TimeProvider.GetUtcNow().ToUnixTimeSeconds();
 
+    /// <summary>The model's replicas, or null for a model that is missing or that the caller may not know of (both 404).</summary>
+    private ModelReplicas? Find(HttpContext http, string model) =>
+        options.Hooks.IsModelVisible(http, model) && models.TryGet(model, out var replicas) ? replicas : null;
+
     public async Task ListModelsAsync(HttpContext http)
     {
         var created = Now;
@@ -33,7 +37,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
     public async Task GetModelAsync(HttpContext http)
     {
         var model = http.Request.RouteValues["model"] as string ?? "";
-        if (options.Hooks.IsModelVisible(http, model) && models.TryGet(model, out _))
+        if (Find(http, model) is not null)
             await WriteJsonAsync(http, 200, new ModelObject(model, Now, options.OwnedBy));
         else
             await WriteErrorAsync(http, GatewayError.ModelNotFound(model));
@@ -54,8 +58,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         {
             var body = await RequestReader.ReadBodyAsync(http.Request, aborted);
             var model = RequestReader.ReadModel(body);
-            if (!options.Hooks.IsModelVisible(http, model) || !models.TryGet(model, out replicas))
-                throw new GatewayException(GatewayError.ModelNotFound(model));
+            replicas = Find(http, model) ?? throw new GatewayException(GatewayError.ModelNotFound(model));
             var chat = operation == GatewayOperation.ChatCompletions;
             if (chat ? !replicas.Capabilities.Chat : !replicas.Capabilities.Completions)
                 throw new GatewayException(GatewayError.BadRequest(
@@ -216,8 +219,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         {
             var body = await RequestReader.ReadBodyAsync(http.Request, aborted);
             var model = RequestReader.ReadModel(body);
-            if (!options.Hooks.IsModelVisible(http, model) || !models.TryGet(model, out replicas))
-                throw new GatewayException(GatewayError.ModelNotFound(model));
+            replicas = Find(http, model) ?? throw new GatewayException(GatewayError.ModelNotFound(model));
             if (!replicas.Capabilities.Embeddings)
                 throw new GatewayException(GatewayError.BadRequest($"The model '{model}' does not support embeddings.", "model", "unsupported_model"));
             request = RequestReader.ReadEmbeddings(body, out base64);
