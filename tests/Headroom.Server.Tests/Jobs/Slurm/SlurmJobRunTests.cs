@@ -198,6 +198,78 @@ public sealed class SlurmJobRunTests
     }
 
     [Fact]
+    public async Task Twenty_one_real_slurm_preemptions_each_give_the_victim_its_signal_the_whole_grace_before_the_kill()
+    {
+        // Seven one-GPU spot jobs fill gpu-node3 but one GPU; an eight-GPU internal job preempts all seven, runs, and
+        // leaves; the seven requeue, run again, and the next internal job preempts them again: three rounds.
+        const int spots = 7, rounds = 3;
+        var grace = TimeSpan.FromSeconds(3);
+        await using var server = await SlurmJobs.StartAsync("gpu-node3", grace);
+        var (_, key) = await server.CreateTenantAsync("acme");
+        using var tenant = server.Client(key);
+        using var admin = server.Admin();
+        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+
+        // Each attempt records when its first TERM (the notice) arrives and beats every 0.2 s until it is killed; the
+        // TERM of the stop that follows changes nothing, so the last beat is the kill.
+        const string script = """
+            dir=$HEADROOM_CHECKPOINT_DIR; a=$HEADROOM_ATTEMPT
+            [ "$a" -gt 3 ] && exit 0
+            trap '[ -f "$dir/notice-$a" ] || { date +%s.%N > "$dir/n.tmp"; mv "$dir/n.tmp" "$dir/notice-$a"; }' TERM
+            while :; do date +%s.%N > "$dir/a.tmp"; mv "$dir/a.tmp" "$dir/alive-$a"; sleep 0.2; done
+            """;
+        var ids = new List<string>();
+        var urgent = new List<string>();
+        try
+        {
+            for (var i = 0; i < spots; i++)
+            {
+                ids.Add((await tenant.PostJsonAsync("/v1/jobs", new
+                {
+                    project_id = project, tier = "spot", checkpoint = "requeue", gpus_per_node = 1, command = new[] { "/bin/bash", "-c", script },
+                }))["id"]!.GetValue<string>());
+            }
+            for (var round = 1; round <= rounds; round++)
+            {
+                foreach (var id in ids)
+                    await tenant.WaitForJobAsync(id, j => In(j, "running") && j["attempt"]!.GetValue<int>() == round, seconds: 90);
+                await Task.Delay(500);
+                var job = (await admin.PostJsonAsync("/v1/jobs", new
+                {
+                    project_id = internalProject, tier = "internal", gpus_per_node = 8, command = new[] { "/bin/sh", "-c", "echo internal" },
+                }))["id"]!.GetValue<string>();
+                urgent.Add(job);
+                var done = await admin.WaitForJobAsync(job, j => In(j, "succeeded") || In(j, "failed"), seconds: 90);
+                Assert.True(In(done, "succeeded"), done.ToString());
+            }
+            foreach (var id in ids)
+                await tenant.WaitForJobAsync(id, j => In(j, "succeeded"), seconds: 90);
+
+            var gaps = new List<double>();
+            foreach (var id in ids)
+            {
+                var checkpoints = Path.Combine(server.Settings.JobsDir, "checkpoints", id);
+                for (var attempt = 1; attempt <= rounds; attempt++)
+                {
+                    var noticeAt = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, $"notice-{attempt}")), CultureInfo.InvariantCulture);
+                    var lastAlive = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, $"alive-{attempt}")), CultureInfo.InvariantCulture);
+                    gaps.Add(lastAlive - noticeAt);
+                }
+            }
+            // Alive at its last beat, so killed later still: at most one beat (0.2 s) short of the grace, never more.
+            Assert.Equal(spots * rounds, gaps.Count);
+            Assert.All(gaps, gap => Assert.True(gap >= grace.TotalSeconds - 0.25,
+                $"a job was killed {gap:F2} s after its signal; grace is {grace.TotalSeconds} s (all: {string.Join(", ", gaps.Select(g => g.ToString("F2", CultureInfo.InvariantCulture)))})"));
+        }
+        finally
+        {
+            foreach (var id in ids.Concat(urgent))
+                SlurmJobs.CancelAll(id);
+        }
+    }
+
+    [Fact]
     public async Task A_job_whose_slurm_node_fails_is_lost_requeued_and_resumes_from_its_checkpoint_when_the_node_is_back()
     {
         await using var server = await SlurmJobs.StartAsync("gpu-node4", TimeSpan.FromSeconds(3));
