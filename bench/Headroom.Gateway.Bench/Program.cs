@@ -2,6 +2,8 @@
 // OpenAI-compatible upstream on loopback: the same load straight to the mock, then through the gateway, at 1, 16 and
 // 64 connections, plain and streaming. No auth, limits or metering: those are the server's and are measured with it.
 //   dotnet run -c Release --project bench/Headroom.Gateway.Bench -- [seconds per run, default 5]
+// and tokens per second of the in-process llama engine against LLamaSharp called directly (TokensBench.cs):
+//   dotnet run -c Release --project bench/Headroom.Gateway.Bench -- tokens [rounds, default 5] [model.gguf]
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -18,6 +20,11 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
+if (args.Length > 0 && args[0] == "tokens")
+{
+    await TokensBench.RunAsync(args.Length > 2 ? args[2] : null, args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5);
+    return;
+}
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 
 const string Completion = """{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"mock-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from mock."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":4,"total_tokens":9}}""";

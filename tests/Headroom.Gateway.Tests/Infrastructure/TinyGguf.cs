@@ -10,12 +10,10 @@ namespace Headroom.Gateway.Tests.Infrastructure;
 internal static class TinyGguf
 {
     private const int Alignment = 32;
-    private const int Embedding = 32;
-    private const int Heads = 4;
-    private const int KvHeads = 2;
-    private const int FeedForward = 64;
-    private const int Layers = 2;
     public const int ContextLength = 512;
+
+    /// <summary>The model's dimensions: the default loads and generates in milliseconds; benchmarks ask for more work per token.</summary>
+    public sealed record Shape(int Embedding = 32, int Heads = 4, int KvHeads = 2, int FeedForward = 64, int Layers = 2);
 
     // GGUF metadata value types.
     private const uint TypeUInt32 = 4, TypeInt32 = 5, TypeFloat32 = 6, TypeBool = 7, TypeString = 8, TypeArray = 9;
@@ -23,27 +21,28 @@ internal static class TinyGguf
     // llama.cpp token types.
     private const int Normal = 1, Unknown = 2, Control = 3, Byte = 6;
 
-    public static void Write(string path, int seed = 7)
+    public static void Write(string path, int seed = 7, Shape? shape = null)
     {
+        var (embedding, heads, kvHeads, feedForward, layers) = shape ?? new Shape();
         var (tokens, scores, types) = Vocabulary();
-        var headDim = Embedding / Heads;
+        var headDim = embedding / heads;
         var tensors = new List<(string Name, long[] Dims, bool Ones)>
         {
-            ("token_embd.weight", [Embedding, tokens.Count], false),
-            ("output_norm.weight", [Embedding], true),
-            ("output.weight", [Embedding, tokens.Count], false),
+            ("token_embd.weight", [embedding, tokens.Count], false),
+            ("output_norm.weight", [embedding], true),
+            ("output.weight", [embedding, tokens.Count], false),
         };
-        for (var layer = 0; layer < Layers; layer++)
+        for (var layer = 0; layer < layers; layer++)
         {
-            tensors.Add(($"blk.{layer}.attn_norm.weight", [Embedding], true));
-            tensors.Add(($"blk.{layer}.attn_q.weight", [Embedding, Embedding], false));
-            tensors.Add(($"blk.{layer}.attn_k.weight", [Embedding, KvHeads * headDim], false));
-            tensors.Add(($"blk.{layer}.attn_v.weight", [Embedding, KvHeads * headDim], false));
-            tensors.Add(($"blk.{layer}.attn_output.weight", [Embedding, Embedding], false));
-            tensors.Add(($"blk.{layer}.ffn_norm.weight", [Embedding], true));
-            tensors.Add(($"blk.{layer}.ffn_gate.weight", [Embedding, FeedForward], false));
-            tensors.Add(($"blk.{layer}.ffn_up.weight", [Embedding, FeedForward], false));
-            tensors.Add(($"blk.{layer}.ffn_down.weight", [FeedForward, Embedding], false));
+            tensors.Add(($"blk.{layer}.attn_norm.weight", [embedding], true));
+            tensors.Add(($"blk.{layer}.attn_q.weight", [embedding, embedding], false));
+            tensors.Add(($"blk.{layer}.attn_k.weight", [embedding, kvHeads * headDim], false));
+            tensors.Add(($"blk.{layer}.attn_v.weight", [embedding, kvHeads * headDim], false));
+            tensors.Add(($"blk.{layer}.attn_output.weight", [embedding, embedding], false));
+            tensors.Add(($"blk.{layer}.ffn_norm.weight", [embedding], true));
+            tensors.Add(($"blk.{layer}.ffn_gate.weight", [embedding, feedForward], false));
+            tensors.Add(($"blk.{layer}.ffn_up.weight", [embedding, feedForward], false));
+            tensors.Add(($"blk.{layer}.ffn_down.weight", [feedForward, embedding], false));
         }
 
         using var file = File.Create(path);
@@ -55,11 +54,11 @@ internal static class TinyGguf
             () => { Key("general.alignment"); UInt32(Alignment); },
             () => { Key("general.file_type"); UInt32(0); },
             () => { Key("llama.context_length"); UInt32(ContextLength); },
-            () => { Key("llama.embedding_length"); UInt32(Embedding); },
-            () => { Key("llama.block_count"); UInt32(Layers); },
-            () => { Key("llama.feed_forward_length"); UInt32(FeedForward); },
-            () => { Key("llama.attention.head_count"); UInt32(Heads); },
-            () => { Key("llama.attention.head_count_kv"); UInt32(KvHeads); },
+            () => { Key("llama.embedding_length"); UInt32((uint)embedding); },
+            () => { Key("llama.block_count"); UInt32((uint)layers); },
+            () => { Key("llama.feed_forward_length"); UInt32((uint)feedForward); },
+            () => { Key("llama.attention.head_count"); UInt32((uint)heads); },
+            () => { Key("llama.attention.head_count_kv"); UInt32((uint)kvHeads); },
             () => { Key("llama.rope.dimension_count"); UInt32((uint)headDim); },
             () => { Key("llama.attention.layer_norm_rms_epsilon"); w.Write(TypeFloat32); w.Write(1e-5f); },
             () => { Key("llama.vocab_size"); UInt32((uint)tokens.Count); },
