@@ -31,6 +31,9 @@ public static class HeadroomHost
             builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         else
             logging(builder.Logging);
+        // ASP.NET's own request lines (several per request) would drown the log and cost throughput at gateway rates; each
+        // model call and audited write is logged by Headroom with what matters. Warnings and errors still show.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // Data protection (the console's session cookies) notes its key ring at start-up; that is noise in the log.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         // llama.cpp narrates every library and tensor it loads; only its warnings and errors are worth an operator's time.

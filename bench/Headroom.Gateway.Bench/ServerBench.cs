@@ -1,0 +1,358 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+
+/// <summary>
+/// Benchmarks through a real <c>headroom up</c> (a child process, SQLite, auth, rate limits and metering on) serving
+/// the mock upstream as a serverless deployment by URL.
+/// </summary>
+internal static class ServerBench
+{
+    /// <summary>
+    /// Direct to the mock, through Headroom and through the Portkey gateway, at 1, 16 and 64 connections, plain and
+    /// streaming, one after the other in one run; prints each and the ratios the targets are stated in.
+    /// </summary>
+    public static async Task CompareAsync(double seconds, string? executable)
+    {
+        await using var mock = await Harness.StartMockAsync();
+        await using var headroom = await HeadroomUp.StartAsync(executable, new Dictionary<string, string>());
+        var (_, key) = await headroom.TenantAsync("bench");
+        await headroom.DeployMockAsync(mock.Url);
+        await using var portkey = await Portkey.StartAsync();
+        var headroomHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + key };
+        var portkeyHeaders = new Dictionary<string, string>
+        {
+            ["Authorization"] = "Bearer sk-bench", ["x-portkey-provider"] = "openai", ["x-portkey-custom-host"] = mock.Url + "/v1",
+        };
+
+        Console.WriteLine($"{"target",-9} {"mode",-7} {"conns",5} {"req/s",9} {"p50 ms",8} {"p99 ms",8}");
+        foreach (var stream in new[] { false, true })
+        {
+            foreach (var connections in new[] { 1, 16, 64 })
+            {
+                var direct = await Harness.LoadAsync(mock.Url, connections, stream, seconds);
+                var through = await Harness.LoadAsync(headroom.Url, connections, stream, seconds, headroomHeaders);
+                var viaPortkey = await Harness.LoadAsync(portkey.Url, connections, stream, seconds, portkeyHeaders);
+                Harness.Print("direct", stream, connections, direct);
+                Harness.Print("headroom", stream, connections, through);
+                Harness.Print("portkey", stream, connections, viaPortkey);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{"",-9} {"",-7} {"",5} headroom adds p50 {through.P50 - direct.P50:F3} ms, p99 {through.P99 - direct.P99:F3} ms; " +
+                    $"portkey adds p50 {viaPortkey.P50 - direct.P50:F3} ms, p99 {viaPortkey.P99 - direct.P99:F3} ms; " +
+                    $"throughput headroom/portkey {through.Rps / viaPortkey.Rps:F1}x"));
+            }
+        }
+        Console.WriteLine($"memory (RSS): headroom {headroom.RssMib():F0} MiB, portkey {portkey.RssMib():F0} MiB");
+    }
+
+    /// <summary>
+    /// Two tenants under the same per-key limits. The victim calls at a steady 5 calls/s, first alone, then while the
+    /// other floods at 10x its request limit from 16 connections; the victim's p99 under the flood must stay within
+    /// 1.5x of its baseline. Returns whether it did.
+    /// </summary>
+    public static async Task<bool> FloodAsync(double seconds, string? executable)
+    {
+        const int limitPerMinute = 600;
+        await using var mock = await Harness.StartMockAsync();
+        await using var headroom = await HeadroomUp.StartAsync(executable, new Dictionary<string, string>
+        {
+            ["HEADROOM_MODEL_LIMITS__KEY__REQUESTS_PER_MINUTE"] = limitPerMinute.ToString(CultureInfo.InvariantCulture),
+            ["HEADROOM_MODEL_LIMITS__KEY__CONCURRENT_REQUESTS"] = "8",
+        });
+        var (_, victimKey) = await headroom.TenantAsync("victim");
+        var (_, flooderKey) = await headroom.TenantAsync("flooder");
+        await headroom.DeployMockAsync(mock.Url);
+
+        using var victim = Harness.Client(headroom.Url, 1, new Dictionary<string, string> { ["Authorization"] = "Bearer " + victimKey });
+        using var flooder = Harness.Client(headroom.Url, 16, new Dictionary<string, string> { ["Authorization"] = "Bearer " + flooderKey });
+        var body = Harness.ChatBody(stream: false);
+        for (var i = 0; i < 20; i++)
+            await Harness.CallAsync(victim, body, stream: false);
+
+        var baseline = await PacedAsync(victim, body, perSecond: 5, seconds);
+        using var stop = new CancellationTokenSource();
+        var flood = FloodLoadAsync(flooder, body, perSecond: limitPerMinute / 60 * 10, stop.Token);
+        var underFlood = await PacedAsync(victim, body, perSecond: 5, seconds);
+        stop.Cancel();
+        var (answered, refused, other) = await flood;
+
+        Console.WriteLine($"per-key limit {limitPerMinute} calls/min; flooder sent {limitPerMinute / 60 * 10} calls/s from 16 connections for {seconds:F0} s");
+        Console.WriteLine($"flooder: {answered} answered, {refused} refused with 429, {other} other");
+        Console.WriteLine($"{"victim",-14} {"calls",6} {"p50 ms",8} {"p99 ms",8}");
+        Console.WriteLine($"{"alone",-14} {baseline.Count,6} {baseline.P50,8:F3} {baseline.P99,8:F3}");
+        Console.WriteLine($"{"under flood",-14} {underFlood.Count,6} {underFlood.P50,8:F3} {underFlood.P99,8:F3}");
+        var ratio = underFlood.P99 / baseline.P99;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"victim p99 under flood / alone = {ratio:F2} (target <= 1.5)"));
+        return ratio <= 1.5;
+    }
+
+    /// <summary>Open loop: one call every 1/<paramref name="perSecond"/> s, each timed; a late call is not made up for.</summary>
+    private static async Task<Result> PacedAsync(HttpClient client, string body, int perSecond, double seconds)
+    {
+        var latencies = new List<double>();
+        var clock = Stopwatch.StartNew();
+        var interval = TimeSpan.FromSeconds(1.0 / perSecond);
+        for (var next = TimeSpan.Zero; next < TimeSpan.FromSeconds(seconds); next += interval)
+        {
+            var wait = next - clock.Elapsed;
+            if (wait > TimeSpan.Zero)
+                await Task.Delay(wait);
+            latencies.Add(await Harness.CallAsync(client, body, stream: false));
+        }
+        return Result.Of(latencies, clock.Elapsed);
+    }
+
+    private static async Task<(int Answered, int Refused, int Other)> FloodLoadAsync(HttpClient client, string body, int perSecond, CancellationToken stop)
+    {
+        int answered = 0, refused = 0, other = 0;
+        var interval = TimeSpan.FromSeconds(1.0 / perSecond);
+        var calls = new List<Task>();
+        var clock = Stopwatch.StartNew();
+        for (var next = TimeSpan.Zero; !stop.IsCancellationRequested; next += interval)
+        {
+            var wait = next - clock.Elapsed;
+            if (wait > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(wait, stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+            calls.Add(Task.Run(async () =>
+            {
+                using var response = await client.PostAsync("chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                await response.Content.ReadAsByteArrayAsync();
+                _ = (int)response.StatusCode switch
+                {
+                    200 => Interlocked.Increment(ref answered),
+                    429 => Interlocked.Increment(ref refused),
+                    _ => Interlocked.Increment(ref other),
+                };
+            }));
+        }
+        await Task.WhenAll(calls);
+        return (answered, refused, other);
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    internal static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Headroom.slnx")))
+                return dir.FullName;
+        }
+        throw new InvalidOperationException("run from within the repository (Headroom.slnx not found above the bench)");
+    }
+
+    internal static double RssMib(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        }
+        return double.NaN;
+    }
+}
+
+/// <summary>A <c>headroom up</c> child process on a free loopback port with a throwaway data directory.</summary>
+internal sealed class HeadroomUp : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _data;
+    private readonly HttpClient _admin;
+
+    private HeadroomUp(Process process, string data, string url, string adminKey)
+    {
+        _process = process;
+        _data = data;
+        Url = url;
+        _admin = new HttpClient { BaseAddress = new Uri(url) };
+        _admin.DefaultRequestHeaders.Authorization = new("Bearer", adminKey);
+    }
+
+    public string Url { get; }
+
+    public static async Task<HeadroomUp> StartAsync(string? executable, IReadOnlyDictionary<string, string> environment)
+    {
+        executable ??= Path.Combine(ServerBench.RepoRoot(), "src", "Headroom.Cli", "bin", "Release", "net10.0", "headroom");
+        if (!File.Exists(executable))
+            throw new InvalidOperationException($"{executable} does not exist: dotnet build src/Headroom.Cli -c Release");
+        var data = Directory.CreateTempSubdirectory("headroom-bench-").FullName;
+        var port = ServerBench.FreePort();
+        var info = new ProcessStartInfo(executable, ["up", "--data", data, "--port", port.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.Environment["HEADROOM_SERVE_MINILM"] = "false"; // not measured here; spares the start-up
+        foreach (var (name, value) in environment)
+            info.Environment[name] = value;
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("headroom: " + e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var url = $"http://127.0.0.1:{port}";
+        var keyFile = Path.Combine(data, "admin.key");
+        using var probe = new HttpClient();
+        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(200))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"headroom up exited with {process.ExitCode}");
+            if (waited.Elapsed > TimeSpan.FromSeconds(60))
+                throw new TimeoutException("headroom up did not answer in 60 s");
+            try
+            {
+                if (File.Exists(keyFile) && (await probe.GetAsync(url + "/healthz")).IsSuccessStatusCode)
+                    break;
+            }
+            catch (HttpRequestException)
+            {
+            }
+        }
+        return new HeadroomUp(process, data, url, (await File.ReadAllTextAsync(keyFile)).Trim());
+    }
+
+    /// <summary>A new org with an owner key; the bench's callers are tenants, not the operator.</summary>
+    public async Task<(string OrgId, string Key)> TenantAsync(string name)
+    {
+        var org = await PostAsync("/v1/orgs", new { name });
+        var key = await PostAsync("/v1/keys", new { name = name + " key", roles = new[] { "owner" }, org_id = org["id"]!.GetValue<string>() });
+        return (org["id"]!.GetValue<string>(), key["key"]!.GetValue<string>());
+    }
+
+    /// <summary>Serves the mock to every org as the operator's serverless deployment <c>mock-model</c>, and waits until it answers.</summary>
+    public async Task DeployMockAsync(string mockUrl)
+    {
+        var project = await PostAsync("/v1/projects", new { name = "bench-catalog" });
+        await PostAsync("/v1/deployments", new
+        {
+            model = "mock-model", project_id = project["id"]!.GetValue<string>(), engine = "openai-upstream", billing = "serverless", url = mockUrl + "/v1",
+        });
+        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(200))
+        {
+            var models = await _admin.GetStringAsync("/v1/models");
+            if (models.Contains("\"mock-model\"", StringComparison.Ordinal))
+            {
+                using var call = await _admin.PostAsync("/v1/chat/completions", new StringContent(Harness.ChatBody(false), System.Text.Encoding.UTF8, "application/json"));
+                if (call.IsSuccessStatusCode)
+                    return;
+            }
+            if (waited.Elapsed > TimeSpan.FromSeconds(30))
+                throw new TimeoutException("the mock deployment never served: " + models);
+        }
+    }
+
+    public double RssMib() => ServerBench.RssMib(_process.Id);
+
+    private async Task<JsonNode> PostAsync(string path, object body)
+    {
+        using var response = await _admin.PostAsJsonAsync(path, body);
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"POST {path}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _admin.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>
+/// The Portkey gateway (npm <c>@portkey-ai/gateway</c> 1.15.2, pinned with <c>@hono/node-server</c> 1.13.5 in
+/// portkey/package.json). It listens on every interface: run the bench in a network namespace of its own
+/// (bench/README.md).
+/// </summary>
+internal sealed class Portkey : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private Portkey(Process process, string url)
+    {
+        _process = process;
+        Url = url;
+    }
+
+    public string Url { get; }
+
+    public static async Task<Portkey> StartAsync()
+    {
+        var dir = Path.Combine(ServerBench.RepoRoot(), "bench", "Headroom.Gateway.Bench", "portkey");
+        var server = Path.Combine(dir, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
+        if (!File.Exists(server))
+            throw new InvalidOperationException($"{server} is missing: (cd {dir} && npm ci)");
+        var port = ServerBench.FreePort();
+        var info = new ProcessStartInfo("node", [server, "--headless", "--port=" + port.ToString(CultureInfo.InvariantCulture)])
+        {
+            WorkingDirectory = dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.Environment["NODE_ENV"] = "production";
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var url = $"http://127.0.0.1:{port}";
+        using var probe = new HttpClient();
+        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(200))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"portkey exited with {process.ExitCode}");
+            if (waited.Elapsed > TimeSpan.FromSeconds(30))
+                throw new TimeoutException("portkey did not answer in 30 s");
+            try
+            {
+                await probe.GetAsync(url + "/");
+                break;
+            }
+            catch (HttpRequestException)
+            {
+            }
+        }
+        return new Portkey(process, url);
+    }
+
+    public double RssMib() => ServerBench.RssMib(_process.Id);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
