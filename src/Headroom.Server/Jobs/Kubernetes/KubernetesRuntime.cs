@@ -47,11 +47,10 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
     private readonly ILogger<KubernetesRuntime> _logger;
     private readonly CancellationTokenSource _stopping = new();
 
-    // What the watch saw last of each Headroom pod (by name), and how pods that are gone ended. Only a cache: every
-    // answer it cannot give comes from the API server.
+    // What the watch saw last of each Headroom pod (by name), and how pods ended (seen by the watch, or stopped here), kept
+    // after they are gone. Only a cache: every answer it cannot give comes from the API server.
     private readonly ConcurrentDictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Observation> _ended = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, bool> _stopped = new(StringComparer.Ordinal);
     private Task? _watch;
     private volatile bool _synced;
 
@@ -177,8 +176,19 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
         var h = Parse(handle);
         foreach (var pod in h.Pods)
         {
-            _stopped[pod] = true;
-            await DeleteAsync(pod, 0, cancellationToken, h.Namespace);
+            // Grace 0 removes the pod from the API at once and the kubelet kills what still runs. Recorded before the
+            // deletion, so the watch's Deleted event finds it rather than calling the pod lost; an end seen before stays.
+            var added = _ended.TryAdd(pod, new Observation(ObservedState.Exited, 137, 9, $"pod {pod} stopped by Headroom (deleted with grace 0)"));
+            try
+            {
+                await DeleteAsync(pod, 0, cancellationToken, h.Namespace);
+            }
+            catch
+            {
+                if (added)
+                    _ended.TryRemove(pod, out _);
+                throw;
+            }
             LogStopped(_logger, pod);
         }
     }
@@ -365,8 +375,6 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
     {
         if (_ended.TryGetValue(name, out var ended))
             return ended;
-        if (_stopped.ContainsKey(name))
-            return new Observation(ObservedState.Exited, 137, 9, $"pod {name} deleted by Headroom's stop");
         return new Observation(ObservedState.Lost, Detail: $"pod {name} is gone without an exit status Headroom saw");
     }
 
