@@ -29,7 +29,7 @@ namespace Headroom.Server.Jobs.Kubernetes;
 /// cache does not hold it. A pod that is gone is Lost, unless this instance saw it end (or stopped it) before it went.
 /// </para>
 /// </summary>
-internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDisposable
+internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IDisposable
 {
     internal const string ManagedBy = "app.kubernetes.io/managed-by";
     internal const string JobLabel = "headroom.dev/job";
@@ -51,6 +51,7 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
     // after they are gone. Only a cache: every answer it cannot give comes from the API server.
     private readonly ConcurrentDictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Observation> _ended = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
     private Task? _watch;
     private volatile bool _synced;
 
@@ -222,6 +223,11 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
                 catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
                 {
                     o = Gone(name);
+                }
+                catch (InvalidOperationException e)
+                {
+                    // Not knowing is not an end: keep it running, and ask again next cycle.
+                    o = new Observation(ObservedState.Running, Detail: e.Message);
                 }
             }
             seen.Add(o);
@@ -434,7 +440,7 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
     {
         if (_watch is not null)
             return;
-        lock (_pods)
+        lock (_gate)
             _watch ??= Task.Run(() => WatchAsync(_stopping.Token));
     }
 
@@ -469,8 +475,9 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
                     }
                 }
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
+                // Disposed: whatever the cancelled call threw ends the watch.
                 return;
             }
             catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or JsonException or KubernetesException)
@@ -504,21 +511,11 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IAsyncDispos
         return h;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Ends the watch (it stops at its next event or at once when idle) and the client.</summary>
+    public void Dispose()
     {
-        await _stopping.CancelAsync();
-        if (_watch is { } watch)
-        {
-            try
-            {
-                await watch;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        _stopping.Cancel();
         _client.Dispose();
-        _stopping.Dispose();
     }
 
     [LoggerMessage(EventId = 5501, Level = LogLevel.Information, Message = "Created pod {Pod} for job {JobId} attempt {Attempt}, binding it to {Node}")]

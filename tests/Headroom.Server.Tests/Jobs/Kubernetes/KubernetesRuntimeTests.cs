@@ -31,7 +31,7 @@ public sealed class KubernetesRuntimeTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         foreach (var runtime in _runtimes)
-            await runtime.DisposeAsync();
+            runtime.Dispose();
         if (_kubelet is not null)
             await _kubelet.DisposeAsync();
         _client.Dispose();
