@@ -107,12 +107,12 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IDisposable
                 // A start repeated after a crash: the pod of this attempt exists, so adopt it and bind it if need be.
                 created = await Call(ct => _client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, _options.Namespace, cancellationToken: ct), "read pod", cancellationToken);
                 if (created.Metadata.Labels is null || !created.Metadata.Labels.TryGetValue(JobLabel, out var owner) || owner != workload.JobId)
-                    return StartOutcome.Failed($"pod {pod.Metadata.Name} exists and belongs to no attempt of this job");
+                    return await FailAsync(rank, $"pod {pod.Metadata.Name} exists and belongs to no attempt of this job");
                 LogAdopted(_logger, workload.JobId, workload.Attempt, pod.Metadata.Name);
             }
             catch (HttpOperationException e) when ((int)e.Response.StatusCode is >= 400 and < 500)
             {
-                return StartOutcome.Failed($"Kubernetes refused pod {pod.Metadata.Name}: {Reason(e)}");
+                return await FailAsync(rank, $"Kubernetes refused pod {pod.Metadata.Name}: {Reason(e)}");
             }
             if (string.IsNullOrEmpty(created.Spec.NodeName))
             {
@@ -127,21 +127,28 @@ internal sealed partial class KubernetesRuntime : IWorkloadRuntime, IDisposable
                 }
                 catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
                 {
-                    // Bound in between (by the start this one repeats); where to is checked below.
+                    // Bound in between by the start this one repeats, which bound it to the same planned node.
                 }
                 catch (HttpOperationException e) when ((int)e.Response.StatusCode is >= 400 and < 500)
                 {
-                    await DeleteAsync(pod.Metadata.Name, 0, cancellationToken);
-                    return StartOutcome.Failed($"Kubernetes refused to bind pod {pod.Metadata.Name} to node {node}: {Reason(e)}");
+                    return await FailAsync(rank + 1, $"Kubernetes refused to bind pod {pod.Metadata.Name} to node {node}: {Reason(e)}");
                 }
             }
             else if (created.Spec.NodeName != node)
             {
-                return StartOutcome.Failed($"pod {pod.Metadata.Name} is bound to node {created.Spec.NodeName}, not to the planned {node}");
+                return await FailAsync(rank, $"pod {pod.Metadata.Name} is bound to node {created.Spec.NodeName}, not to the planned {node}");
             }
         }
         return StartOutcome.Started(new KubernetesHandle(_options.Namespace, [.. pods.Select(p => p.Metadata.Name)],
             CheckpointDir(_shared, workload.JobId)).Serialize());
+
+        // A gang runs whole or not at all: the pods this start made before the failure go again.
+        async Task<StartOutcome> FailAsync(int made, string error)
+        {
+            foreach (var pod in pods.Take(made))
+                await DeleteAsync(pod.Metadata.Name, 0, CancellationToken.None);
+            return StartOutcome.Failed(error);
+        }
     }
 
     public async Task NoticeAsync(string handle, DateTimeOffset deadline, CancellationToken cancellationToken)
