@@ -256,6 +256,15 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void A_kubernetes_section_without_a_kubeconfig_is_refused_outside_a_cluster()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new() { ["HEADROOM_KUBERNETES__NAMESPACE"] = "gpu-jobs" });
+
+        Assert.Null(settings);
+        Assert.Equal("kubernetes: kubeconfig is required outside a cluster (there is no in-cluster service account here)", Assert.Single(errors));
+    }
+
+    [Fact]
     public void Models_and_their_limits_come_from_the_config_file_the_environment_and_model_flags()
     {
         var gguf = Path.Combine(_dir.Path, "tiny.gguf");

@@ -1,3 +1,5 @@
+using k8s;
+
 namespace Headroom.Server.Jobs.Kubernetes;
 
 /// <summary>
@@ -36,6 +38,8 @@ public sealed record KubernetesRuntimeOptions
         var problems = new List<string>();
         if (!string.IsNullOrEmpty(Kubeconfig) && !File.Exists(Kubeconfig))
             problems.Add($"kubernetes: kubeconfig '{Kubeconfig}' does not exist");
+        else if (string.IsNullOrEmpty(Kubeconfig) && !KubernetesClientConfiguration.IsInCluster())
+            problems.Add("kubernetes: kubeconfig is required outside a cluster (there is no in-cluster service account here)");
         if (!IsDnsLabel(Namespace))
             problems.Add($"kubernetes: namespace '{Namespace}' is not a DNS label (lower-case letters, digits, '-', at most 63)");
         if (string.IsNullOrWhiteSpace(DefaultImage) || DefaultImage.Any(char.IsWhiteSpace))
