@@ -49,8 +49,6 @@ internal sealed class FakeKubelet : IAsyncDisposable
         _logs = logs;
     }
 
-    public IReadOnlyCollection<string> Nodes => _nodes;
-
     /// <summary>Registers <paramref name="nodes"/> with <paramref name="gpus"/> GPUs each and starts driving their pods.</summary>
     public static async Task<FakeKubelet> StartAsync(IKubernetes client, IReadOnlyList<string> nodes, int gpus, string logDirectory)
     {

@@ -114,6 +114,24 @@ public sealed class KubernetesRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_start_repeated_after_a_crash_between_create_and_bind_binds_the_pod_the_first_one_made()
+    {
+        var workload = Workload("echo \"ran at attempt $HEADROOM_ATTEMPT\"", new RuntimePlacement(_nodes[1], [2], 1000));
+        // The first start died after creating its pod: it is there, unbound, and no kubelet runs it.
+        var (pods, _) = KubernetesRuntime.Pods(workload, KubernetesCluster.Options(_dir.Path));
+        await _client.CoreV1.CreateNamespacedPodAsync(pods![0], "default");
+
+        var runtime = Runtime();
+        var outcome = await runtime.StartAsync(workload, CancellationToken.None);
+        var ended = await WaitAsync(runtime, outcome.Handle!, o => o.State != ObservedState.Running);
+        var pod = await _client.CoreV1.ReadNamespacedPodAsync(pods[0].Metadata.Name, "default");
+
+        Assert.Equal((ObservedState.Exited, 0), (ended.State, ended.ExitCode));
+        Assert.Equal(_nodes[1], pod.Spec.NodeName);
+        Assert.Equal("ran at attempt 1\n", await LogAsync(runtime, outcome.Handle!));
+    }
+
+    [Fact]
     public async Task A_stop_kills_the_pod_at_once_and_a_restarted_runtime_finds_a_pod_deleted_behind_its_back_lost()
     {
         var runtime = Runtime();
