@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on Debian with the .NET 10 SDK:
 #   1. installs what the tests need (idempotent: apt packages only when missing),
-#   2. starts the engines the tests run against (a throwaway PostgreSQL, a Slurm cluster on loopback),
+#   2. starts the engines the tests run against (a throwaway PostgreSQL, a Slurm cluster and a Kubernetes
+#      control plane on loopback; kube-apiserver is built once from Debian's source package and cached),
 #   3. builds once and runs every test project, writing TRX results,
 #   4. stops the engines and prints "N passed, N failed" as the last line.
 set -uo pipefail
@@ -24,12 +25,19 @@ fi
 export PGROOT=${PGROOT:-/tmp/headroom-test-pg} PGPORT=${PGPORT:-15471}
 export TEST_POSTGRES_URL
 TEST_POSTGRES_URL=$(deploy/postgres/dev-postgres.sh start) || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
-trap 'deploy/postgres/dev-postgres.sh stop; deploy/slurm/dev-cluster.sh stop >/dev/null 2>&1' EXIT
+trap 'deploy/postgres/dev-postgres.sh stop; deploy/slurm/dev-cluster.sh stop >/dev/null 2>&1; deploy/kubernetes/dev-cluster.sh stop >/dev/null 2>&1' EXIT
 
 # A real Slurm cluster on loopback (slurmctld, four slurmd with fake GPUs, slurmrestd) for the runtime tests.
 export SLURM_ROOT=${SLURM_ROOT:-/tmp/headroom-test-slurm}
 SLURM_ENV=$(PORT_BASE=${SLURM_PORT_BASE:-17900} deploy/slurm/dev-cluster.sh start) || { echo "Slurm did not start"; echo "0 passed, 1 failed"; exit 1; }
 eval "$SLURM_ENV"   # exports SLURM_CONF and SLURM_REST_URL
+
+# A real Kubernetes API server on loopback (etcd + kube-apiserver v1.20.2; the tests bring a fake kubelet) for the
+# kubernetes runtime's tests. The first run builds kube-apiserver (5-8 minutes) into K8S_BIN; later runs reuse it.
+export K8S_ROOT=${K8S_ROOT:-/tmp/headroom-test-k8s}
+deploy/kubernetes/dev-cluster.sh build || { echo "kube-apiserver did not build"; echo "0 passed, 1 failed"; exit 1; }
+K8S_ENV=$(K8S_PORT_BASE=${K8S_PORT_BASE:-18400} deploy/kubernetes/dev-cluster.sh start) || { echo "Kubernetes did not start"; echo "0 passed, 1 failed"; exit 1; }
+eval "$K8S_ENV"   # exports KUBECONFIG, KUBE_API and KUBE_TOKEN
 
 # The official openai npm client, pinned by package-lock.json, for the gateway's compatibility test.
 (cd tests/Headroom.Gateway.Tests/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || echo "npm ci failed: the npm client test will fail"

@@ -205,6 +205,66 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void A_kubernetes_section_makes_this_replica_drive_the_kubernetes_runtime()
+    {
+        var kubeconfig = Path.Combine(_dir.Path, "kubeconfig");
+        File.WriteAllText(kubeconfig, """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+            users: [{name: u, user: {token: "t"}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """);
+        var config = Path.Combine(_dir.Path, "headroom.json");
+        File.WriteAllText(config, $$"""
+            { "kubernetes": { "kubeconfig": "{{kubeconfig}}", "namespace": "gpu-jobs", "default_image": "ubuntu:24.04" } }
+            """);
+
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new() { ["HEADROOM_KUBERNETES__REQUEST_TIMEOUT_SECONDS"] = "5" }, config);
+        using var app = HeadroomHost.Build(settings!);
+        var runtimes = app.Services.GetRequiredService<JobRuntimes>();
+
+        Assert.Empty(errors);
+        var kubernetes = settings!.Kubernetes!;
+        Assert.Equal((kubeconfig, "gpu-jobs", "ubuntu:24.04"), (kubernetes.Kubeconfig, kubernetes.Namespace, kubernetes.DefaultImage));
+        Assert.Equal(("nvidia.com/gpu", "headroom", Path.Combine(_dir.Path, "jobs")), (kubernetes.GpuResource, kubernetes.SchedulerName, kubernetes.SharedDirectory));
+        Assert.Equal(TimeSpan.FromSeconds(5), kubernetes.RequestTimeout);
+        Assert.Equal(["kubernetes", "local"], runtimes.Names.Order());
+    }
+
+    [Fact]
+    public void Every_problem_of_the_kubernetes_section_is_listed()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new()
+        {
+            ["HEADROOM_KUBERNETES__KUBECONFIG"] = Path.Combine(_dir.Path, "missing"),
+            ["HEADROOM_KUBERNETES__NAMESPACE"] = "GPU_Jobs",
+            ["HEADROOM_KUBERNETES__GPU_RESOURCE"] = "gpu",
+            ["HEADROOM_KUBERNETES__SHARED_DIRECTORY"] = "",
+            ["HEADROOM_KUBERNETES__REQUEST_TIMEOUT_SECONDS"] = "0",
+            ["HEADROOM_KUBERNETES__COLOUR"] = "blue",
+        });
+
+        Assert.Null(settings);
+        Assert.Collection(errors.Order(StringComparer.Ordinal),
+            e => Assert.StartsWith("kubernetes.request_timeout_seconds: '0' is not a whole number from 1 to 600", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("kubernetes: gpu_resource 'gpu'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("kubernetes: kubeconfig '", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("kubernetes: namespace 'GPU_Jobs'", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("kubernetes: unknown setting 'COLOUR'", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_kubernetes_section_without_a_kubeconfig_is_refused_outside_a_cluster()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new() { ["HEADROOM_KUBERNETES__NAMESPACE"] = "gpu-jobs" });
+
+        Assert.Null(settings);
+        Assert.Equal("kubernetes: kubeconfig is required outside a cluster (there is no in-cluster service account here)", Assert.Single(errors));
+    }
+
+    [Fact]
     public void Models_and_their_limits_come_from_the_config_file_the_environment_and_model_flags()
     {
         var gguf = Path.Combine(_dir.Path, "tiny.gguf");

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Headroom.Core.Scheduling.Tiered;
+using Headroom.Server.Jobs.Kubernetes;
 using Headroom.Server.Jobs.Slurm;
 using Headroom.Server.Models;
 using Headroom.Store;
@@ -59,6 +60,9 @@ public sealed record HeadroomSettings
 
     /// <summary>The Slurm cluster this replica drives as the <c>slurm</c> runtime; null: nodes run by slurm get no work here.</summary>
     public SlurmRuntimeOptions? Slurm { get; init; }
+
+    /// <summary>The Kubernetes cluster this replica drives as the <c>kubernetes</c> runtime; null: nodes run by kubernetes get no work here.</summary>
+    public KubernetesRuntimeOptions? Kubernetes { get; init; }
 
     /// <summary>A name for this replica in leases and logs; defaults to host name and process id.</summary>
     public string ReplicaId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";

@@ -5,6 +5,7 @@ using Headroom.Core.Fleet;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Core.Workloads;
 using Headroom.Runtimes.Slurm;
+using Headroom.Server.Jobs.Kubernetes;
 using Headroom.Server.Jobs.Slurm;
 using Headroom.Server.Models;
 using Headroom.Store;
@@ -23,7 +24,7 @@ public static class SettingsReader
     {
         "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
-        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools", "slurm",
+        "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools", "slurm", "kubernetes",
         "node_down_after_seconds", "max_gpu_temperature_c", "webhooks_to_private_networks",
         "serve_minilm", "models", "model_limits",
     };
@@ -36,6 +37,11 @@ public static class SettingsReader
     private static readonly HashSet<string> s_slurmKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "slurm_conf", "bin_directory", "shared_directory", "gres_types", "partitions", "accounting", "command_timeout_seconds",
+    };
+
+    private static readonly HashSet<string> s_kubernetesKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "kubeconfig", "namespace", "default_image", "gpu_resource", "scheduler_name", "shared_directory", "request_timeout_seconds",
     };
 
     private static readonly HashSet<string> s_limitKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -182,6 +188,7 @@ public static class SettingsReader
                 caps[pool] = ReadInt(entry, "on_demand_cap_gpus", 0, 0, 1_000_000, errors, path + ".") * 1000L;
         }
         var slurm = ReadSlurm(config.GetSection("slurm"), Path.Combine(Path.GetFullPath(dataDir), "jobs"), errors);
+        var kubernetes = ReadKubernetes(config.GetSection("kubernetes"), Path.Combine(Path.GetFullPath(dataDir), "jobs"), errors);
         var models = ReadModels(config, errors);
 
         if (errors.Count > 0 || database is null)
@@ -203,6 +210,7 @@ public static class SettingsReader
             MaxGpuTemperatureC = maxGpuTemperature,
             InternalGuarantees = guarantees.ToImmutable(),
             Slurm = slurm,
+            Kubernetes = kubernetes,
             WebhooksToPrivateNetworks = privateWebhooks,
             Models = models,
             Scheduler = new SchedulerConfig
@@ -260,6 +268,35 @@ public static class SettingsReader
             Layout = new SlurmLayout { Partitions = partitions },
             Accounting = accounting,
             CommandTimeout = TimeSpan.FromSeconds(timeout),
+        };
+        errors.AddRange(options.Validate());
+        return errors.Count == before ? options : null;
+    }
+
+    /// <summary>
+    /// The <c>kubernetes</c> section, or null when there is none (the runtime is then not driven here). Its problems are
+    /// added to <paramref name="errors"/>, the options' own checks included (the kubeconfig exists).
+    /// </summary>
+    private static KubernetesRuntimeOptions? ReadKubernetes(IConfigurationSection section, string jobsDir, List<string> errors)
+    {
+        if (!section.Exists())
+            return null;
+        var before = errors.Count;
+        foreach (var key in section.GetChildren().Where(c => !s_kubernetesKeys.Contains(c.Key)))
+            errors.Add($"kubernetes: unknown setting '{key.Key}' (known: {string.Join(", ", s_kubernetesKeys.Order())})");
+        var timeoutErrors = new List<string>();
+        var timeout = ReadInt(section, "request_timeout_seconds", 30, 1, 600, timeoutErrors);
+        errors.AddRange(timeoutErrors.Select(e => "kubernetes." + e));
+        var defaults = new KubernetesRuntimeOptions { SharedDirectory = jobsDir };
+        var options = defaults with
+        {
+            Kubeconfig = section["kubeconfig"] is { Length: > 0 } kubeconfig ? Path.GetFullPath(kubeconfig) : null,
+            Namespace = section["namespace"] is { Length: > 0 } ns ? ns : defaults.Namespace,
+            DefaultImage = section["default_image"] is { Length: > 0 } image ? image : defaults.DefaultImage,
+            GpuResource = section["gpu_resource"] is { Length: > 0 } gpu ? gpu : defaults.GpuResource,
+            SchedulerName = section["scheduler_name"] is { Length: > 0 } scheduler ? scheduler : defaults.SchedulerName,
+            SharedDirectory = section["shared_directory"] is { Length: > 0 } shared ? Path.GetFullPath(shared) : jobsDir,
+            RequestTimeout = TimeSpan.FromSeconds(timeout),
         };
         errors.AddRange(options.Validate());
         return errors.Count == before ? options : null;

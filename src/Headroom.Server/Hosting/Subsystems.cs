@@ -5,6 +5,7 @@ using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
+using Headroom.Server.Jobs.Kubernetes;
 using Headroom.Server.Jobs.Local;
 using Headroom.Server.Jobs.Slurm;
 using Headroom.Server.Models;
@@ -63,6 +64,8 @@ internal static class Subsystems
             new LocalRuntimeOptions { Root = settings.JobsDir }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LocalRuntime>>()));
         if (settings.Slurm is { } slurm)
             services.AddSingleton<IWorkloadRuntime>(sp => new SlurmRuntime(slurm, sp.GetRequiredService<ILoggerFactory>()));
+        if (settings.Kubernetes is { } kubernetes)
+            services.AddSingleton<IWorkloadRuntime>(sp => new KubernetesRuntime(kubernetes, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<JobRuntimes>();
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());

@@ -163,7 +163,8 @@ internal sealed partial class JobScheduler(
             if (idle.Count > 0)
             {
                 var names = idle.Select(n => n.Runtime).Distinct().Order().ToList();
-                var hint = names.Contains("slurm") ? " (slurm is driven once the settings have a slurm section)" : "";
+                var driven = names.Where(n => n is "slurm" or "kubernetes").Select(n => $"{n} is driven once the settings have a {n} section").ToList();
+                var hint = driven.Count > 0 ? $" ({string.Join("; ", driven)})" : "";
                 why.Add(new ReasonView("runtime-unavailable",
                     $"{idle.Count} matching node(s) are run by {string.Join(" and ", names)}, which this installation does not drive{hint}"));
             }
