@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -231,5 +232,46 @@ public sealed class BatchTests : IDisposable
         var usage = await BatchUsageAsync(admin, id, lines);
         Assert.Equal(lines, usage.Count);
         Assert.Equal(lines, usage.Select(e => e["id"]!.GetValue<string>()).Distinct().Count());
+    }
+
+    /// <summary>The official <c>openai</c> npm client (tests/Headroom.Gateway.Tests/npm, after <c>npm ci</c>): files and batches, unchanged.</summary>
+    [Fact]
+    public async Task The_official_npm_client_uploads_runs_and_reads_a_batch()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "Headroom.slnx")))
+            root = root.Parent!;
+        var folder = Path.Combine(root.FullName, "tests", "Headroom.Gateway.Tests", "npm");
+        Assert.True(Directory.Exists(Path.Combine(folder, "node_modules", "openai")), $"run 'npm ci' in {folder} first (scripts/test.sh does)");
+        var (server, admin, _) = await StartAsync(gpus: 1);
+        await using var _s = server;
+        using var _a = admin;
+
+        var start = new ProcessStartInfo("node", ["batch-test.mjs", new Uri(admin.BaseAddress!, "/v1").ToString(), admin.DefaultRequestHeaders.Authorization!.Parameter!])
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var node = Process.Start(start)!;
+        var stdout = node.StandardOutput.ReadToEndAsync();
+        var stderr = node.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await node.WaitForExitAsync(timeout.Token);
+        Assert.True(node.ExitCode == 0, await stderr + await stdout);
+        var r = JsonNode.Parse(await stdout)!;
+
+        Assert.Equal(("file", "batch", "input.jsonl"), (r["file"]!["object"]!.GetValue<string>(), r["file"]!["purpose"]!.GetValue<string>(), r["file"]!["filename"]!.GetValue<string>()));
+        var fileId = r["file"]!["id"]!.GetValue<string>();
+        Assert.Equal(fileId, r["retrievedFile"]!.GetValue<string>());
+        Assert.Contains(fileId, r["listedFiles"]!.AsArray().Select(f => f!.GetValue<string>()));
+        Assert.Equal(("batch", "validating", 3), (r["created"]!["object"]!.GetValue<string>(), r["created"]!["status"]!.GetValue<string>(), r["created"]!["total"]!.GetValue<int>()));
+        Assert.Equal("completed", r["done"]!["status"]!.GetValue<string>());
+        Assert.Equal(3, r["done"]!["counts"]!["completed"]!.GetValue<int>());
+        Assert.Contains(r["created"]!["id"]!.GetValue<string>(), r["listedBatches"]!.AsArray().Select(b => b!.GetValue<string>()));
+        Assert.Equal(["a", "b", "c"], r["output"]!.AsArray().Select(o => o!["custom_id"]!.GetValue<string>()));
+        Assert.All(r["output"]!.AsArray(), o => Assert.Equal((200, 384), (o!["status"]!.GetValue<int>(), o["dims"]!.GetValue<int>())));
+        Assert.Equal(("NotFoundError", 404), (r["missing"]!["error"]!.GetValue<string>(), r["missing"]!["status"]!.GetValue<int>()));
+        Assert.True(r["deleted"]!["deleted"]!.GetValue<bool>());
     }
 }
