@@ -19,6 +19,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 
@@ -236,11 +237,19 @@ internal static class BatchEndpoints
         var row = await db.Batches.AsNoTracking().SingleOrDefaultAsync(b => b.Id == id && b.OrgId == principal.OrgId, http.RequestAborted);
         if (row is null || row.ApiKeyId != principal.ActorId || principal.ActorType != ActorType.ApiKey)
             return Errors.NotFound("batch", id);
-        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
             limit.MaxRequestBodySize = (2 * settings.MaxFileBytes) + (64 << 10);
         if (!http.Request.HasFormContentType)
             return Errors.BadRequest("Post the results as multipart/form-data.", "output");
-        var form = await http.Request.ReadFormAsync(new Microsoft.AspNetCore.Http.Features.FormOptions { MultipartBodyLengthLimit = (2 * settings.MaxFileBytes) + (64 << 10) }, http.RequestAborted);
+        IFormCollection form;
+        try
+        {
+            form = await http.Request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = (2 * settings.MaxFileBytes) + (64 << 10) }, http.RequestAborted);
+        }
+        catch (Exception e) when (e is InvalidDataException or BadHttpRequestException)
+        {
+            return Errors.BadRequest($"The results could not be read: {e.Message}", "output");
+        }
         if (!int.TryParse(form["completed"], out var completed) || !int.TryParse(form["failed"], out var failed) || completed < 0 || failed < 0)
             return Errors.BadRequest("completed and failed must be counts.", "completed");
         if (row.Status is not (BatchStatus.Validating or BatchStatus.InProgress))

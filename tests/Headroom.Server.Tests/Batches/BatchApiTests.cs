@@ -80,6 +80,18 @@ public sealed class BatchApiTests
         var id = batch["id"]!.GetValue<string>();
         using var worker = server.Client(await BatchKeyAsync(server, batch));
         var line = Convert.ToHexStringLower(SHA256.HashData("a"u8));
+        // Batch traffic at half price.
+        var effective = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2);
+        using (var admin = server.Admin())
+        {
+            await admin.PostJsonAsync("/v1/prices", new
+            {
+                effective_from = effective, currency = "USD", gpu_rates = Array.Empty<object>(), batch_discount = "0.5",
+                token_rates = new[] { new { model = "all-minilm-l6-v2", input_per_million = "1000", output_per_million = "0" } },
+            });
+        }
+        while (DateTimeOffset.UtcNow < effective.AddMilliseconds(200))
+            await Task.Delay(100);
 
         var ids = new List<string>();
         for (var i = 0; i < 2; i++)
@@ -105,6 +117,8 @@ public sealed class BatchApiTests
         Assert.Equal($"{ids[0]}:input_tokens", batchEvent["id"]!.GetValue<string>());
         Assert.True(batchEvent["batch"]!.GetValue<bool>());
         Assert.False(Assert.Single(events, e => !e["id"]!.GetValue<string>().Contains(id, StringComparison.Ordinal))["batch"]!.GetValue<bool>());
+        var lines = (await owner.GetJsonAsync("/v1/invoices/upcoming"))["lines"]!.AsArray().Where(l => l!["meter"]!.GetValue<string>() == "input_tokens").ToList();
+        Assert.Equal([("1000", false), ("500", true)], lines.Select(l => (decimal.Parse(l!["unit_price"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture), l!["batch"]!.GetValue<bool>())).OrderBy(l => l.Item2));
 
         // Results: the owner's key may not post them (404, like a missing batch); the batch's key may, once.
         MultipartFormDataContent Results() => new()
