@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using Headroom.Gateway.Tests.Infrastructure;
 using Headroom.Tests;
 
 namespace Headroom.Cli.Tests;
@@ -18,12 +19,12 @@ public sealed class BatchTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private async Task<(HeadroomProcess Server, HttpClient Admin, string Data)> StartAsync(int gpus)
+    private async Task<(HeadroomProcess Server, HttpClient Admin, string Data)> StartAsync(int gpus, params string[] more)
     {
         var fleet = Path.Combine(_dir.Path, "fleet.yaml");
         await File.WriteAllTextAsync(fleet, TestFleets.LocalBox(gpus));
         var data = Path.Combine(_dir.Path, "data");
-        var server = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet], new Dictionary<string, string>
+        var server = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet, .. more], new Dictionary<string, string>
         {
             ["HEADROOM_SPOT_MINIMUM_RUN_TIME_SECONDS"] = "0",
             ["HEADROOM_NOTICE_GRACE_SECONDS"] = "5",
@@ -124,6 +125,32 @@ public sealed class BatchTests : IDisposable
         // The batch's key is revoked once it ended.
         var key = JsonNode.Parse(await admin.GetStringAsync("/v1/keys?limit=100"))!["data"]!.AsArray().Single(k => k!["name"]!.GetValue<string>() == "batch " + id)!;
         Assert.NotNull(key["revoked_at"]);
+    }
+
+    [Fact]
+    public async Task A_chat_batch_on_the_in_process_gguf_answers_every_line_with_a_completion()
+    {
+        var gguf = Path.Combine(_dir.Path, "tiny.gguf");
+        TinyGguf.Write(gguf);
+        var (server, admin, _) = await StartAsync(1, "--model", $"tiny={gguf}");
+        await using var _s = server;
+        using var _a = admin;
+
+        var lines = string.Concat(Enumerable.Range(0, 3).Select(i =>
+            $$$"""{"custom_id":"chat-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"model":"tiny","max_tokens":3,"messages":[{"role":"user","content":"hi {{{i}}}"}]}}""" + "\n"));
+        var file = await UploadAsync(admin, lines);
+        var batch = await AdminApi.PostAsync(admin, "/v1/batches", $$$"""{"input_file_id":"{{{file["id"]}}}","endpoint":"/v1/chat/completions","completion_window":"24h"}""");
+        var id = batch["id"]!.GetValue<string>();
+
+        var done = await WaitForBatchAsync(admin, id, "completed", seconds: 120);
+        var output = (await admin.GetStringAsync($"/v1/files/{done["output_file_id"]}/content")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(["chat-0", "chat-1", "chat-2"], output.Select(o => o["custom_id"]!.GetValue<string>()));
+        Assert.All(output, o =>
+        {
+            Assert.Equal("chat.completion", o["response"]!["body"]!["object"]!.GetValue<string>());
+            Assert.StartsWith($"chatcmpl-{id}-", o["response"]!["body"]!["id"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.InRange(o["response"]!["body"]!["usage"]!["completion_tokens"]!.GetValue<int>(), 1, 3);
+        });
     }
 
     [Fact]
