@@ -10,6 +10,7 @@ root.Subcommands.Add(BillingCommands.Create());
 root.Subcommands.Add(ServerCommands.VersionCommand());
 root.Subcommands.Add(Headroom.Cli.Simulation.SimulateCommand.Create());
 root.Subcommands.Add(Headroom.Cli.Agent.AgentCommand.Create());
+root.Subcommands.Add(Headroom.Cli.Batches.BatchWorker.Create());
 // The client: the same /v1 API any tenant uses (docs/cli.md).
 root.Subcommands.Add(LoginCommands.Login());
 root.Subcommands.Add(LoginCommands.Logout());

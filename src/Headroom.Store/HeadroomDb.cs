@@ -1,6 +1,7 @@
 using System.Text;
 using Headroom.Store.Api;
 using Headroom.Store.Audit;
+using Headroom.Store.Batches;
 using Headroom.Store.Billing;
 using Headroom.Store.Coordination;
 using Headroom.Store.Fleet;
@@ -71,6 +72,9 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<TokenJournalRow> TokenJournal => Set<TokenJournalRow>();
     public DbSet<RateWindowRow> RateWindows => Set<RateWindowRow>();
     public DbSet<RateLeaseRow> RateLeases => Set<RateLeaseRow>();
+    public DbSet<FileRow> Files => Set<FileRow>();
+    public DbSet<FileContentRow> FileContents => Set<FileContentRow>();
+    public DbSet<BatchRow> Batches => Set<BatchRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -249,6 +253,28 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.ToTable("rate_leases");
             e.HasKey(x => new { x.Scope, x.RequestId });
             e.HasIndex(x => new { x.Scope, x.ExpiresAt });
+        });
+        b.Entity<FileRow>(e =>
+        {
+            e.ToTable("files");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Id });
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<FileContentRow>(e =>
+        {
+            e.ToTable("file_contents");
+            e.HasKey(x => x.FileId);
+            e.HasOne<FileRow>().WithOne().HasForeignKey<FileContentRow>(x => x.FileId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<BatchRow>(e =>
+        {
+            e.ToTable("batches");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Id });
+            e.HasIndex(x => x.Status);
+            e.HasIndex(x => x.ApiKeyId);
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
         });
 
         foreach (var entity in b.Model.GetEntityTypes())

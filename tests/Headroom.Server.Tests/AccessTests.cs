@@ -65,6 +65,12 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
                 quote_id = quote["id"]!.GetValue<string>(), project_id = IdsOfA["projects"],
             }))["id"]!.GetValue<string>();
             IdsOfA["budgets"] = (await owner.PostJsonAsync("/v1/budgets", new { name = "secret-budget", limit = "100" }))["id"]!.GetValue<string>();
+            using (var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent("not a request\n"), "file", "secret.jsonl" } })
+            using (var uploaded = await owner.PostAsync("/v1/files", form))
+                IdsOfA["files"] = (await HttpJson.ReadAsync(uploaded, HttpStatusCode.OK))["id"]!.GetValue<string>();
+            // A batch of a bad file fails at once: its id is walked without a job to run.
+            IdsOfA["batches"] = (await owner.PostJsonAsync("/v1/batches", new { input_file_id = IdsOfA["files"], endpoint = "/v1/embeddings", completion_window = "24h" },
+                HttpStatusCode.OK))["id"]!.GetValue<string>();
             // An invoice of a closed month: one usage event in it, then the issue the leader loop would do.
             var september = BillingPeriod.Month(2026, 9);
             await Server.Services.GetRequiredService<UsageWriter>().AppendAsync(UsageEvent.GpuTime(

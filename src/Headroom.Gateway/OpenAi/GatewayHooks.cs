@@ -45,8 +45,12 @@ public enum GatewayOperation
 /// <summary>One OpenAI request as the hooks see it.</summary>
 public sealed class GatewayCall
 {
-    /// <summary>The response id (<c>chatcmpl-...</c>); unique per request, usable as the usage events' idempotency id.</summary>
-    public required string RequestId { get; init; }
+    /// <summary>
+    /// The response id (<c>chatcmpl-...</c>); unique per request, usable as the usage events' idempotency id.
+    /// <see cref="IGatewayHooks.AdmitAsync"/> may replace it with a stable id (a batch line's), so that a retried
+    /// request is metered once; it is fixed once admitted.
+    /// </summary>
+    public required string RequestId { get; set; }
 
     public required string Model { get; init; }
     public required GatewayOperation Operation { get; init; }

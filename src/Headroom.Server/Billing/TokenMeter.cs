@@ -55,7 +55,7 @@ internal sealed partial class TokenMeter(
     /// <summary>The usage events of one call: its input tokens, and its output tokens when there are any.</summary>
     internal static IEnumerable<UsageEvent> Events(TokenJournalRow row)
     {
-        var dimensions = new UsageDimensions(Region: row.Region, Model: row.Model, ApiKeyId: row.ApiKeyId);
+        var dimensions = new UsageDimensions(Region: row.Region, Model: row.Model, ApiKeyId: row.ApiKeyId, Batch: row.Batch);
         yield return new UsageEvent(row.RequestId + ":input_tokens", row.OrgId, row.ProjectId, Meter.InputTokens, row.InputTokens,
             dimensions, row.ServedAt, row.ServedAt);
         if (row.OutputTokens > 0)

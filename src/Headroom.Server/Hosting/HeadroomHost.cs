@@ -63,6 +63,7 @@ public static class HeadroomHost
         services.AddHeadroomBilling();
         services.AddHeadroomConsole(settings);
         services.AddHeadroomModels(settings);
+        services.AddHeadroomBatches();
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -88,6 +89,7 @@ public static class HeadroomHost
         v1.MapOperator();
         app.MapConsole();
         v1.MapModels();
+        v1.MapBatches();
         app.MapFallback((HttpContext http) => Errors.Make(StatusCodes.Status404NotFound,
             $"No route {http.Request.Method} {http.Request.Path}.", "invalid_request_error", null, "unknown_route"));
         return app;

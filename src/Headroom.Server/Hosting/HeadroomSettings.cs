@@ -23,6 +23,23 @@ public sealed record HeadroomSettings
 
     public long MaxRequestBodyBytes { get; init; } = 1 << 20;
 
+    /// <summary>The largest file <c>POST /v1/files</c> takes (the batch input files), and the largest batch output.</summary>
+    public long MaxFileBytes { get; init; } = 100 << 20;
+
+    /// <summary>
+    /// The program (and its first arguments) a batch's spot job runs, followed by <c>batch-worker ...</c>: this
+    /// <c>headroom</c> executable by default (<c>dotnet headroom.dll</c> when run through dotnet).
+    /// </summary>
+    public IReadOnlyList<string> BatchWorkerCommand { get; init; } = SelfCommand();
+
+    private static string[] SelfCommand()
+    {
+        var process = Environment.ProcessPath ?? "headroom";
+        return Path.GetFileNameWithoutExtension(process) == "dotnet" && Environment.GetCommandLineArgs() is [{ } entry, ..] && entry.EndsWith(".dll", StringComparison.Ordinal)
+            ? [process, Path.GetFullPath(entry)]
+            : [process];
+    }
+
     /// <summary>How long a replica holds a lease without renewing it; another replica takes over after this.</summary>
     public TimeSpan LeaseTtl { get; init; } = TimeSpan.FromSeconds(15);
 

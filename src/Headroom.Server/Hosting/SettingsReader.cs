@@ -22,7 +22,7 @@ public static class SettingsReader
 {
     private static readonly HashSet<string> s_topLevelKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "lease_ttl_seconds",
+        "data", "listen", "port", "database", "fleet", "max_request_body_bytes", "max_file_bytes", "lease_ttl_seconds",
         "idempotency_retention_hours", "replica_id", "oidc",
         "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools", "slurm", "kubernetes",
         "node_down_after_seconds", "max_gpu_temperature_c", "webhooks_to_private_networks",
@@ -99,6 +99,7 @@ public static class SettingsReader
 
         var port = ReadInt(config, "port", 8080, 0, 65535, errors);
         var maxBody = ReadInt(config, "max_request_body_bytes", 1 << 20, 1024, 1 << 30, errors);
+        var maxFile = ReadInt(config, "max_file_bytes", 100 << 20, 1024, 1 << 30, errors);
         var leaseTtl = ReadInt(config, "lease_ttl_seconds", 15, 2, 3600, errors);
         var idempotencyHours = ReadInt(config, "idempotency_retention_hours", 24, 1, 24 * 30, errors);
         var grace = ReadInt(config, "notice_grace_seconds", 120, 0, 24 * 3600, errors);
@@ -202,6 +203,7 @@ public static class SettingsReader
             Database = database,
             FleetFile = fleet is null ? null : Path.GetFullPath(fleet),
             MaxRequestBodyBytes = maxBody,
+            MaxFileBytes = maxFile,
             LeaseTtl = TimeSpan.FromSeconds(leaseTtl),
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
             OidcIssuers = issuers,

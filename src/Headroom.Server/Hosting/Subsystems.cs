@@ -1,5 +1,6 @@
 using Headroom.Server.Api;
 using Headroom.Server.Audit;
+using Headroom.Server.Batches;
 using Headroom.Server.Billing;
 using Headroom.Server.Coordination;
 using Headroom.Server.Fleet;
@@ -118,6 +119,20 @@ internal static class Subsystems
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
 
     public static void MapModels(this IEndpointRouteBuilder v1) => ModelServing.Map(v1);
+
+    /// <summary>OpenAI's files and batches; each batch runs as a spot job followed by <see cref="BatchLoop"/>.</summary>
+    public static IServiceCollection AddHeadroomBatches(this IServiceCollection services)
+    {
+        services.AddSingleton<BatchLoop>();
+        services.AddHostedService(sp => sp.GetRequiredService<BatchLoop>());
+        return services;
+    }
+
+    public static void MapBatches(this IEndpointRouteBuilder v1)
+    {
+        FileEndpoints.Map(v1);
+        BatchEndpoints.Map(v1);
+    }
 
     public static void MapBilling(this IEndpointRouteBuilder v1)
     {

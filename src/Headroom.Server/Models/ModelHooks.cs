@@ -51,7 +51,14 @@ internal sealed partial class ModelHooks(
 
     private sealed record TokenPrices(PriceSheet Sheet, DateTimeOffset ReadAt);
 
-    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease, BudgetGuardLease Budget, decimal InputPerMillion, decimal OutputPerMillion);
+    /// <summary>
+    /// Sent by a batch's worker with each line: the hex SHA-256 of the line's <c>custom_id</c>. From the batch's own key
+    /// it makes the call a batch call whose request id is derived from the batch and the line, so a line sent again
+    /// (a retry, a resumed worker after a preemption) is metered once. From any other credential it is ignored.
+    /// </summary>
+    public const string BatchLineHeader = "Headroom-Batch-Line";
+
+    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease, BudgetGuardLease Budget, decimal InputPerMillion, decimal OutputPerMillion, bool Batch);
 
     public async ValueTask<GatewayError?> AdmitAsync(GatewayCall call, CancellationToken cancellationToken)
     {
@@ -60,6 +67,10 @@ internal sealed partial class ModelHooks(
         var (project, refusal) = await ProjectOfAsync(call.HttpContext, principal, cancellationToken);
         if (project is null)
             return refusal;
+
+        var batch = await BatchCallIdAsync(call, principal, cancellationToken);
+        if (batch is not null)
+            call.RequestId = batch;
 
         var perProject = settings.Models.PerProject.Tighten(project.ModelRequestsPerMinute, project.ModelTokensPerMinute, project.ModelConcurrentRequests);
         RateScope[] scopes =
@@ -77,7 +88,7 @@ internal sealed partial class ModelHooks(
 
         // Budgets: reserve the most this call can cost before any engine work, settle the real cost when it completes,
         // so concurrent calls never spend past a hard limit by more than one call.
-        var (inputRate, outputRate) = await TokenRatesAsync(call.Model, cancellationToken);
+        var (inputRate, outputRate) = await TokenRatesAsync(call.Model, batch is not null, cancellationToken);
         var maxCost = ((call.EstimatedInputTokens * inputRate) + ((call.MaxOutputTokens ?? DefaultMaxOutputTokens) * outputRate)) / 1_000_000m;
         var budget = await budgets.ReserveAsync(principal.OrgId, project.Id, maxCost, cancellationToken);
         if (budget.Lease is null)
@@ -86,7 +97,7 @@ internal sealed partial class ModelHooks(
             LogRateLimited(logger, call.Model, principal.OrgId, project.Id, principal.ActorId, budget.Message);
             return GatewayError.InsufficientQuota(budget.Message);
         }
-        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease, budget.Lease, inputRate, outputRate);
+        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease, budget.Lease, inputRate, outputRate, batch is not null);
         call.HttpContext.Response.Headers[CallIdHeader] = call.RequestId;
         return null;
     }
@@ -148,6 +159,7 @@ internal sealed partial class ModelHooks(
             InputTokens = usage.InputTokens,
             OutputTokens = usage.OutputTokens,
             Estimated = usage.Estimated,
+            Batch = admission.Batch,
             ServedAt = time.GetUtcNow(),
         });
         await Persist.TrySaveAsync(db, cancellationToken);
@@ -182,8 +194,25 @@ internal sealed partial class ModelHooks(
             : (first, null);
     }
 
-    /// <summary>Per-million input and output token prices of <paramref name="model"/> now; zero where the sheet has none.</summary>
-    private async Task<(decimal Input, decimal Output)> TokenRatesAsync(string model, CancellationToken cancellationToken)
+    /// <summary>
+    /// For a batch line (the <see cref="BatchLineHeader"/> from the key minted for a batch): the call's request id,
+    /// <c>{operation prefix}-{batch id}-{first 32 hex digits of the line's key}</c>. Null for any other call.
+    /// </summary>
+    private async Task<string?> BatchCallIdAsync(GatewayCall call, Principal principal, CancellationToken cancellationToken)
+    {
+        var line = call.HttpContext.Request.Headers[BatchLineHeader].ToString();
+        if (principal.ActorType != ActorType.ApiKey || line.Length != 64 || !line.All(char.IsAsciiHexDigitLower))
+            return null;
+        await using var db = database.Open();
+        var batchId = await db.Batches.AsNoTracking().Where(b => b.ApiKeyId == principal.ActorId).Select(b => b.Id).FirstOrDefaultAsync(cancellationToken);
+        if (batchId is null)
+            return null;
+        var prefix = call.RequestId[..(call.RequestId.IndexOf('-', StringComparison.Ordinal) + 1)];
+        return prefix + batchId + "-" + line[..32];
+    }
+
+    /// <summary>Per-million input and output token prices of <paramref name="model"/> now (with the batch discount for a batch call); zero where the sheet has none.</summary>
+    private async Task<(decimal Input, decimal Output)> TokenRatesAsync(string model, bool batch, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         if (_prices is not { } cached || now - cached.ReadAt > PricesFor)
@@ -192,8 +221,8 @@ internal sealed partial class ModelHooks(
             var (sheet, _) = await PriceEndpoints.LoadAsync(db, cancellationToken);
             _prices = cached = new TokenPrices(sheet, now);
         }
-        var input = cached.Sheet.TokenPerMillionAt(model, Meter.InputTokens, batch: false, now);
-        var output = cached.Sheet.TokenPerMillionAt(model, Meter.OutputTokens, batch: false, now);
+        var input = cached.Sheet.TokenPerMillionAt(model, Meter.InputTokens, batch, now);
+        var output = cached.Sheet.TokenPerMillionAt(model, Meter.OutputTokens, batch, now);
         return (input.Found ? input.Rate : 0m, output.Found ? output.Rate : 0m);
     }
 

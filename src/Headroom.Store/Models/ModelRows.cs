@@ -23,6 +23,9 @@ public sealed class TokenJournalRow
     /// <summary>The counts were estimated with a tokenizer because the engine reported none (a cut stream, an upstream without usage).</summary>
     public bool Estimated { get; set; }
 
+    /// <summary>The call came through the batch API (a batch's worker): its tokens are priced with the batch discount.</summary>
+    public bool Batch { get; set; }
+
     public DateTimeOffset ServedAt { get; set; }
     public DateTimeOffset? MeteredAt { get; set; }
 }

@@ -163,6 +163,204 @@ namespace Headroom.Store.Migrations.Postgres
                     b.ToTable("audit_records", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Batches.BatchRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("text")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<DateTimeOffset?>("CancelledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("cancelled_at");
+
+                    b.Property<DateTimeOffset?>("CancellingAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("cancelling_at");
+
+                    b.Property<DateTimeOffset?>("CompletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("completed_at");
+
+                    b.Property<int>("CompletedRequests")
+                        .HasColumnType("integer")
+                        .HasColumnName("completed_requests");
+
+                    b.Property<string>("CompletionWindow")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("completion_window");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Endpoint")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("endpoint");
+
+                    b.Property<string>("ErrorFileId")
+                        .HasColumnType("text")
+                        .HasColumnName("error_file_id");
+
+                    b.Property<string>("Errors")
+                        .HasColumnType("text")
+                        .HasColumnName("errors");
+
+                    b.Property<DateTimeOffset?>("ExpiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expired_at");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<DateTimeOffset?>("FailedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("failed_at");
+
+                    b.Property<int>("FailedRequests")
+                        .HasColumnType("integer")
+                        .HasColumnName("failed_requests");
+
+                    b.Property<DateTimeOffset?>("FinalizingAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finalizing_at");
+
+                    b.Property<DateTimeOffset?>("InProgressAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("in_progress_at");
+
+                    b.Property<string>("InputFileId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("input_file_id");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("Metadata")
+                        .HasColumnType("text")
+                        .HasColumnName("metadata");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("OutputFileId")
+                        .HasColumnType("text")
+                        .HasColumnName("output_file_id");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("status");
+
+                    b.Property<int>("TotalRequests")
+                        .HasColumnType("integer")
+                        .HasColumnName("total_requests");
+
+                    b.HasKey("Id")
+                        .HasName("pk_batches");
+
+                    b.HasIndex("ApiKeyId")
+                        .HasDatabaseName("ix_batches_api_key_id");
+
+                    b.HasIndex("Status")
+                        .HasDatabaseName("ix_batches_status");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_batches_org_id_id");
+
+                    b.ToTable("batches", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileContentRow", b =>
+                {
+                    b.Property<string>("FileId")
+                        .HasColumnType("text")
+                        .HasColumnName("file_id");
+
+                    b.Property<byte[]>("Content")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("content");
+
+                    b.HasKey("FileId")
+                        .HasName("pk_file_contents");
+
+                    b.ToTable("file_contents", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Bytes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("bytes");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Filename")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("filename");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Purpose")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("purpose");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("sha256");
+
+                    b.HasKey("Id")
+                        .HasName("pk_files");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_files_org_id_id");
+
+                    b.ToTable("files", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Billing.BudgetEventRow", b =>
                 {
                     b.Property<string>("Id")
@@ -1194,6 +1392,10 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("api_key_id");
 
+                    b.Property<bool>("Batch")
+                        .HasColumnType("boolean")
+                        .HasColumnName("batch");
+
                     b.Property<bool>("Estimated")
                         .HasColumnType("boolean")
                         .HasColumnName("estimated");
@@ -1397,6 +1599,36 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasDatabaseName("ix_reservations_region_gpu_model_end");
 
                     b.ToTable("reservations", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.BatchRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_batches_org_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileContentRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Batches.FileRow", null)
+                        .WithOne()
+                        .HasForeignKey("Headroom.Store.Batches.FileContentRow", "FileId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_file_contents_file_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_files_org_id");
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>

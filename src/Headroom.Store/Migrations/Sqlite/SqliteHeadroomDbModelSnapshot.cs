@@ -157,6 +157,204 @@ namespace Headroom.Store.Migrations.Sqlite
                     b.ToTable("audit_records", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Batches.BatchRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<long?>("CancelledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancelled_at");
+
+                    b.Property<long?>("CancellingAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancelling_at");
+
+                    b.Property<long?>("CompletedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("completed_at");
+
+                    b.Property<int>("CompletedRequests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("completed_requests");
+
+                    b.Property<string>("CompletionWindow")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("completion_window");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Endpoint")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("endpoint");
+
+                    b.Property<string>("ErrorFileId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error_file_id");
+
+                    b.Property<string>("Errors")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("errors");
+
+                    b.Property<long?>("ExpiredAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expired_at");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.Property<long?>("FailedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("failed_at");
+
+                    b.Property<int>("FailedRequests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("failed_requests");
+
+                    b.Property<long?>("FinalizingAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("finalizing_at");
+
+                    b.Property<long?>("InProgressAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("in_progress_at");
+
+                    b.Property<string>("InputFileId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("input_file_id");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("Metadata")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("metadata");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("OutputFileId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("output_file_id");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<int>("TotalRequests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("total_requests");
+
+                    b.HasKey("Id")
+                        .HasName("pk_batches");
+
+                    b.HasIndex("ApiKeyId")
+                        .HasDatabaseName("ix_batches_api_key_id");
+
+                    b.HasIndex("Status")
+                        .HasDatabaseName("ix_batches_status");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_batches_org_id_id");
+
+                    b.ToTable("batches", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileContentRow", b =>
+                {
+                    b.Property<string>("FileId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("file_id");
+
+                    b.Property<byte[]>("Content")
+                        .IsRequired()
+                        .HasColumnType("BLOB")
+                        .HasColumnName("content");
+
+                    b.HasKey("FileId")
+                        .HasName("pk_file_contents");
+
+                    b.ToTable("file_contents", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Bytes")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("bytes");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Filename")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("filename");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Purpose")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("purpose");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sha256");
+
+                    b.HasKey("Id")
+                        .HasName("pk_files");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_files_org_id_id");
+
+                    b.ToTable("files", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Billing.BudgetEventRow", b =>
                 {
                     b.Property<string>("Id")
@@ -1186,6 +1384,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("api_key_id");
 
+                    b.Property<bool>("Batch")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("batch");
+
                     b.Property<bool>("Estimated")
                         .HasColumnType("INTEGER")
                         .HasColumnName("estimated");
@@ -1389,6 +1591,36 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasDatabaseName("ix_reservations_region_gpu_model_end");
 
                     b.ToTable("reservations", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.BatchRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_batches_org_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileContentRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Batches.FileRow", null)
+                        .WithOne()
+                        .HasForeignKey("Headroom.Store.Batches.FileContentRow", "FileId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_file_contents_file_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Batches.FileRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_files_org_id");
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
