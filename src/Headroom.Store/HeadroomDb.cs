@@ -71,6 +71,7 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<TokenJournalRow> TokenJournal => Set<TokenJournalRow>();
     public DbSet<RateWindowRow> RateWindows => Set<RateWindowRow>();
     public DbSet<RateLeaseRow> RateLeases => Set<RateLeaseRow>();
+    public DbSet<RequestLogRow> RequestLogs => Set<RequestLogRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -88,6 +89,7 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.OrgId, x.Name }).IsUnique();
             e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(x => x.Training).HasDefaultValue("never");
         });
         b.Entity<MemberRow>(e =>
         {
@@ -238,6 +240,13 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.ToTable("token_journal");
             e.HasKey(x => x.RequestId);
             e.HasIndex(x => x.MeteredAt);
+        });
+        b.Entity<RequestLogRow>(e =>
+        {
+            e.ToTable("request_logs");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.ProjectId, x.Id });
+            e.HasIndex(x => x.CompletedAt);
         });
         b.Entity<RateWindowRow>(e =>
         {

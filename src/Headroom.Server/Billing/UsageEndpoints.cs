@@ -44,12 +44,12 @@ public sealed record UsageReportView(
 public sealed record UsageEventView(
     string Id, string OrgId, long Seq, string ProjectId, string Meter, long Quantity, string? Tier, string? GpuModel, string? Region,
     string? Model, string? ApiKeyId, bool Batch, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset? NotChargedFrom,
-    DateTimeOffset RecordedAt, string PrevHash, string Hash)
+    bool Estimated, DateTimeOffset RecordedAt, string PrevHash, string Hash)
 {
     public string Object => "usage_event";
 
     internal static UsageEventView Of(UsageEntryRow r) => new(r.Id, r.OrgId, r.Seq, r.ProjectId, r.Meter, r.Quantity, r.Tier, r.GpuModel,
-        r.Region, r.Model, r.ApiKeyId, r.Batch, r.Start, r.End, r.NotChargedFrom, r.RecordedAt, r.PrevHash, r.Hash);
+        r.Region, r.Model, r.ApiKeyId, r.Batch, r.Start, r.End, r.NotChargedFrom, r.Estimated, r.RecordedAt, r.PrevHash, r.Hash);
 }
 
 /// <summary>

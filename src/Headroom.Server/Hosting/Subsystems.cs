@@ -114,7 +114,11 @@ internal static class Subsystems
 
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
 
-    public static void MapModels(this IEndpointRouteBuilder v1) => ModelServing.Map(v1);
+    public static void MapModels(this IEndpointRouteBuilder v1)
+    {
+        ModelServing.Map(v1);
+        RequestLogs.Map(v1);
+    }
 
     public static void MapBilling(this IEndpointRouteBuilder v1)
     {
