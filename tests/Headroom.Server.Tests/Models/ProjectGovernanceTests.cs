@@ -221,7 +221,7 @@ public sealed class ProjectGovernanceTests
         server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0").Add("silent", silent, "silent-0");
         var (orgId, owner) = await server.CreateTenantAsync("estimate-co");
         using var http = server.Client(owner);
-        var project = (await http.PostJsonAsync("/v1/projects", new { name = "p" }))["id"]!.GetValue<string>();
+        var project = (await http.PostJsonAsync("/v1/projects", new { name = "estimates" }))["id"]!.GetValue<string>();
         var sdk = Sdk(server, owner, project);
 
         var counted = (await sdk.GetChatClient("echo").CompleteChatAsync([new UserChatMessage("counted by the engine")])).Value;
