@@ -162,6 +162,14 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         var project = await server.GetAsync($"/v1/projects/{server.ProjectId}");
         Assert.Equal("30d", project["retention"]!.GetValue<string>());
         Assert.Equal(["local"], project["regions"]!.AsArray().Select(r => r!.GetValue<string>()));
+
+        // A monthly budget for the project alone, from the same page.
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync("research-monthly");
+        await page.GetByLabel("Limit per month").FillAsync("250");
+        await page.GetByLabel("Hard limit: refuse model calls and jobs past it").CheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add budget" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "budget was added" })).ToBeVisibleAsync();
+        await Expect(page.Locator("tr", new() { HasText = "research-monthly" })).ToContainTextAsync("yes");
         await ConsoleServer.ScreenshotAsync(page, "project-settings");
 
         // Back to none and any region; the API's answer is the page's.

@@ -235,14 +235,18 @@ public sealed class ProjectGovernanceTests
         await using var db = server.Database.Open();
         var rows = await db.UsageEntries.AsNoTracking().Where(u => u.OrgId == orgId).OrderBy(u => u.Seq).ToListAsync();
         Assert.Equal(2, rows.Count(r => r.Estimated));
-        var verifier = new UsageLedgerVerifier(orgId);
-        var findings = rows.SelectMany(r => verifier.Append(UsageRows.ToEntry(r))).Concat(verifier.Complete()).ToList();
-        Assert.Empty(findings);
+        Assert.Empty(Verify(orgId, rows.Select(UsageRows.ToEntry)));
 
         // Flipping the flag in the database breaks the chain: the flag is covered by the hash.
-        var tampered = rows.Select(UsageRows.ToEntry).Select(e => e.Event.Estimated ? e with { Event = e.Event with { Estimated = false } } : e).ToList();
-        var check = new UsageLedgerVerifier(orgId);
-        Assert.NotEmpty(tampered.SelectMany(check.Append).Concat(check.Complete()));
+        Assert.NotEmpty(Verify(orgId, rows.Select(UsageRows.ToEntry).Select(e => e.Event.Estimated ? e with { Event = e.Event with { Estimated = false } } : e)));
+    }
+
+    private static List<LedgerFinding> Verify(string orgId, IEnumerable<LedgerEntry> entries)
+    {
+        var verifier = new UsageLedgerVerifier(orgId);
+        var findings = entries.SelectMany(verifier.Append).ToList();
+        findings.AddRange(verifier.Complete());
+        return findings;
     }
 
     [Theory]
