@@ -232,6 +232,8 @@ public sealed class ProjectGovernanceTests
         Assert.Equal(4, events.Count);
         Assert.All(events, e => Assert.Equal(e["id"]!.GetValue<string>().StartsWith(estimated.Id, StringComparison.Ordinal), e["estimated"]!.GetValue<bool>()));
         Assert.Contains(events, e => e["id"]!.GetValue<string>() == counted.Id + ":input_tokens");
+        var report = await http.GetJsonAsync("/v1/usage?group_by=meter");
+        Assert.Equal(estimated.Usage.TotalTokenCount, report["estimated_tokens"]!.GetValue<long>());
         await using var db = server.Database.Open();
         var rows = await db.UsageEntries.AsNoTracking().Where(u => u.OrgId == orgId).OrderBy(u => u.Seq).ToListAsync();
         Assert.Equal(2, rows.Count(r => r.Estimated));
