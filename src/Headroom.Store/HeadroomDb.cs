@@ -75,6 +75,7 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<FileRow> Files => Set<FileRow>();
     public DbSet<FileContentRow> FileContents => Set<FileContentRow>();
     public DbSet<BatchRow> Batches => Set<BatchRow>();
+    public DbSet<RequestLogRow> RequestLogs => Set<RequestLogRow>();
 
     public abstract StoreProvider Provider { get; }
 
@@ -92,6 +93,7 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.OrgId, x.Name }).IsUnique();
             e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(x => x.Training).HasDefaultValue("never");
         });
         b.Entity<MemberRow>(e =>
         {
@@ -242,6 +244,13 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
             e.ToTable("token_journal");
             e.HasKey(x => x.RequestId);
             e.HasIndex(x => x.MeteredAt);
+        });
+        b.Entity<RequestLogRow>(e =>
+        {
+            e.ToTable("request_logs");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.ProjectId, x.Id });
+            e.HasIndex(x => x.CompletedAt);
         });
         b.Entity<RateWindowRow>(e =>
         {

@@ -71,6 +71,26 @@ public sealed class BillingAndModelClientTests(BillingServerFixture server) : IC
     public void Dispose() => _cli.Dispose();
 
     [Fact]
+    public async Task A_projects_retention_and_regions_are_set_and_shown_and_a_bad_value_names_the_field()
+    {
+        var updated = await _cli.RunAsync(["projects", "update", "cli", .. server.Auth, "--retention", "30d", "--regions", "local", "--training", "never"]);
+        Assert.True(updated.ExitCode == 0, updated.ToString());
+        Assert.Contains("retention 30d, training never, regions local.", updated.Stdout, StringComparison.Ordinal);
+
+        var shown = await _cli.RunAsync(["projects", "get", "cli", .. server.Auth, "--json"]);
+        Assert.True(shown.ExitCode == 0, shown.ToString());
+        var project = JsonNode.Parse(shown.Stdout)!;
+        Assert.Equal(("30d", "local"), (project["retention"]!.GetValue<string>(), project["regions"]![0]!.GetValue<string>()));
+
+        var refused = await _cli.RunAsync(["projects", "update", "cli", .. server.Auth, "--retention", "forever"]);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("retention", refused.Stderr, StringComparison.Ordinal);
+
+        var reset = await _cli.RunAsync(["projects", "update", "cli", .. server.Auth, "--retention", "none", "--regions", "any"]);
+        Assert.Contains("retention none, training never, regions any.", reset.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_block_is_quoted_bought_listed_read_and_cancelled_with_a_full_refund()
     {
         var start = DateTime.UtcNow.Date.AddDays(3).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);

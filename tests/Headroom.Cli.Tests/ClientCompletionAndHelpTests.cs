@@ -77,6 +77,8 @@ public sealed class ClientCompletionAndHelpTests : IDisposable
     [InlineData("invoices list")]
     [InlineData("invoices get")]
     [InlineData("invoices upcoming")]
+    [InlineData("projects get")]
+    [InlineData("projects update")]
     [InlineData("budgets list")]
     [InlineData("budgets create")]
     [InlineData("budgets delete")]

@@ -137,6 +137,53 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task A_projects_retention_and_region_pinning_are_changed_from_its_settings_page_by_keyboard()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/projects");
+        await page.GetByRole(AriaRole.Link, new() { Name = ConsoleServer.ProjectName }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync(ConsoleServer.ProjectName);
+        await Expect(page.Locator("#training")).ToContainTextAsync("never");
+
+        // By keyboard only: focus the select, pick 30 days, tab to the region and tick it with the space bar, submit with Enter.
+        var retention = page.GetByLabel("Request log retention");
+        await retention.FocusAsync();
+        await retention.SelectOptionAsync("30d");
+        var region = page.GetByLabel("local", new() { Exact = true });
+        await region.FocusAsync();
+        await page.Keyboard.PressAsync("Space");
+        await Expect(region).ToBeCheckedAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save data governance" }).FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "data governance was saved" })).ToBeVisibleAsync();
+        await Expect(page.GetByLabel("Request log retention")).ToHaveValueAsync("30d");
+        await Expect(page.GetByLabel("local", new() { Exact = true })).ToBeCheckedAsync();
+        var project = await server.GetAsync($"/v1/projects/{server.ProjectId}");
+        Assert.Equal("30d", project["retention"]!.GetValue<string>());
+        Assert.Equal(["local"], project["regions"]!.AsArray().Select(r => r!.GetValue<string>()));
+
+        // A monthly budget for the project alone, from the same page.
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync("research-monthly");
+        await page.GetByLabel("Limit per month").FillAsync("250");
+        await page.GetByLabel("Hard limit: refuse model calls and jobs past it").CheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add budget" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "budget was added" })).ToBeVisibleAsync();
+        await Expect(page.Locator("tr", new() { HasText = "research-monthly" })).ToContainTextAsync("yes");
+        await ConsoleServer.ScreenshotAsync(page, "project-settings");
+
+        // Back to none and any region; the API's answer is the page's.
+        await page.GetByLabel("Request log retention").SelectOptionAsync("none");
+        await page.GetByLabel("local", new() { Exact = true }).UncheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save data governance" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "data governance was saved" })).ToBeVisibleAsync();
+        project = await server.GetAsync($"/v1/projects/{server.ProjectId}");
+        Assert.Equal(("none", 0), (project["retention"]!.GetValue<string>(), project["regions"]!.AsArray().Count));
+        await page.GotoAsync("/projects");
+        await Expect(page.Locator("tr", new() { HasText = ConsoleServer.ProjectName })).ToContainTextAsync("any");
+    }
+
+    [Fact]
     public async Task A_key_created_in_the_console_shows_its_secret_once_works_and_is_revoked()
     {
         var page = await server.SignedInPageAsync();
@@ -415,6 +462,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     public static TheoryData<string, string, bool> Pages => new()
     {
         { "/", "overview", true },
+        { "/projects", "projects", true },
         { "/jobs", "every-page-jobs", false },
         { "/jobs/new", "every-page-submit", false },
         { "/usage", "every-page-usage", false },

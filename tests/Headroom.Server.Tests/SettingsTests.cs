@@ -317,6 +317,25 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void The_replicas_region_defaults_to_the_fleets_first_and_must_be_one_of_its_regions()
+    {
+        var fleet = Path.Combine(_dir.Path, "fleet.yaml");
+        File.WriteAllText(fleet, FleetTests.TwoRegionFleet);
+
+        Assert.Equal("local", Read(new() { ["data"] = _dir.Path }).Settings!.Models.Region);
+        Assert.Equal("us-east", Read(new() { ["data"] = _dir.Path, ["fleet"] = fleet }).Settings!.Models.Region);
+        var pinned = Read(new() { ["data"] = _dir.Path, ["fleet"] = fleet, ["region"] = "eu-west", ["token_journal_retention_days"] = "30" }).Settings!;
+        Assert.Equal(("eu-west", TimeSpan.FromDays(30)), (pinned.Models.Region, pinned.TokenJournalRetention));
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path, ["fleet"] = fleet, ["region"] = "mars", ["token_journal_retention_days"] = "0" });
+        Assert.Null(settings);
+        Assert.Equal(
+        [
+            "region: 'mars' is not a region of the fleet (us-east, eu-west)",
+            "token_journal_retention_days: '0' is not a whole number from 1 to 3650",
+        ], errors.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void The_built_in_embeddings_name_is_taken_unless_they_are_turned_off()
     {
         var gguf = Path.Combine(_dir.Path, "mine.gguf");

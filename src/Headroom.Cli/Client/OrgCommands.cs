@@ -48,7 +48,7 @@ internal static class OrgCommands
 
     public static Command Projects()
     {
-        var projects = new Command("projects", "List, create and delete the org's projects.");
+        var projects = new Command("projects", "List, create, show, update and delete the org's projects.");
         var (limit, after) = ClientOptions.Paging("project");
         var list = new Command("list", """
             List the org's projects (a project-scoped key sees its own).
@@ -104,6 +104,75 @@ internal static class OrgCommands
             return output.One(deleted, _ => $"Deleted project {parse.GetValue(project)}.");
         });
         projects.Subcommands.Add(delete);
+
+        var show = new Command("get", """
+            Show a project: its limits, retention, training promise and the regions it is pinned to.
+
+            Examples:
+              headroom projects get research
+            """);
+        show.Arguments.Add(project);
+        ClientOptions.Attach(show, async (api, output, parse, cancellationToken) =>
+        {
+            var (id, exit) = await Lookup.ProjectIdAsync(api, parse.GetValue(project)!, cancellationToken);
+            if (id is null)
+                return exit;
+            var found = await api.GetAsync($"v1/projects/{Uri.EscapeDataString(id)}", cancellationToken);
+            return output.One(found, Describe);
+        });
+        projects.Subcommands.Add(show);
+        projects.Subcommands.Add(Update(project, description));
         return projects;
+    }
+
+    private static Command Update(Argument<string> project, Option<string?> description)
+    {
+        var retention = new Option<string?>("--retention")
+        {
+            Description = "How long model calls (request and answer) are kept as request logs: none (nothing but metadata is ever written) or a number of days, e.g. 30d",
+        };
+        var training = new Option<string?>("--training") { Description = "The recorded promise about training on the project's data; the only value is never" };
+        var regions = new Option<string?>("--regions")
+        {
+            Description = "Comma-separated fleet regions the project's model calls may be served in (never elsewhere); 'any' to unpin",
+        };
+        var update = new Command("update", """
+            Change a project's description and data governance (audited). Options not given are left as they are.
+
+            Examples:
+              headroom projects update research --retention 30d --regions eu-west
+              headroom projects update research --retention none --regions any
+              headroom projects update research --training never
+            """);
+        update.Arguments.Add(project);
+        update.Options.Add(description);
+        update.Options.Add(retention);
+        update.Options.Add(training);
+        update.Options.Add(regions);
+        ClientOptions.Attach(update, async (api, output, parse, cancellationToken) =>
+        {
+            var body = new JsonObject();
+            if (parse.GetValue(description) is { } text)
+                body["description"] = text;
+            if (parse.GetValue(retention) is { } days)
+                body["retention"] = days;
+            if (parse.GetValue(training) is { } promise)
+                body["training"] = promise;
+            if (parse.GetValue(regions) is { } list)
+                body["regions"] = new JsonArray([.. (list == "any" ? [] : list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                    .Select(r => JsonValue.Create(r))]);
+            var (id, exit) = await Lookup.ProjectIdAsync(api, parse.GetValue(project)!, cancellationToken);
+            if (id is null)
+                return exit;
+            var updated = await api.PatchAsync($"v1/projects/{Uri.EscapeDataString(id)}", body, cancellationToken);
+            return output.One(updated, p => "Updated project " + Describe(p));
+        });
+        return update;
+    }
+
+    private static string Describe(JsonNode p)
+    {
+        var regions = p["regions"] is JsonArray { Count: > 0 } pinned ? string.Join(",", pinned.Select(r => Output.Text(r))) : "any";
+        return $"{Output.Text(p["name"])} ({Output.Text(p["id"])}): retention {Output.Text(p["retention"])}, training {Output.Text(p["training"])}, regions {regions}.";
     }
 }

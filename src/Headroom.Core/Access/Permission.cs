@@ -28,6 +28,7 @@ public enum Permission
     BudgetRead,
     BudgetWrite,
     ModelInvoke,
+    RequestLogRead,
 }
 
 /// <summary>
@@ -66,6 +67,8 @@ public static class PermissionMatrix
         [Permission.BudgetWrite] = [Role.Owner, Role.Admin, Role.Billing, Role.FleetAdmin],
         // Calling a hosted model spends money, like submitting a job.
         [Permission.ModelInvoke] = [Role.Owner, Role.Admin, Role.Member],
+        // What a project's callers asked and were answered: its admins only, never the operator.
+        [Permission.RequestLogRead] = [Role.Owner, Role.Admin],
     };
 
     public static IReadOnlyList<Role> RolesFor(Permission permission) => s_grants[permission];

@@ -3,13 +3,17 @@ using Headroom.Core.Chains;
 namespace Headroom.Core.Metering;
 
 /// <summary>
-/// The canonical form of a ledger entry that is hashed (format v1, see Pricing/README.md). Every field is
+/// The canonical form of a ledger entry that is hashed (format v1, and v2 for estimated token counts; see Pricing/README.md). Every field is
 /// length-prefixed, fixed-width or preceded by a presence byte, so no two different entries share a byte string;
 /// prev_hash is the last field, so hash = SHA-256(fields || prev_hash). Field order is frozen.
 /// </summary>
 internal static class LedgerHash
 {
     private const string EntryTag = "headroom.usage.entry.v1";
+
+    // An entry with estimated token counts is v2: v1 plus flag(estimated) before prev_hash. Every other entry keeps
+    // v1, so chains written before the flag existed verify unchanged; the tag keeps the two forms apart.
+    private const string EstimatedEntryTag = "headroom.usage.entry.v2";
     private const string GenesisTag = "headroom.usage.genesis.v1";
 
     /// <summary>The prev_hash of an org's first entry: distinct per org, so one org's chain cannot be passed off as another's.</summary>
@@ -28,7 +32,7 @@ internal static class LedgerHash
         }
         var d = e.Dimensions;
         var writer = new CanonicalWriter();
-        writer.Text(EntryTag);
+        writer.Text(e.Estimated ? EstimatedEntryTag : EntryTag);
         writer.Int64(entry.Seq);
         writer.Text(e.Id);
         writer.Text(e.OrgId);
@@ -49,6 +53,10 @@ internal static class LedgerHash
             writer.Time(notice);
         }
         writer.Time(entry.RecordedAt);
+        if (e.Estimated)
+        {
+            writer.Flag(true);
+        }
         writer.Text(entry.PrevHash);
         return writer.Hash();
     }

@@ -27,7 +27,8 @@ public sealed record UsageDimensions(
 /// moment the notice was given, and the notice period up to <see cref="End"/> (when the workload actually stopped) is
 /// recorded but not charged.</para>
 /// <para>For token meters, <see cref="Quantity"/> is the token count and <see cref="Start"/> equals <see cref="End"/>:
-/// the point in time the tokens were served.</para>
+/// the point in time the tokens were served. <see cref="Estimated"/> says the count was made with a tokenizer because
+/// the engine reported none (a cut stream, an upstream that sends no usage).</para>
 /// </remarks>
 public sealed record UsageEvent(
     string Id,
@@ -38,7 +39,8 @@ public sealed record UsageEvent(
     UsageDimensions Dimensions,
     DateTimeOffset Start,
     DateTimeOffset End,
-    DateTimeOffset? NotChargedFrom = null)
+    DateTimeOffset? NotChargedFrom = null,
+    bool Estimated = false)
 {
     /// <summary>GPU time: <paramref name="milliGpus"/> held over [<paramref name="start"/>, <paramref name="end"/>).</summary>
     public static UsageEvent GpuTime(
@@ -182,6 +184,10 @@ public sealed record UsageEvent(
             default:
                 problems.Add($"meter: unknown value {(int)Meter}.");
                 break;
+        }
+        if (Estimated && Meter is not (Meter.InputTokens or Meter.OutputTokens))
+        {
+            problems.Add("estimated: only token counts are ever estimated.");
         }
         if (Dimensions.Tier is { } anyTier && MeteringCodes.TierCode(anyTier) is null)
         {

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Headroom.Gateway.Engines;
 
 namespace Headroom.Gateway.OpenAi;
@@ -59,6 +60,18 @@ public sealed class GatewayCall
 
     /// <summary>The most output tokens the request may produce, for reserving budget before forwarding (null: the engine's limit).</summary>
     public int? MaxOutputTokens { get; init; }
+
+    /// <summary>
+    /// The request body as the caller sent it. For hooks that keep request logs; the gateway itself never writes it
+    /// anywhere.
+    /// </summary>
+    public JsonObject Body { get; init; } = [];
+
+    /// <summary>
+    /// The generated text as answered (assembled from the chunks of a stream), set before
+    /// <see cref="IGatewayHooks.CompleteAsync"/>; null for embeddings.
+    /// </summary>
+    public string? Output { get; internal set; }
 
     /// <summary>Input tokens counted with a tokenizer before forwarding (an estimate: the engine's count may differ).</summary>
     public int EstimatedInputTokens { get; init; }

@@ -73,6 +73,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
                 Operation = operation,
                 HttpContext = http,
                 Stream = request.Stream,
+                Body = body,
                 MaxOutputTokens = request.MaxTokens,
                 EstimatedInputTokens = TokenEstimator.CountInput(request),
             };
@@ -124,6 +125,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
 
         usage ??= Estimate(call, text);
+        call.Output = text.ToString();
         error = await ReportAsync(call, usage, error);
         if (error is not null)
         {
@@ -186,6 +188,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         }
 
         usage ??= Estimate(call, text);
+        call.Output = text.ToString();
         error = await ReportAsync(call, usage, error);
         if (aborted.IsCancellationRequested)
             return;
@@ -229,6 +232,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
                 Model = model,
                 Operation = GatewayOperation.Embeddings,
                 HttpContext = http,
+                Body = body,
                 MaxOutputTokens = 0,
                 EstimatedInputTokens = request.Inputs.Sum(TokenEstimator.Count),
             };

@@ -14,6 +14,7 @@ internal sealed class AuditMiddleware(RequestDelegate next)
 {
     public const string AlreadyAuditedItem = "hr.audited";
     private const string TargetItem = "hr.audit.target";
+    private const string DetailItem = "hr.audit.detail";
 
     public async Task InvokeAsync(HttpContext context, AuditWriter audit)
     {
@@ -47,6 +48,9 @@ internal sealed class AuditMiddleware(RequestDelegate next)
     /// <summary>Names the object a request acted on, when it is not the route's <c>{id}</c> (e.g. the id just created).</summary>
     public static void SetTarget(HttpContext context, string target) => context.Items[TargetItem] = target;
 
+    /// <summary>Adds what changed to the request's audit record (at most 500 characters are kept).</summary>
+    public static void SetDetail(HttpContext context, string detail) => context.Items[DetailItem] = detail;
+
     private static Task WriteAsync(HttpContext context, AuditWriter audit, int status)
     {
         if (context.Items.ContainsKey(AlreadyAuditedItem))
@@ -66,7 +70,7 @@ internal sealed class AuditMiddleware(RequestDelegate next)
             action,
             target,
             status,
-            "");
+            context.Items[DetailItem] as string ?? "");
         return audit.AppendAsync(entry, CancellationToken.None);
     }
 }

@@ -57,11 +57,11 @@ internal sealed partial class TokenMeter(
     {
         var dimensions = new UsageDimensions(Region: row.Region, Model: row.Model, ApiKeyId: row.ApiKeyId, Batch: row.Batch);
         yield return new UsageEvent(row.RequestId + ":input_tokens", row.OrgId, row.ProjectId, Meter.InputTokens, row.InputTokens,
-            dimensions, row.ServedAt, row.ServedAt);
+            dimensions, row.ServedAt, row.ServedAt, Estimated: row.Estimated);
         if (row.OutputTokens > 0)
         {
             yield return new UsageEvent(row.RequestId + ":output_tokens", row.OrgId, row.ProjectId, Meter.OutputTokens, row.OutputTokens,
-                dimensions, row.ServedAt, row.ServedAt);
+                dimensions, row.ServedAt, row.ServedAt, Estimated: row.Estimated);
         }
     }
 

@@ -26,6 +26,10 @@ public sealed record UsageRowView(
 
 public sealed record UsageProblemView(string EventId, string Kind, string Message);
 
+/// <param name="EstimatedTokens">
+/// Of the tokens in this report, those counted with a tokenizer because the engine reported none (a cut stream); each
+/// such event says <c>estimated</c> in <c>GET /v1/usage/events</c>.
+/// </param>
 public sealed record UsageReportView(
     DateTimeOffset From,
     DateTimeOffset To,
@@ -33,6 +37,7 @@ public sealed record UsageReportView(
     string? Currency,
     bool Priced,
     string? Note,
+    long EstimatedTokens,
     IReadOnlyList<UsageRowView> Data,
     IReadOnlyList<UsageRowView> Unpriced,
     IReadOnlyList<UsageProblemView> Problems)
@@ -44,12 +49,12 @@ public sealed record UsageReportView(
 public sealed record UsageEventView(
     string Id, string OrgId, long Seq, string ProjectId, string Meter, long Quantity, string? Tier, string? GpuModel, string? Region,
     string? Model, string? ApiKeyId, bool Batch, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset? NotChargedFrom,
-    DateTimeOffset RecordedAt, string PrevHash, string Hash)
+    bool Estimated, DateTimeOffset RecordedAt, string PrevHash, string Hash)
 {
     public string Object => "usage_event";
 
     internal static UsageEventView Of(UsageEntryRow r) => new(r.Id, r.OrgId, r.Seq, r.ProjectId, r.Meter, r.Quantity, r.Tier, r.GpuModel,
-        r.Region, r.Model, r.ApiKeyId, r.Batch, r.Start, r.End, r.NotChargedFrom, r.RecordedAt, r.PrevHash, r.Hash);
+        r.Region, r.Model, r.ApiKeyId, r.Batch, r.Start, r.End, r.NotChargedFrom, r.Estimated, r.RecordedAt, r.PrevHash, r.Hash);
 }
 
 /// <summary>
@@ -118,8 +123,9 @@ internal static class UsageEndpoints
         var note = sheet.Versions.Count == 0
             ? "No price sheet has been published: usage is listed as quantities without amounts."
             : unpriced.Count > 0 ? "Some usage has no price in force (see problems): it is listed under unpriced, as quantities without amounts." : null;
+        var estimated = events.Where(e => e.Estimated && period.Contains(e.Start)).Sum(e => e.Quantity);
         return Results.Json(new UsageReportView(
-            from, to, names, sheet.Currency, sheet.Versions.Count > 0, note,
+            from, to, names, sheet.Currency, sheet.Versions.Count > 0, note, estimated,
             [.. UsageReport.Group(rating.Charges, groupBy).Select(r => View(r, priced: true))],
             [.. UsageReport.Group(unpriced, groupBy).Select(r => View(r, priced: false))],
             [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, InvoiceForms.ProblemCode(p.Kind), p.Message))]), Json.Options);

@@ -98,6 +98,7 @@ public static class UsageRows
             Start = e.Start,
             End = e.End,
             NotChargedFrom = e.NotChargedFrom,
+            Estimated = e.Estimated,
             RecordedAt = entry.RecordedAt,
             PrevHash = entry.PrevHash,
             Hash = entry.Hash,
@@ -116,7 +117,7 @@ public static class UsageRows
         var usage = new UsageEvent(
             row.Id, row.OrgId, row.ProjectId, meter, row.Quantity,
             new UsageDimensions(tier, row.GpuModel, row.Region, row.Model, row.ApiKeyId, row.Batch),
-            row.Start, row.End, row.NotChargedFrom);
+            row.Start, row.End, row.NotChargedFrom, row.Estimated);
         return new LedgerEntry(row.Seq, usage, row.RecordedAt, row.PrevHash, row.Hash);
     }
 

@@ -46,6 +46,9 @@ public sealed record HeadroomSettings
     /// <summary>How long an Idempotency-Key's first response is kept for replay.</summary>
     public TimeSpan IdempotencyRetention { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>How long a model call's token journal row is kept after it was metered into the usage ledger.</summary>
+    public TimeSpan TokenJournalRetention { get; init; } = TimeSpan.FromDays(7);
+
     public IReadOnlyList<OidcIssuerSettings> OidcIssuers { get; init; } = [];
 
     /// <summary>Placement, preemption and notice rules of the scheduler loop.</summary>

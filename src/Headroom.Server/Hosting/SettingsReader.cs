@@ -26,7 +26,7 @@ public static class SettingsReader
         "idempotency_retention_hours", "replica_id", "oidc",
         "notice_grace_seconds", "spot_minimum_run_time_seconds", "fair_share_window_seconds", "pools", "slurm", "kubernetes",
         "node_down_after_seconds", "max_gpu_temperature_c", "webhooks_to_private_networks",
-        "serve_minilm", "models", "model_limits",
+        "serve_minilm", "models", "model_limits", "region", "token_journal_retention_days",
     };
 
     private static readonly HashSet<string> s_poolKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -128,11 +128,17 @@ public static class SettingsReader
         {
             errors.Add($"fleet: file '{fleet}' does not exist");
         }
-        else if (fleet is not null)
+        var fleetRegions = new List<string> { LocalFleet.RegionName };
+        if (fleet is not null && File.Exists(fleet))
         {
             var parsed = FleetFile.Parse(File.ReadAllText(fleet), fleet);
             errors.AddRange(parsed.Problems.Select(p => $"fleet: {p}"));
+            fleetRegions = parsed.Value?.Regions.Select(r => r.Name).ToList() ?? [];
         }
+        var region = config["region"] is { Length: > 0 } r ? r : fleetRegions.FirstOrDefault() ?? LocalFleet.RegionName;
+        if (fleetRegions.Count > 0 && !fleetRegions.Contains(region, StringComparer.Ordinal))
+            errors.Add($"region: '{region}' is not a region of the fleet ({string.Join(", ", fleetRegions)})");
+        var journalDays = ReadInt(config, "token_journal_retention_days", 7, 1, 3650, errors);
 
         var issuers = new List<OidcIssuerSettings>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -190,7 +196,7 @@ public static class SettingsReader
         }
         var slurm = ReadSlurm(config.GetSection("slurm"), Path.Combine(Path.GetFullPath(dataDir), "jobs"), errors);
         var kubernetes = ReadKubernetes(config.GetSection("kubernetes"), Path.Combine(Path.GetFullPath(dataDir), "jobs"), errors);
-        var models = ReadModels(config, errors);
+        var models = ReadModels(config, errors) with { Region = region };
 
         if (errors.Count > 0 || database is null)
             return (null, errors);
@@ -206,6 +212,7 @@ public static class SettingsReader
             MaxFileBytes = maxFile,
             LeaseTtl = TimeSpan.FromSeconds(leaseTtl),
             IdempotencyRetention = TimeSpan.FromHours(idempotencyHours),
+            TokenJournalRetention = TimeSpan.FromDays(journalDays),
             OidcIssuers = issuers,
             FairShareWindow = TimeSpan.FromSeconds(fairShareWindow),
             NodeDownAfter = TimeSpan.FromSeconds(nodeDownAfter),

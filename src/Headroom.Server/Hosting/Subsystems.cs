@@ -118,7 +118,11 @@ internal static class Subsystems
 
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
 
-    public static void MapModels(this IEndpointRouteBuilder v1) => ModelServing.Map(v1);
+    public static void MapModels(this IEndpointRouteBuilder v1)
+    {
+        ModelServing.Map(v1);
+        RequestLogs.Map(v1);
+    }
 
     /// <summary>OpenAI's files and batches; each batch runs as a spot job followed by <see cref="BatchLoop"/>.</summary>
     public static IServiceCollection AddHeadroomBatches(this IServiceCollection services)

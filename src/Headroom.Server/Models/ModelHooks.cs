@@ -22,16 +22,20 @@ namespace Headroom.Server.Models;
 /// checked for <see cref="Permission.ModelInvoke"/> before the gateway read the body (<see cref="ModelServing"/>).
 /// <list type="number">
 /// <item>Admit: pick the project (<c>OpenAI-Project</c> header, else the key's project, else the org's first
-/// project), take rate-limit places for the caller and the project (<see cref="ModelRateLimits"/>), then reserve the
+/// project), pin the call to the project's regions (<see cref="GatewayCall.AllowedRegions"/>: no healthy replica
+/// there is a 503 naming them, never a reroute), take rate-limit places for the caller and the project
+/// (<see cref="ModelRateLimits"/>), then reserve the
 /// call's most expensive outcome against the org's and project's budgets (<see cref="BudgetGuard"/>; a spent hard
 /// limit is 429 <c>insufficient_quota</c>).</item>
 /// <item>Complete: journal the tokens (one row keyed by the request id, committed before the response completes,
 /// so an acknowledged call is metered even if the process dies right after, and never twice), settle the budget lease
-/// with the real cost, release the rate-limit leases and log the call's metadata. Nothing of the prompt or output is logged or audited.</item>
+/// with the real cost, release the rate-limit leases and log the call's metadata. Nothing of the prompt or output is
+/// logged or audited; only a project that keeps request logs (<c>retention</c> in days) has the call's request and
+/// answer stored, in <c>request_logs</c>, in the same transaction as its journal row.</item>
 /// </list>
 /// </summary>
 internal sealed partial class ModelHooks(
-    Database database, ModelRateLimits limits, BudgetGuard budgets, HeadroomSettings settings, TimeProvider time, ILogger<ModelHooks> logger) : IGatewayHooks
+    Database database, ModelRateLimits limits, BudgetGuard budgets, HeadroomSettings settings, Ids ids, TimeProvider time, ILogger<ModelHooks> logger) : IGatewayHooks
 {
     /// <summary>The output a call that names no <c>max_tokens</c> is budgeted for: the in-process engine's context.</summary>
     public const int DefaultMaxOutputTokens = 4096;
@@ -58,7 +62,8 @@ internal sealed partial class ModelHooks(
     /// </summary>
     public const string BatchLineHeader = "Headroom-Batch-Line";
 
-    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease, BudgetGuardLease Budget, decimal InputPerMillion, decimal OutputPerMillion, bool Batch);
+    private sealed record Admission(Principal Principal, string ProjectId, RateLease Lease, BudgetGuardLease Budget, decimal InputPerMillion, decimal OutputPerMillion, bool Batch,
+        bool KeepsLogs, DateTimeOffset StartedAt);
 
     public async ValueTask<GatewayError?> AdmitAsync(GatewayCall call, CancellationToken cancellationToken)
     {
@@ -67,6 +72,8 @@ internal sealed partial class ModelHooks(
         var (project, refusal) = await ProjectOfAsync(call.HttpContext, principal, cancellationToken);
         if (project is null)
             return refusal;
+        if (ProjectSettings.RegionsOf(project) is { } regions)
+            call.AllowedRegions = regions.ToHashSet(StringComparer.Ordinal);
 
         var batch = await BatchCallIdAsync(call, principal, cancellationToken);
         if (batch is not null)
@@ -97,7 +104,8 @@ internal sealed partial class ModelHooks(
             LogRateLimited(logger, call.Model, principal.OrgId, project.Id, principal.ActorId, budget.Message);
             return GatewayError.InsufficientQuota(budget.Message);
         }
-        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease, budget.Lease, inputRate, outputRate, batch is not null);
+        call.Items[AdmissionItem] = new Admission(principal, project.Id, lease, budget.Lease, inputRate, outputRate, batch is not null,
+            project.RetentionDays is not null, time.GetUtcNow());
         call.HttpContext.Response.Headers[CallIdHeader] = call.RequestId;
         return null;
     }
@@ -111,11 +119,11 @@ internal sealed partial class ModelHooks(
         try
         {
             // A failed call is not charged, except a stream cut after output reached the caller: those tokens were served.
-            if ((error is null || (call.Stream && usage.OutputTokens > 0)) && usage.TotalTokens > 0)
-            {
-                await JournalAsync(call, admission, usage, cancellationToken);
+            var charge = (error is null || (call.Stream && usage.OutputTokens > 0)) && usage.TotalTokens > 0;
+            if (charge || admission.KeepsLogs)
+                await RecordAsync(call, admission, usage, charge, error, cancellationToken);
+            if (charge)
                 charged = ((usage.InputTokens * admission.InputPerMillion) + (usage.OutputTokens * admission.OutputPerMillion)) / 1_000_000m;
-            }
         }
         finally
         {
@@ -143,16 +151,50 @@ internal sealed partial class ModelHooks(
             usage.InputTokens, usage.OutputTokens, usage.Estimated, error?.Status ?? 200);
     }
 
-    /// <summary>Commits the call's token counts; a row already there (the same request id) counts once.</summary>
-    private async Task JournalAsync(GatewayCall call, Admission admission, TokenUsage usage, CancellationToken cancellationToken)
+    /// <summary>
+    /// Commits the call's token counts when it is <paramref name="charged"/> (a row already there, the same request id,
+    /// counts once) and, for a project that keeps request logs, the call's request log, both in one transaction.
+    /// </summary>
+    private async Task RecordAsync(GatewayCall call, Admission admission, TokenUsage usage, bool charged, GatewayError? error, CancellationToken cancellationToken)
     {
         await using var db = database.Open();
+        var now = time.GetUtcNow();
+        var apiKeyId = admission.Principal.ActorType == ActorType.ApiKey ? admission.Principal.ActorId : null;
+        if (admission.KeepsLogs)
+        {
+            db.RequestLogs.Add(new RequestLogRow
+            {
+                Id = ids.New("rlog"),
+                RequestId = call.RequestId,
+                OrgId = admission.Principal.OrgId,
+                ProjectId = admission.ProjectId,
+                Model = call.Model,
+                Operation = RequestLogs.OperationCode(call.Operation),
+                ApiKeyId = apiKeyId,
+                Actor = admission.Principal.ActorId,
+                Region = call.Region,
+                Stream = call.Stream,
+                InputTokens = usage.InputTokens,
+                OutputTokens = usage.OutputTokens,
+                Estimated = usage.Estimated,
+                Status = error?.Status ?? 200,
+                StartedAt = admission.StartedAt,
+                CompletedAt = now,
+                RequestBody = call.Body.ToJsonString(),
+                ResponseBody = string.IsNullOrEmpty(call.Output) ? null : call.Output,
+            });
+        }
+        if (!charged)
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            return;
+        }
         db.TokenJournal.Add(new TokenJournalRow
         {
             RequestId = call.RequestId,
             OrgId = admission.Principal.OrgId,
             ProjectId = admission.ProjectId,
-            ApiKeyId = admission.Principal.ActorType == ActorType.ApiKey ? admission.Principal.ActorId : null,
+            ApiKeyId = apiKeyId,
             Actor = admission.Principal.ActorId,
             Model = call.Model,
             Region = call.Region,
@@ -160,7 +202,7 @@ internal sealed partial class ModelHooks(
             OutputTokens = usage.OutputTokens,
             Estimated = usage.Estimated,
             Batch = admission.Batch,
-            ServedAt = time.GetUtcNow(),
+            ServedAt = now,
         });
         await Persist.TrySaveAsync(db, cancellationToken);
     }

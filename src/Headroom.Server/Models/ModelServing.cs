@@ -30,7 +30,8 @@ internal static class ModelServing
 
     /// <summary>
     /// Loads every configured model: <c>all-minilm-l6-v2</c> unless turned off, and each GGUF in the llama engine.
-    /// A GGUF that does not load stops start-up with its name and path.
+    /// A GGUF that does not load stops start-up with its name and path. They run here, so they are served in this
+    /// replica's region (<see cref="ModelSettings.Region"/>).
     /// </summary>
     public static ModelRegistry LoadModels(ModelSettings settings, ILoggerFactory loggers)
     {
@@ -38,7 +39,7 @@ internal static class ModelServing
         try
         {
             if (settings.ServeMiniLm)
-                registry.Add(InferenceEngines.MiniLmModelName, InferenceEngines.MiniLm());
+                registry.Add(InferenceEngines.MiniLmModelName, InferenceEngines.MiniLm(), region: settings.Region);
             foreach (var (name, path) in settings.Gguf.OrderBy(m => m.Key, StringComparer.Ordinal))
             {
                 IInferenceEngine engine;
@@ -50,7 +51,7 @@ internal static class ModelServing
                 {
                     throw new InvalidOperationException($"model '{name}': cannot load the GGUF file '{path}': {e.Message}", e);
                 }
-                registry.Add(name, engine);
+                registry.Add(name, engine, region: settings.Region);
             }
             return registry;
         }

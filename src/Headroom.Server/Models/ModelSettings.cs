@@ -9,6 +9,13 @@ public sealed record ModelSettings
     /// <summary>GGUF files served by the in-process llama engine, by model name (setting <c>models</c>, flag <c>--model NAME=PATH</c>).</summary>
     public IReadOnlyDictionary<string, string> Gguf { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The fleet region this replica runs in, where its in-process models are served (setting <c>region</c>; default
+    /// the fleet file's first region, or <c>local</c> when this machine is the fleet). Projects pinned to regions reach
+    /// these models only when it is one of theirs.
+    /// </summary>
+    public string Region { get; init; } = Core.Fleet.LocalFleet.RegionName;
+
     /// <summary>Limits every API key (or OIDC caller) is held to.</summary>
     public ModelLimits PerKey { get; init; } = ModelLimits.None;
 

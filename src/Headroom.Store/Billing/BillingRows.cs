@@ -39,6 +39,10 @@ public sealed class UsageEntryRow
     public DateTimeOffset Start { get; set; }
     public DateTimeOffset End { get; set; }
     public DateTimeOffset? NotChargedFrom { get; set; }
+
+    /// <summary>Token counts estimated with a tokenizer because the engine reported none (a cut stream).</summary>
+    public bool Estimated { get; set; }
+
     public DateTimeOffset RecordedAt { get; set; }
     public required string PrevHash { get; set; }
     public required string Hash { get; set; }

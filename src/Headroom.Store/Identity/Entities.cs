@@ -22,6 +22,18 @@ public sealed class ProjectRow
     public int? ModelRequestsPerMinute { get; set; }
     public int? ModelTokensPerMinute { get; set; }
     public int? ModelConcurrentRequests { get; set; }
+
+    /// <summary>
+    /// Days the project's model calls (request and response bodies) are kept in <c>request_logs</c>; null: none, not a
+    /// byte of a prompt or completion is written anywhere, only the call's metadata.
+    /// </summary>
+    public int? RetentionDays { get; set; }
+
+    /// <summary>The recorded promise about training on the project's data; the only value is <c>never</c>.</summary>
+    public string Training { get; set; } = "never";
+
+    /// <summary>Fleet regions the project's model calls may be served in, comma-separated in order; null: any region.</summary>
+    public string? Regions { get; set; }
 }
 
 /// <summary>A user of an org, known by email; OIDC sign-ins match on it.</summary>

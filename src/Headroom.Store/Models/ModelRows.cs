@@ -57,3 +57,41 @@ public sealed class RateLeaseRow
     /// <summary>Unix seconds after which the lease no longer counts.</summary>
     public long ExpiresAt { get; set; }
 }
+
+/// <summary>
+/// One model call of a project that keeps request logs (<see cref="Identity.ProjectRow.RetentionDays"/>): what was
+/// asked and answered, with its metadata, readable by the project's admins and deleted by housekeeping after the
+/// project's retention. Never written for a project without retention.
+/// </summary>
+public sealed class RequestLogRow
+{
+    /// <summary>A time-ordered id (<c>rlog_…</c>), the list's cursor.</summary>
+    public required string Id { get; set; }
+
+    /// <summary>The call id (<c>chatcmpl-…</c>), the one its usage events carry.</summary>
+    public required string RequestId { get; set; }
+
+    public required string OrgId { get; set; }
+    public required string ProjectId { get; set; }
+    public required string Model { get; set; }
+
+    /// <summary><c>chat.completions</c>, <c>completions</c> or <c>embeddings</c>.</summary>
+    public required string Operation { get; set; }
+
+    public string? ApiKeyId { get; set; }
+    public required string Actor { get; set; }
+    public string? Region { get; set; }
+    public bool Stream { get; set; }
+    public long InputTokens { get; set; }
+    public long OutputTokens { get; set; }
+    public bool Estimated { get; set; }
+    public int Status { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset CompletedAt { get; set; }
+
+    /// <summary>The request body as the caller sent it (JSON).</summary>
+    public required string RequestBody { get; set; }
+
+    /// <summary>The generated text (assembled from the chunks when streamed); null for embeddings and failed calls.</summary>
+    public string? ResponseBody { get; set; }
+}

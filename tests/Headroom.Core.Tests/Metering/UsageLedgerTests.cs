@@ -29,6 +29,18 @@ public sealed class UsageLedgerTests
     }
 
     [Fact]
+    public void An_estimated_token_count_is_hashed_as_format_v2_and_every_other_entry_keeps_v1()
+    {
+        // Computed independently from Pricing/README.md: v2 is v1 with its own tag and flag(estimated) before prev_hash.
+        var counted = UsageLedger.Seal(null, Event(1), T0.AddMinutes(5));
+        var estimated = UsageLedger.Seal(null, Event(1) with { Estimated = true }, T0.AddMinutes(5));
+
+        Assert.Equal("321f650591927c339652ec721473a9f82204f2f703b9b89d1c9f0acd0dc3acc7", counted.Hash);
+        Assert.Equal("c3ac016ee6875d06d4c370d1f0ee2d10e7af083e3de0744a171ecd7d7c4de6b6", estimated.Hash);
+        Assert.Contains((Event(2) with { Estimated = true }).Validate(), p => p.StartsWith("estimated:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Seal_truncates_times_to_microseconds_so_a_database_round_trip_keeps_the_hash()
     {
         var usage = Event(1) with { Start = T0.AddTicks(7), End = T0.AddTicks(7) };

@@ -42,7 +42,8 @@ public sealed class TestServer : IAsyncDisposable
         StoreProvider provider = StoreProvider.Sqlite,
         Func<HeadroomSettings, HeadroomSettings>? configure = null,
         string? fleetYaml = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        Action<ILoggingBuilder>? logging = null)
     {
         var dir = new TempDirectory();
         string? fleetFile = null;
@@ -60,7 +61,11 @@ public sealed class TestServer : IAsyncDisposable
             FleetFile = fleetFile,
         };
         settings = configure?.Invoke(settings) ?? settings;
-        var app = HeadroomHost.Build(settings, time, logging: l => l.SetMinimumLevel(LogLevel.Warning));
+        var app = HeadroomHost.Build(settings, time, logging: l =>
+        {
+            l.SetMinimumLevel(LogLevel.Warning);
+            logging?.Invoke(l);
+        });
         // A fresh store yields the admin key; a restarted one left it in the data directory.
         var key = await HeadroomHost.PrepareAsync(app, CancellationToken.None)
             ?? (await File.ReadAllTextAsync(settings.AdminKeyPath)).Trim();
@@ -140,6 +145,12 @@ public static class HttpJson
     public static async Task<JsonObject> PostJsonAsync(this HttpClient client, string path, object body, System.Net.HttpStatusCode expect = System.Net.HttpStatusCode.Created)
     {
         using var response = await client.PostAsJsonAsync(path, body);
+        return await ReadAsync(response, expect);
+    }
+
+    public static async Task<JsonObject> PatchJsonAsync(this HttpClient client, string path, object body, System.Net.HttpStatusCode expect = System.Net.HttpStatusCode.OK)
+    {
+        using var response = await client.PatchAsJsonAsync(path, body);
         return await ReadAsync(response, expect);
     }
 

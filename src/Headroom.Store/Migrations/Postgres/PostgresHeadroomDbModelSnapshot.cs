@@ -723,6 +723,10 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("end");
 
+                    b.Property<bool>("Estimated")
+                        .HasColumnType("boolean")
+                        .HasColumnName("estimated");
+
                     b.Property<string>("GpuModel")
                         .HasColumnType("text")
                         .HasColumnName("gpu_model");
@@ -1154,6 +1158,21 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("org_id");
 
+                    b.Property<string>("Regions")
+                        .HasColumnType("text")
+                        .HasColumnName("regions");
+
+                    b.Property<int?>("RetentionDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("retention_days");
+
+                    b.Property<string>("Training")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("text")
+                        .HasDefaultValue("never")
+                        .HasColumnName("training");
+
                     b.HasKey("Id")
                         .HasName("pk_projects");
 
@@ -1375,6 +1394,99 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasName("pk_rate_windows");
 
                     b.ToTable("rate_windows", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.RequestLogRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("actor");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("text")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<DateTimeOffset>("CompletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("completed_at");
+
+                    b.Property<bool>("Estimated")
+                        .HasColumnType("boolean")
+                        .HasColumnName("estimated");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
+                    b.Property<string>("Operation")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("operation");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Region")
+                        .HasColumnType("text")
+                        .HasColumnName("region");
+
+                    b.Property<string>("RequestBody")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("request_body");
+
+                    b.Property<string>("RequestId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("request_id");
+
+                    b.Property<string>("ResponseBody")
+                        .HasColumnType("text")
+                        .HasColumnName("response_body");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("integer")
+                        .HasColumnName("status");
+
+                    b.Property<bool>("Stream")
+                        .HasColumnType("boolean")
+                        .HasColumnName("stream");
+
+                    b.HasKey("Id")
+                        .HasName("pk_request_logs");
+
+                    b.HasIndex("CompletedAt")
+                        .HasDatabaseName("ix_request_logs_completed_at");
+
+                    b.HasIndex("ProjectId", "Id")
+                        .HasDatabaseName("ix_request_logs_project_id_id");
+
+                    b.ToTable("request_logs", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Models.TokenJournalRow", b =>

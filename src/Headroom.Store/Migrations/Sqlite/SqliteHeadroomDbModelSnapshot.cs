@@ -717,6 +717,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("end");
 
+                    b.Property<bool>("Estimated")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("estimated");
+
                     b.Property<string>("GpuModel")
                         .HasColumnType("TEXT")
                         .HasColumnName("gpu_model");
@@ -1148,6 +1152,21 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("org_id");
 
+                    b.Property<string>("Regions")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("regions");
+
+                    b.Property<int?>("RetentionDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("retention_days");
+
+                    b.Property<string>("Training")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("never")
+                        .HasColumnName("training");
+
                     b.HasKey("Id")
                         .HasName("pk_projects");
 
@@ -1367,6 +1386,99 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasName("pk_rate_windows");
 
                     b.ToTable("rate_windows", (string)null);
+                });
+
+            modelBuilder.Entity("Headroom.Store.Models.RequestLogRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("actor");
+
+                    b.Property<string>("ApiKeyId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<long>("CompletedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("completed_at");
+
+                    b.Property<bool>("Estimated")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("estimated");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<string>("Operation")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("operation");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Region")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("region");
+
+                    b.Property<string>("RequestBody")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_body");
+
+                    b.Property<string>("RequestId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
+                    b.Property<string>("ResponseBody")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("response_body");
+
+                    b.Property<long>("StartedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("started_at");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("status");
+
+                    b.Property<bool>("Stream")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("stream");
+
+                    b.HasKey("Id")
+                        .HasName("pk_request_logs");
+
+                    b.HasIndex("CompletedAt")
+                        .HasDatabaseName("ix_request_logs_completed_at");
+
+                    b.HasIndex("ProjectId", "Id")
+                        .HasDatabaseName("ix_request_logs_project_id_id");
+
+                    b.ToTable("request_logs", (string)null);
                 });
 
             modelBuilder.Entity("Headroom.Store.Models.TokenJournalRow", b =>
