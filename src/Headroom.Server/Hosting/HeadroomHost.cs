@@ -60,6 +60,7 @@ public static class HeadroomHost
         services.AddHeadroomBilling();
         services.AddHeadroomConsole(settings);
         services.AddHeadroomModels(settings);
+        services.AddHeadroomDeployments(settings);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -80,6 +81,7 @@ public static class HeadroomHost
         v1.MapFleet();
         v1.MapAudit();
         v1.MapJobs();
+        v1.MapDeployments();
         v1.MapBilling();
         v1.MapReservations();
         v1.MapOperator();

@@ -2,6 +2,7 @@ using Headroom.Server.Api;
 using Headroom.Server.Audit;
 using Headroom.Server.Billing;
 using Headroom.Server.Coordination;
+using Headroom.Server.Deployments;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
@@ -100,6 +101,17 @@ internal static class Subsystems
     public static IServiceCollection AddHeadroomModels(this IServiceCollection services, HeadroomSettings settings) =>
         services.AddModelServing(settings.Models);
 
+    /// <summary>Deployments: the routing sync on every replica, and the leader loop that starts, scales and drains their replicas.</summary>
+    public static IServiceCollection AddHeadroomDeployments(this IServiceCollection services, HeadroomSettings settings)
+    {
+        services.AddSingleton(settings.Deployments);
+        services.AddSingleton<ReplicaRouting>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaRouting>());
+        services.AddSingleton<DeploymentController>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeploymentController>());
+        return services;
+    }
+
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
         OrgEndpoints.Map(v1);
@@ -115,6 +127,8 @@ internal static class Subsystems
     public static void MapJobs(this IEndpointRouteBuilder v1) => JobEndpoints.Map(v1);
 
     public static void MapModels(this IEndpointRouteBuilder v1) => ModelServing.Map(v1);
+
+    public static void MapDeployments(this IEndpointRouteBuilder v1) => DeploymentEndpoints.Map(v1);
 
     public static void MapBilling(this IEndpointRouteBuilder v1)
     {

@@ -9,6 +9,9 @@ public sealed record ModelSettings
     /// <summary>GGUF files served by the in-process llama engine, by model name (setting <c>models</c>, flag <c>--model NAME=PATH</c>).</summary>
     public IReadOnlyDictionary<string, string> Gguf { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>The names of the models loaded in process (listed as read-only system deployments).</summary>
+    public IEnumerable<string> InProcessNames() => ServeMiniLm ? Gguf.Keys.Prepend(Gateway.Engines.InferenceEngines.MiniLmModelName) : Gguf.Keys;
+
     /// <summary>Limits every API key (or OIDC caller) is held to.</summary>
     public ModelLimits PerKey { get; init; } = ModelLimits.None;
 

@@ -23,8 +23,11 @@ public sealed class TokenJournalRow
     /// <summary>The counts were estimated with a tokenizer because the engine reported none (a cut stream, an upstream without usage).</summary>
     public bool Estimated { get; set; }
 
-    /// <summary>Served by a dedicated deployment, whose GPU time is billed instead: its tokens are metered and not charged.</summary>
-    public bool NotCharged { get; set; }
+    /// <summary>
+    /// Served by a dedicated deployment, whose GPU time is billed instead: the tier of its replicas. Its tokens are metered
+    /// with that tier and listed at price 0. Null for calls billed per token.
+    /// </summary>
+    public string? DedicatedTier { get; set; }
 
     public DateTimeOffset ServedAt { get; set; }
     public DateTimeOffset? MeteredAt { get; set; }
