@@ -29,7 +29,7 @@ internal sealed record CatalogEntry(string DeploymentId, string OrgId, string Bi
 /// <item>a running replica joins the registry once one health probe passes (<c>GET /v1/models</c> on
 /// <c>http://&lt;node&gt;:&lt;port&gt;/v1</c>, the node being 127.0.0.1 on the local runtime); one the control loop is
 /// draining gets no new calls; one whose job is no longer running leaves;</item>
-/// <item>an external deployment (<c>url</c>) is one replica at its URL;</item>
+/// <item>an external deployment (<c>url</c>) is one replica at its URL, joining the same way;</item>
 /// <item>the model of a deleted deployment is forgotten;</item>
 /// <item>every replica is probed, taking failing ones out of rotation and passing ones back in.</item>
 /// </list>
@@ -138,8 +138,7 @@ internal sealed partial class ReplicaRouting(
                 if (draining.ContainsKey(name))
                     continue;
                 var engine = Engine(new Uri(url), spec);
-                // An external URL is registered at once (probes take it out while it fails); a replica only once it answers.
-                if (spec.Url is null && !await PassesAsync(engine, cancellationToken))
+                if (!await PassesAsync(engine, cancellationToken))
                     continue;
                 registry.Add(deployment.Model, engine, name, region);
                 managed.Add(name);
