@@ -188,16 +188,12 @@ internal static partial class DeploymentEndpoints
             return error!;
         var principal = Access.Required(http);
         await using var db = database.Open();
-        var query = Visible(db, principal);
         var state = http.Request.Query["state"].ToString();
-        query = state switch
-        {
-            "" => query.Where(d => d.State != DeploymentCodes.Deleted),
-            DeploymentCodes.Active or DeploymentCodes.Deleting or DeploymentCodes.Deleted => query.Where(d => d.State == state),
-            _ => null!,
-        };
-        if (query is null)
+        if (state is not ("" or DeploymentCodes.Active or DeploymentCodes.Deleting or DeploymentCodes.Deleted))
             return Errors.BadRequest("state must be active, deleting or deleted.", "state");
+        var query = state == ""
+            ? Visible(db, principal).Where(d => d.State != DeploymentCodes.Deleted)
+            : Visible(db, principal).Where(d => d.State == state);
         var rows = await page.ApplyTo(query, d => d.Id).ToListAsync(http.RequestAborted);
         var views = new List<DeploymentView>();
         foreach (var row in rows)
