@@ -169,6 +169,16 @@ public sealed class DeploymentTests
                 Assert.Equal(HttpStatusCode.NotFound, call.StatusCode);
             Assert.DoesNotContain((await stranger.GetJsonAsync("/v1/models"))["data"]!.AsArray(), m => m!["id"]!.GetValue<string>() == "external");
 
+            // The operator's serverless deployment is the shared catalog: every org sees and calls it, none but the operator changes it.
+            using var admin = server.Admin();
+            var catalog = (await admin.PostJsonAsync("/v1/projects", new { name = "catalog" }))["id"]!.GetValue<string>();
+            var shared = (await admin.PostJsonAsync("/v1/deployments", new { model = "shared", project_id = catalog, billing = "serverless", url = $"http://127.0.0.1:{port}/v1", upstream_model = "ext-model" }))["id"]!.GetValue<string>();
+            await WaitAsync(admin, shared, d => Ready(d) == 1, 30);
+            Assert.Equal("replica replica", await ChatAsync(stranger, "shared"));
+            Assert.Equal("serverless", (await stranger.GetJsonAsync($"/v1/deployments/{shared}"))["billing"]!.GetValue<string>());
+            using (var patch = await stranger.PatchAsJsonAsync($"/v1/deployments/{shared}", new { max_replicas = 2 }))
+                Assert.Equal(HttpStatusCode.NotFound, patch.StatusCode);
+
             // The in-process model is a read-only system deployment.
             var list = (await owner.GetJsonAsync("/v1/deployments"))["data"]!.AsArray();
             var system = list.Single(d => d!["system"]!.GetValue<bool>())!;
