@@ -108,6 +108,7 @@ internal sealed partial class ReplicaRouting(
             var spec = DeploymentSpec.Read(deployment);
             _catalog[deployment.Model] = new CatalogEntry(deployment.Id, deployment.OrgId, deployment.Billing, spec.Tier);
             var managed = _managed.TryGetValue(deployment.Model, out var m) ? m : _managed[deployment.Model] = new HashSet<string>(StringComparer.Ordinal);
+            // Listed (and answering 503) before its first replica joins, with the capabilities its replicas will have.
             registry.Declare(deployment.Model, Engine(new Uri("http://127.0.0.1/v1"), spec).Capabilities);
 
             // name → URL of what should serve now.
@@ -146,7 +147,6 @@ internal sealed partial class ReplicaRouting(
             }
         }
         await registry.RefreshHealthAsync(cancellationToken);
-
     }
 
     private IInferenceEngine Engine(Uri baseUrl, DeploymentSpec spec) => InferenceEngines.OpenAiUpstream(_http, baseUrl, spec.UpstreamModel);
