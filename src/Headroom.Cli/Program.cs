@@ -27,6 +27,7 @@ root.Subcommands.Add(ReservationCommands.Capacity());
 root.Subcommands.Add(InvoiceCommands.Invoices());
 root.Subcommands.Add(InvoiceCommands.Budgets());
 root.Subcommands.Add(ModelCommands.Models());
+root.Subcommands.Add(DeploymentCommands.Create());
 root.Subcommands.Add(ModelCommands.Chat());
 root.Subcommands.Add(CompletionCommand.Create());
 // Signals are left to the commands: `up` stops through the host's lifetime on SIGTERM or Ctrl-C (it drains

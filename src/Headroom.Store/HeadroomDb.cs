@@ -6,6 +6,7 @@ using Headroom.Store.Billing;
 using Headroom.Store.Coordination;
 using Headroom.Store.Fleet;
 using Headroom.Store.Identity;
+using Headroom.Store.Deployments;
 using Headroom.Store.Jobs;
 using Headroom.Store.Models;
 using Headroom.Store.Reservations;
@@ -59,6 +60,7 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
     public DbSet<LeaseRow> Leases => Set<LeaseRow>();
     public DbSet<JobRow> Jobs => Set<JobRow>();
     public DbSet<JobEventRow> JobEvents => Set<JobEventRow>();
+    public DbSet<DeploymentRow> Deployments => Set<DeploymentRow>();
     public DbSet<PriceSheetVersionRow> PriceSheetVersions => Set<PriceSheetVersionRow>();
     public DbSet<UsageEntryRow> UsageEntries => Set<UsageEntryRow>();
     public DbSet<QuoteRow> Quotes => Set<QuoteRow>();
@@ -158,6 +160,16 @@ public abstract class HeadroomDb(DbContextOptions options) : DbContext(options)
         b.Entity<JobRow>(e =>
         {
             e.ToTable("jobs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Version).IsConcurrencyToken();
+            e.HasIndex(x => new { x.OrgId, x.Id });
+            e.HasIndex(x => x.State);
+            e.HasIndex(x => x.DeploymentId);
+            e.HasOne<OrgRow>().WithMany().HasForeignKey(x => x.OrgId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<DeploymentRow>(e =>
+        {
+            e.ToTable("deployments");
             e.HasKey(x => x.Id);
             e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.OrgId, x.Id });

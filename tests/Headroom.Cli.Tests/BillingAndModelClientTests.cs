@@ -129,6 +129,49 @@ public sealed class BillingAndModelClientTests(BillingServerFixture server) : IC
     }
 
     [Fact]
+    public async Task A_deployment_is_created_listed_shown_scaled_and_deleted()
+    {
+        var mock = Path.Combine(AppContext.BaseDirectory, "Fixtures", "mock_upstream.py");
+        var create = await _cli.RunAsync(["deployments", "create", "cli-mock", "--project", "cli", "--gpu-milli", "100", "--min", "1", "--max", "2", .. server.Auth,
+            "--", "python3", mock, "{port}", "{upstream_model}"]);
+        var id = System.Text.RegularExpressions.Regex.Match(create.Stdout, @"dep_\w+").Value;
+        JsonNode shown;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        do
+        {
+            await Task.Delay(300);
+            shown = JsonNode.Parse((await _cli.RunAsync(["deployments", "get", id, "--json", .. server.Auth])).Stdout)!;
+            Assert.True(DateTime.UtcNow < deadline, $"never ready: {shown}");
+        }
+        while (shown["ready_replicas"]!.GetValue<int>() < 1);
+        var list = await _cli.RunAsync(["deployments", "list", .. server.Auth]);
+        var get = await _cli.RunAsync(["deployments", "get", id, .. server.Auth]);
+        var chat = await _cli.RunAsync(["chat", "--model", "cli-mock", "--message", "hello", .. server.Auth]);
+        var scale = await _cli.RunAsync(["deployments", "scale", id, "--max", "3", .. server.Auth]);
+        var badScale = await _cli.RunAsync(["deployments", "scale", id, "--min", "4", .. server.Auth]);
+        var delete = await _cli.RunAsync(["deployments", "delete", id, .. server.Auth]);
+        var noCommand = await _cli.RunAsync(["deployments", "create", "nothing", .. server.Auth]);
+
+        Assert.True(create.ExitCode == 0, create.ToString());
+        Assert.Contains($"Created {id}: cli-mock, 1-2 replicas of 0.1 GPU.", create.Stdout, StringComparison.Ordinal);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Matches($@"{id}\s+cli-mock\s+openai-upstream\s+dedicated\s+1/1\s+1-2\s+active", list.Stdout);
+        Assert.Matches(@"system:tiny\s+tiny\s+in-process", list.Stdout);
+        Assert.True(get.ExitCode == 0, get.ToString());
+        Assert.Matches(@"replicas:\s+1 ready of 1 wanted \(min 1, max 2\)", get.Stdout);
+        Assert.Matches(@"job_\w+\s+http://127\.0\.0\.1:\d+/v1\s+yes\s+running", get.Stdout);
+        Assert.True(chat.ExitCode == 0, chat.ToString());
+        Assert.Contains("replica job_", chat.Stdout, StringComparison.Ordinal);
+        Assert.True(scale.ExitCode == 0, scale.ToString());
+        Assert.Contains($"Scaled {id} to 1-3 replicas", scale.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1, badScale.ExitCode);
+        Assert.Contains("HTTP 400", badScale.Stderr, StringComparison.Ordinal);
+        Assert.True(delete.ExitCode == 0, delete.ToString());
+        Assert.Contains($"Deleting {id} (cli-mock)", delete.Stdout, StringComparison.Ordinal);
+        Assert.Equal(2, noCommand.ExitCode);
+    }
+
+    [Fact]
     public async Task Capacity_shows_each_pool_as_a_table_and_an_unknown_region_is_refused()
     {
         var capacity = await _cli.RunAsync(["capacity", .. server.Auth]);

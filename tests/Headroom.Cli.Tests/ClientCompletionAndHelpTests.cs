@@ -84,6 +84,11 @@ public sealed class ClientCompletionAndHelpTests : IDisposable
     [InlineData("budgets delete")]
     [InlineData("models")]
     [InlineData("chat")]
+    [InlineData("deployments create")]
+    [InlineData("deployments list")]
+    [InlineData("deployments get")]
+    [InlineData("deployments scale")]
+    [InlineData("deployments delete")]
     public async Task Client_commands_show_examples_in_their_help(string command)
     {
         var help = await _cli.RunAsync([.. command.Split(' '), "--help"]);

@@ -79,6 +79,60 @@ public sealed class ReplicaSelectionTests
     }
 
     [Fact]
+    public void A_draining_replica_takes_no_new_request_and_its_leases_still_release_after_removal()
+    {
+        using var registry = new ModelRegistry();
+        registry.Add("m", new FixedEngine(), "a").Add("m", new FixedEngine(), "b");
+        Assert.True(registry.TryGet("m", out var replicas));
+        var held = replicas.Acquire([])!;
+        Assert.Equal("a", held.Replica.Name);
+
+        Assert.True(registry.Drain("m", "a"));
+        var picks = Enumerable.Range(0, 3).Select(_ => replicas.Acquire([])!).ToList();
+        Assert.All(picks, p => Assert.Equal("b", p.Replica.Name));
+        Assert.Equal([("a", 1, true), ("b", 3, false)], registry.Snapshot("m").Replicas.Select(r => (r.Name, r.Outstanding, r.Draining)));
+
+        Assert.True(registry.Remove("m", "a"));
+        held.Dispose();
+        Assert.False(registry.Remove("m", "a"));
+        Assert.Equal(["b"], registry.Snapshot("m").Replicas.Select(r => r.Name));
+    }
+
+    [Fact]
+    public void A_retry_excludes_the_replica_it_failed_on_even_after_another_is_removed()
+    {
+        using var registry = new ModelRegistry();
+        registry.Add("m", new FixedEngine(), "a").Add("m", new FixedEngine(), "b").Add("m", new FixedEngine(), "c");
+        Assert.True(registry.TryGet("m", out var replicas));
+        var first = replicas.Acquire([])!;
+        var failed = replicas.Acquire([])!;
+        first.Dispose();
+        failed.Dispose();
+        Assert.Equal("b", failed.Replica.Name);
+
+        registry.Remove("m", "a"); // positions shift: "c" is now where "b" was, and "b" (tried) where "a" was
+        var retry = replicas.Acquire([failed.Index])!;
+
+        Assert.Equal("c", retry.Replica.Name);
+    }
+
+    [Fact]
+    public void A_declared_model_without_replicas_counts_the_calls_it_could_not_serve_until_reset()
+    {
+        using var registry = new ModelRegistry();
+        registry.Declare("m", new FixedEngine().Capabilities);
+        Assert.Contains("m", registry.Models);
+        Assert.True(registry.TryGet("m", out var replicas));
+
+        Assert.Null(replicas.Acquire([]));
+        Assert.Null(replicas.Acquire([]));
+        Assert.Equal(2, registry.Snapshot("m", resetUnserved: true).Unserved);
+        Assert.Equal(0, registry.Snapshot("m").Unserved);
+        Assert.True(registry.Forget("m"));
+        Assert.DoesNotContain("m", registry.Models);
+    }
+
+    [Fact]
     public async Task A_failed_probe_removes_a_replica_and_a_passing_one_restores_it()
     {
         using var registry = new ModelRegistry();

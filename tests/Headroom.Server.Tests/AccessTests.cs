@@ -45,6 +45,11 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
             RevokedKey = key["key"]!.GetValue<string>();
             await owner.PostJsonAsync($"/v1/keys/{IdsOfA["keys"]}/revoke", new { }, HttpStatusCode.OK);
             IdsOfA["fleet"] = "use1-h100-01";
+            // Before the job: the invoice below is issued while the job has not started.
+            IdsOfA["deployments"] = (await owner.PostJsonAsync("/v1/deployments", new
+            {
+                model = "secret-model", project_id = IdsOfA["projects"], url = "http://127.0.0.1:9/v1",
+            }))["id"]!.GetValue<string>();
             IdsOfA["jobs"] = (await owner.PostJsonAsync("/v1/jobs", new
             {
                 project_id = IdsOfA["projects"], command = new[] { "sleep", "1" }, gpu_model = "a100-80gb", tier = "spot",
@@ -75,7 +80,11 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
             var september = BillingPeriod.Month(2026, 9);
             await Server.Services.GetRequiredService<UsageWriter>().AppendAsync(UsageEvent.GpuTime(
                 "job_old:1", OrgA, IdsOfA["projects"], 1000, Tier.Spot, "a100-80gb", "eu-west", september.Start, september.Start.AddHours(1)), default);
-            IdsOfA["invoices"] = (await Server.Services.GetRequiredService<Invoicer>().IssueAsync(OrgA, september, default)).Row!.Id;
+            // The job above may have run and ended by now (a busy machine): meter it, so its usage is not pending.
+            await Server.Services.GetRequiredService<JobMeter>().MeterAsync(default);
+            var issued = await Server.Services.GetRequiredService<Invoicer>().IssueAsync(OrgA, september, default);
+            Assert.True(issued.Row is not null, $"the September invoice was not issued: {issued.Outcome}");
+            IdsOfA["invoices"] = issued.Row!.Id;
         }
 
         public async Task DisposeAsync() => await Server.DisposeAsync();

@@ -83,6 +83,9 @@ public static class Rater
     /// <summary>The price source of reservation charges and of the (zero-rated) reserved GPU time inside a paid block.</summary>
     public const string ReservationSource = "reservation";
 
+    /// <summary>The price source of tokens served by a dedicated deployment, whose GPU time is what is charged.</summary>
+    public const string DedicatedSource = "dedicated-deployment";
+
     public static Rating Rate(IEnumerable<UsageEvent> events, PriceSheet sheet, SpotPriceHistory spot, BillingPeriod? period = null)
     {
         ArgumentNullException.ThrowIfNull(events);
@@ -218,6 +221,12 @@ public static class Rater
             return null;
         }
         var d = usage.Dimensions;
+        if (d.Tier is not null)
+        {
+            // Served on GPUs billed by the hour in that tier (a dedicated deployment): listed, never charged twice.
+            charges.Add(new RatedUsage(usage.Id, usage.ProjectId, usage.Meter, d, usage.Start, usage.End, usage.Quantity, 0m, PriceUnit.MillionTokens, DedicatedSource));
+            return null;
+        }
         var price = sheet.TokenPerMillionAt(d.Model!, usage.Meter, d.Batch, usage.Start);
         if (!price.Found)
         {

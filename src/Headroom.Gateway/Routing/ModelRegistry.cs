@@ -4,7 +4,9 @@ namespace Headroom.Gateway.Routing;
 
 /// <summary>
 /// Model names and the replicas that serve each. Register every replica of a model with <see cref="Add"/>; requests
-/// go to the healthy replica with the fewest outstanding requests. Disposing the registry disposes its engines.
+/// go to the healthy, not draining replica with the fewest outstanding requests. Replicas that come and go at run time
+/// (deployments) leave with <see cref="Drain"/> (no new requests) and then <see cref="Remove"/>. Disposing the registry
+/// disposes its engines.
 /// </summary>
 public sealed class ModelRegistry : IDisposable
 {
@@ -30,6 +32,48 @@ public sealed class ModelRegistry : IDisposable
         }
         return this;
     }
+
+    /// <summary>
+    /// Declares <paramref name="model"/> with no replica yet (a deployment whose replicas are still starting): it is
+    /// listed, and a call to it is answered 503 and counted in <see cref="ReplicaSnapshot"/>'s <c>Unserved</c>, until a
+    /// replica joins. A model already known keeps its replicas.
+    /// </summary>
+    public ModelRegistry Declare(string model, EngineCapabilities capabilities)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        lock (_lock)
+            _models.TryAdd(model, new ModelReplicas(model, capabilities));
+        return this;
+    }
+
+    /// <summary>
+    /// Takes a replica out of rotation for good: it gets no new request, and those it holds finish (their leases still
+    /// release). Returns false when no such replica is registered. The engine is disposed by the caller, when its
+    /// outstanding requests are done (see <see cref="Snapshot"/>).
+    /// </summary>
+    public bool Drain(string model, string replicaName)
+    {
+        lock (_lock)
+            return _models.TryGetValue(model, out var replicas) && replicas.SetDraining(replicaName);
+    }
+
+    /// <summary>Removes a replica (whatever it holds is cut off from new requests; in-flight ones finish on the engine they have). False when it was not there.</summary>
+    public bool Remove(string model, string replicaName)
+    {
+        lock (_lock)
+            return _models.TryGetValue(model, out var replicas) && replicas.Remove(replicaName);
+    }
+
+    /// <summary>Forgets a model and all its replicas (a deleted deployment). False when it was not there.</summary>
+    public bool Forget(string model)
+    {
+        lock (_lock)
+            return _models.Remove(model);
+    }
+
+    /// <summary>The replicas of <paramref name="model"/> as routing sees them now (empty when it is unknown), and the calls refused for lack of a replica since the last <paramref name="resetUnserved"/>.</summary>
+    public ReplicaSnapshot Snapshot(string model, bool resetUnserved = false) =>
+        TryGet(model, out var replicas) ? replicas.Snapshot(resetUnserved) : new ReplicaSnapshot([], 0);
 
     public IReadOnlyList<string> Models
     {
@@ -70,9 +114,20 @@ public sealed class ModelRegistry : IDisposable
     }
 }
 
+/// <summary>What routing knows of one replica: its name, region, requests in flight, health and whether it drains.</summary>
+public sealed record ReplicaState(string Name, string? Region, int Outstanding, bool Healthy, bool Draining);
+
+/// <summary>The replicas of one model, and <paramref name="Unserved"/>: calls refused because no replica could take them.</summary>
+public sealed record ReplicaSnapshot(IReadOnlyList<ReplicaState> Replicas, int Unserved);
+
 internal sealed class Replica(string name, IInferenceEngine engine, string? region)
 {
+    private static int s_ids;
+
+    /// <summary>Stable for the replica's life (unlike its position, which shifts when another replica is removed); what a retry excludes.</summary>
+    public int Id { get; } = Interlocked.Increment(ref s_ids);
     public string Name { get; } = name;
+    public bool Draining { get; set; }
     public string? Region { get; } = region;
     public IInferenceEngine Engine { get; } = engine;
     public int Outstanding { get; set; }
@@ -87,6 +142,7 @@ internal sealed class ModelReplicas(string model, EngineCapabilities capabilitie
     private readonly List<Replica> _replicas = [];
     private readonly Lock _lock = new();
     private long _picks;
+    private int _unserved;
 
     public string Model { get; } = model;
     public EngineCapabilities Capabilities { get; } = capabilities;
@@ -105,7 +161,7 @@ internal sealed class ModelReplicas(string model, EngineCapabilities capabilitie
         get
         {
             lock (_lock)
-                return _replicas.Exists(r => r.Health.Healthy);
+                return _replicas.Exists(r => r.Health.Healthy && !r.Draining);
         }
     }
 
@@ -124,8 +180,36 @@ internal sealed class ModelReplicas(string model, EngineCapabilities capabilitie
             _replicas.Add(replica);
     }
 
+    public bool SetDraining(string name)
+    {
+        lock (_lock)
+        {
+            if (_replicas.Find(r => r.Name == name) is not { } replica)
+                return false;
+            replica.Draining = true;
+            return true;
+        }
+    }
+
+    public bool Remove(string name)
+    {
+        lock (_lock)
+            return _replicas.RemoveAll(r => r.Name == name) > 0;
+    }
+
+    public ReplicaSnapshot Snapshot(bool resetUnserved)
+    {
+        lock (_lock)
+        {
+            var snapshot = new ReplicaSnapshot([.. _replicas.Select(r => new ReplicaState(r.Name, r.Region, r.Outstanding, r.Health.Healthy, r.Draining))], _unserved);
+            if (resetUnserved)
+                _unserved = 0;
+            return snapshot;
+        }
+    }
+
     /// <summary>
-    /// Takes the best replica not in <paramref name="excluded"/> and, when <paramref name="allowedRegions"/> is set, in
+    /// Takes the best replica whose <see cref="Replica.Id"/> is not in <paramref name="excluded"/> and, when <paramref name="allowedRegions"/> is set, in
     /// one of those regions; null when none is eligible. Dispose the lease when the request ends.
     /// </summary>
     public ReplicaLease? Acquire(ReadOnlySpan<int> excluded, IReadOnlySet<string>? allowedRegions = null)
@@ -137,15 +221,19 @@ internal sealed class ModelReplicas(string model, EngineCapabilities capabilitie
             {
                 var r = _replicas[i];
                 var allowed = allowedRegions is null || (r.Region is not null && allowedRegions.Contains(r.Region));
-                views[i] = new ReplicaView(r.Outstanding, r.Health.Healthy, r.LastPicked, allowed);
+                views[i] = new ReplicaView(r.Outstanding, r.Health.Healthy && !r.Draining && !excluded.Contains(r.Id), r.LastPicked, allowed);
             }
-            var index = ReplicaSelection.Pick(views, excluded);
+            var index = ReplicaSelection.Pick(views, []);
             if (index < 0)
+            {
+                if (excluded.IsEmpty)
+                    _unserved++;
                 return null;
+            }
             var replica = _replicas[index];
             replica.Outstanding++;
             replica.LastPicked = ++_picks;
-            return new ReplicaLease(this, replica, index);
+            return new ReplicaLease(this, replica, replica.Id);
         }
     }
 
@@ -190,6 +278,7 @@ internal sealed class ReplicaLease(ModelReplicas owner, Replica replica, int ind
     private bool _released;
 
     public Replica Replica { get; } = replica;
+    /// <summary>The replica's <see cref="Replica.Id"/>, for excluding it from a retry.</summary>
     public int Index { get; } = index;
 
     /// <summary>Records a retryable failure (counts toward taking the replica out) or a success (resets the count).</summary>

@@ -1,4 +1,6 @@
 using Headroom.Core.Metering;
+using Headroom.Core.Scheduling.Tiered;
+using Headroom.Core.Workloads;
 using Headroom.Server.Coordination;
 using Headroom.Server.Hosting;
 using Headroom.Store;
@@ -55,7 +57,8 @@ internal sealed partial class TokenMeter(
     /// <summary>The usage events of one call: its input tokens, and its output tokens when there are any.</summary>
     internal static IEnumerable<UsageEvent> Events(TokenJournalRow row)
     {
-        var dimensions = new UsageDimensions(Region: row.Region, Model: row.Model, ApiKeyId: row.ApiKeyId, Batch: row.Batch);
+        Tier? tier = row.DedicatedTier is { } code && WorkloadCodes.TryParseTier(code, out var t) ? t : null;
+        var dimensions = new UsageDimensions(tier, Region: row.Region, Model: row.Model, ApiKeyId: row.ApiKeyId, Batch: row.Batch);
         yield return new UsageEvent(row.RequestId + ":input_tokens", row.OrgId, row.ProjectId, Meter.InputTokens, row.InputTokens,
             dimensions, row.ServedAt, row.ServedAt, Estimated: row.Estimated);
         if (row.OutputTokens > 0)

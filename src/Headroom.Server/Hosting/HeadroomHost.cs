@@ -64,6 +64,7 @@ public static class HeadroomHost
         services.AddHeadroomConsole(settings);
         services.AddHeadroomModels(settings);
         services.AddHeadroomBatches();
+        services.AddHeadroomDeployments(settings);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         var app = builder.Build();
@@ -84,6 +85,7 @@ public static class HeadroomHost
         v1.MapFleet();
         v1.MapAudit();
         v1.MapJobs();
+        v1.MapDeployments();
         v1.MapBilling();
         v1.MapReservations();
         v1.MapOperator();

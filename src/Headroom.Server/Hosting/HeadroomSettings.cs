@@ -90,6 +90,9 @@ public sealed record HeadroomSettings
     /// <summary>Hosted models on the OpenAI surface and the limits on calling them.</summary>
     public ModelSettings Models { get; init; } = new();
 
+    /// <summary>Ports, drain and scaling pace of deployments' replicas (docs/models.md#deployments).</summary>
+    public Deployments.DeploymentSettings Deployments { get; init; } = new();
+
     public string AdminKeyPath => Path.Combine(DataDir, "admin.key");
 
     /// <summary>Where the local runtime keeps each attempt's files and each job's checkpoints.</summary>

@@ -3,6 +3,7 @@ using Headroom.Server.Audit;
 using Headroom.Server.Batches;
 using Headroom.Server.Billing;
 using Headroom.Server.Coordination;
+using Headroom.Server.Deployments;
 using Headroom.Server.Fleet;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
@@ -104,6 +105,17 @@ internal static class Subsystems
     public static IServiceCollection AddHeadroomModels(this IServiceCollection services, HeadroomSettings settings) =>
         services.AddModelServing(settings.Models);
 
+    /// <summary>Deployments: the routing sync on every replica, and the leader loop that starts, scales and drains their replicas.</summary>
+    public static IServiceCollection AddHeadroomDeployments(this IServiceCollection services, HeadroomSettings settings)
+    {
+        services.AddSingleton(settings.Deployments);
+        services.AddSingleton<ReplicaRouting>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaRouting>());
+        services.AddSingleton<DeploymentController>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeploymentController>());
+        return services;
+    }
+
     public static void MapIdentity(this IEndpointRouteBuilder v1)
     {
         OrgEndpoints.Map(v1);
@@ -137,6 +149,8 @@ internal static class Subsystems
         FileEndpoints.Map(v1);
         BatchEndpoints.Map(v1);
     }
+
+    public static void MapDeployments(this IEndpointRouteBuilder v1) => DeploymentEndpoints.Map(v1);
 
     public static void MapBilling(this IEndpointRouteBuilder v1)
     {

@@ -25,7 +25,10 @@ public sealed record SubmitJobRequest(
     string? Checkpoint,
     string? ReservationId);
 
-/// <summary>The validated, normalized spec, stored with the job as JSON and never changed after submission.</summary>
+/// <summary>
+/// The validated, normalized spec, stored with the job as JSON and never changed after submission. A replica of a
+/// deployment carries its <paramref name="DeploymentId"/> and the <paramref name="Port"/> the control plane gave it.
+/// </summary>
 public sealed record JobSpec(
     IReadOnlyList<string> Command,
     IReadOnlyDictionary<string, string> Env,
@@ -38,7 +41,9 @@ public sealed record JobSpec(
     string? Region,
     long? MaxDurationSeconds,
     string Checkpoint,
-    string? ReservationId = null)
+    string? ReservationId = null,
+    string? DeploymentId = null,
+    int? Port = null)
 {
     public static JobSpec Read(JobRow row) => JsonSerializer.Deserialize<JobSpec>(row.Spec, Json.Options)!;
 

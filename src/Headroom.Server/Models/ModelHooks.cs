@@ -35,8 +35,13 @@ namespace Headroom.Server.Models;
 /// </list>
 /// </summary>
 internal sealed partial class ModelHooks(
-    Database database, ModelRateLimits limits, BudgetGuard budgets, HeadroomSettings settings, Ids ids, TimeProvider time, ILogger<ModelHooks> logger) : IGatewayHooks
+    Database database, ModelRateLimits limits, BudgetGuard budgets, HeadroomSettings settings, Ids ids, TimeProvider time, ILogger<ModelHooks> logger,
+    Deployments.ReplicaRouting deployments) : IGatewayHooks
 {
+    /// <summary>A deployment's model is visible to its org, and the operator's serverless ones to every org; models loaded in process to all.</summary>
+    public bool IsModelVisible(HttpContext http, string model) =>
+        deployments.Find(model) is not { } deployment || (Access.Of(http) is { } principal && deployment.VisibleTo(principal.OrgId));
+
     /// <summary>The output a call that names no <c>max_tokens</c> is budgeted for: the in-process engine's context.</summary>
     public const int DefaultMaxOutputTokens = 4096;
 
@@ -95,7 +100,8 @@ internal sealed partial class ModelHooks(
 
         // Budgets: reserve the most this call can cost before any engine work, settle the real cost when it completes,
         // so concurrent calls never spend past a hard limit by more than one call.
-        var (inputRate, outputRate) = await TokenRatesAsync(call.Model, batch is not null, cancellationToken);
+        // A dedicated deployment's tokens are not charged (its GPU time is): nothing to reserve for them.
+        var (inputRate, outputRate) = DedicatedTier(call.Model) is null ? await TokenRatesAsync(call.Model, batch is not null, cancellationToken) : (0m, 0m);
         var maxCost = ((call.EstimatedInputTokens * inputRate) + ((call.MaxOutputTokens ?? DefaultMaxOutputTokens) * outputRate)) / 1_000_000m;
         var budget = await budgets.ReserveAsync(principal.OrgId, project.Id, maxCost, cancellationToken);
         if (budget.Lease is null)
@@ -202,6 +208,7 @@ internal sealed partial class ModelHooks(
             OutputTokens = usage.OutputTokens,
             Estimated = usage.Estimated,
             Batch = admission.Batch,
+            DedicatedTier = DedicatedTier(call.Model),
             ServedAt = now,
         });
         await Persist.TrySaveAsync(db, cancellationToken);
@@ -267,6 +274,10 @@ internal sealed partial class ModelHooks(
         var output = cached.Sheet.TokenPerMillionAt(model, Meter.OutputTokens, batch, now);
         return (input.Found ? input.Rate : 0m, output.Found ? output.Rate : 0m);
     }
+
+    /// <summary>The tier of the replicas serving <paramref name="model"/> when it is a dedicated deployment (billed by GPU time, not tokens); else null.</summary>
+    private string? DedicatedTier(string model) =>
+        deployments.Find(model) is { Billing: Deployments.DeploymentCodes.Dedicated } deployment ? deployment.Tier : null;
 
     /// <summary>The caller's rate-limit scope: its API key, or for an OIDC token its subject.</summary>
     private static string CallerScope(Principal principal) =>

@@ -16,6 +16,9 @@ public sealed record ModelSettings
     /// </summary>
     public string Region { get; init; } = Core.Fleet.LocalFleet.RegionName;
 
+    /// <summary>The names of the models loaded in process (listed as read-only system deployments).</summary>
+    public IEnumerable<string> InProcessNames() => ServeMiniLm ? Gguf.Keys.Prepend(Gateway.Engines.InferenceEngines.MiniLmModelName) : Gguf.Keys;
+
     /// <summary>Limits every API key (or OIDC caller) is held to.</summary>
     public ModelLimits PerKey { get; init; } = ModelLimits.None;
 

@@ -14,6 +14,9 @@ public sealed class JobRow
     public required string Tier { get; set; }
     public required string State { get; set; }
 
+    /// <summary>The deployment this job is a replica of (docs/models.md#deployments); null for a batch job.</summary>
+    public string? DeploymentId { get; set; }
+
     /// <summary>What was asked for, as submitted (JSON); never changes after submission.</summary>
     public required string Spec { get; set; }
 

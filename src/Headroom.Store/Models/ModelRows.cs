@@ -26,6 +26,12 @@ public sealed class TokenJournalRow
     /// <summary>The call came through the batch API (a batch's worker): its tokens are priced with the batch discount.</summary>
     public bool Batch { get; set; }
 
+    /// <summary>
+    /// Served by a dedicated deployment, whose GPU time is billed instead: the tier of its replicas. Its tokens are metered
+    /// with that tier and listed at price 0. Null for calls billed per token.
+    /// </summary>
+    public string? DedicatedTier { get; set; }
+
     public DateTimeOffset ServedAt { get; set; }
     public DateTimeOffset? MeteredAt { get; set; }
 }

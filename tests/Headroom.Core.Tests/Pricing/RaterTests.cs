@@ -131,6 +131,16 @@ public sealed class RaterTests
     }
 
     [Fact]
+    public void Tokens_served_on_hourly_GPUs_of_a_dedicated_deployment_are_listed_at_price_zero()
+    {
+        // The model has a token rate, and it still does not apply: the replicas' GPU time is what is charged.
+        var rating = Rater.Rate([Input("d").At(At(5)).Count(2_000_000).Tier(Tier.OnDemand), Input("s").At(At(5)).Count(2_000_000)], FlatSheet, SpotPriceHistory.Empty);
+
+        Assert.Equal([("d", 0m, Rater.DedicatedSource), ("s", 0.30m, "v1")], rating.Charges.Select(c => (c.EventId, c.Amount, c.PriceSource)));
+        Assert.Empty(rating.Problems);
+    }
+
+    [Fact]
     public void A_token_event_is_priced_by_the_version_in_force_at_its_time()
     {
         var sheet = Prices(Sheet(At(0)).Tokens(1m, 2m), Sheet(At(6)).Tokens(3m, 4m));

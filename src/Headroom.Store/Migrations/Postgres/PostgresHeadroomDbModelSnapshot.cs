@@ -826,6 +826,102 @@ namespace Headroom.Store.Migrations.Postgres
                     b.ToTable("leases", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Deployments.DeploymentRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Billing")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("billing");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<DateTimeOffset?>("DeletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deleted_at");
+
+                    b.Property<int>("DesiredReplicas")
+                        .HasColumnType("integer")
+                        .HasColumnName("desired_replicas");
+
+                    b.Property<string>("Draining")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("draining");
+
+                    b.Property<string>("Engine")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("engine");
+
+                    b.Property<DateTimeOffset>("LastScaledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_scaled_at");
+
+                    b.Property<int>("MaxReplicas")
+                        .HasColumnType("integer")
+                        .HasColumnName("max_replicas");
+
+                    b.Property<int>("MinReplicas")
+                        .HasColumnType("integer")
+                        .HasColumnName("min_replicas");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("ScaleReason")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("scale_reason");
+
+                    b.Property<string>("Spec")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("spec");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("state");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_deployments");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_deployments_state");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_deployments_org_id_id");
+
+                    b.ToTable("deployments", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
                 {
                     b.Property<string>("Name")
@@ -1256,6 +1352,10 @@ namespace Headroom.Store.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
+                    b.Property<string>("DeploymentId")
+                        .HasColumnType("text")
+                        .HasColumnName("deployment_id");
+
                     b.Property<DateTimeOffset?>("EndedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("ended_at");
@@ -1339,6 +1439,9 @@ namespace Headroom.Store.Migrations.Postgres
 
                     b.HasKey("Id")
                         .HasName("pk_jobs");
+
+                    b.HasIndex("DeploymentId")
+                        .HasDatabaseName("ix_jobs_deployment_id");
 
                     b.HasIndex("State")
                         .HasDatabaseName("ix_jobs_state");
@@ -1507,6 +1610,10 @@ namespace Headroom.Store.Migrations.Postgres
                     b.Property<bool>("Batch")
                         .HasColumnType("boolean")
                         .HasColumnName("batch");
+
+                    b.Property<string>("DedicatedTier")
+                        .HasColumnType("text")
+                        .HasColumnName("dedicated_tier");
 
                     b.Property<bool>("Estimated")
                         .HasColumnType("boolean")
@@ -1741,6 +1848,16 @@ namespace Headroom.Store.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_files_org_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Deployments.DeploymentRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_deployments_org_id");
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>

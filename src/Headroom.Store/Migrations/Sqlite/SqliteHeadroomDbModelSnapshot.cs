@@ -820,6 +820,102 @@ namespace Headroom.Store.Migrations.Sqlite
                     b.ToTable("leases", (string)null);
                 });
 
+            modelBuilder.Entity("Headroom.Store.Deployments.DeploymentRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Billing")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("billing");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<long?>("DeletedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("deleted_at");
+
+                    b.Property<int>("DesiredReplicas")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("desired_replicas");
+
+                    b.Property<string>("Draining")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("draining");
+
+                    b.Property<string>("Engine")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("engine");
+
+                    b.Property<long>("LastScaledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_scaled_at");
+
+                    b.Property<int>("MaxReplicas")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_replicas");
+
+                    b.Property<int>("MinReplicas")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("min_replicas");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("ProjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("ScaleReason")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("scale_reason");
+
+                    b.Property<string>("Spec")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("spec");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("updated_at");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_deployments");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_deployments_state");
+
+                    b.HasIndex("OrgId", "Id")
+                        .HasDatabaseName("ix_deployments_org_id_id");
+
+                    b.ToTable("deployments", (string)null);
+                });
+
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
                 {
                     b.Property<string>("Name")
@@ -1248,6 +1344,10 @@ namespace Headroom.Store.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("created_at");
 
+                    b.Property<string>("DeploymentId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("deployment_id");
+
                     b.Property<long?>("EndedAt")
                         .HasColumnType("INTEGER")
                         .HasColumnName("ended_at");
@@ -1331,6 +1431,9 @@ namespace Headroom.Store.Migrations.Sqlite
 
                     b.HasKey("Id")
                         .HasName("pk_jobs");
+
+                    b.HasIndex("DeploymentId")
+                        .HasDatabaseName("ix_jobs_deployment_id");
 
                     b.HasIndex("State")
                         .HasDatabaseName("ix_jobs_state");
@@ -1499,6 +1602,10 @@ namespace Headroom.Store.Migrations.Sqlite
                     b.Property<bool>("Batch")
                         .HasColumnType("INTEGER")
                         .HasColumnName("batch");
+
+                    b.Property<string>("DedicatedTier")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("dedicated_tier");
 
                     b.Property<bool>("Estimated")
                         .HasColumnType("INTEGER")
@@ -1733,6 +1840,16 @@ namespace Headroom.Store.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_files_org_id");
+                });
+
+            modelBuilder.Entity("Headroom.Store.Deployments.DeploymentRow", b =>
+                {
+                    b.HasOne("Headroom.Store.Identity.OrgRow", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_deployments_org_id");
                 });
 
             modelBuilder.Entity("Headroom.Store.Fleet.ClusterRow", b =>
