@@ -378,6 +378,53 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task Signing_in_with_the_OIDC_issuer_maps_the_identity_to_its_role_and_starts_a_session()
+    {
+        server.Issuer.SignedInAs = new Dictionary<string, object> { ["sub"] = "ada", ["org"] = "internal", ["role"] = "admin", ["email"] = "ada@operator.example" };
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/members");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?return_to=%2Fmembers"));
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Sign in with {ConsoleServer.IssuerName}" }).ClickAsync();
+
+        // Through the issuer's authorize endpoint and back through the callback, to the page asked for, signed in as an admin.
+        await Expect(page).ToHaveURLAsync(new Regex("/members$"));
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        // The session holds the id token, which the API maps like any bearer token: the org's admin reads its members, but
+        // the role claim gave no fleet-admin.
+        await page.GotoAsync("/fleet");
+        await Expect(page.GetByRole(AriaRole.Alert).First).ToContainTextAsync("HTTP 403");
+        var session = Assert.Single(await page.Context.CookiesAsync(), c => c.Name == "headroom_console");
+        Assert.True(session.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "headroom_oidc");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/signin"));
+    }
+
+    [Fact]
+    public async Task An_OIDC_sign_in_that_maps_to_no_member_or_is_refused_or_forged_starts_no_session()
+    {
+        var page = await server.NewPageAsync();
+        // A tenant identity whose email is no member of that org and with no role claim.
+        server.Issuer.SignedInAs = new Dictionary<string, object> { ["sub"] = "eve", ["org"] = "internal", ["email"] = "eve@elsewhere.example" };
+        await page.GotoAsync("/signin");
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Sign in with {ConsoleServer.IssuerName}" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?reason=oidc-member"));
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("not a member here");
+        await ConsoleServer.ScreenshotAsync(page, "signin-oidc-refused");
+
+        server.Issuer.SignedInAs = null;
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Sign in with {ConsoleServer.IssuerName}" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("did not sign you in");
+
+        // A callback this browser did not start (no flow cookie, or another state) is refused before any code is used.
+        await page.GotoAsync("/signin/oidc/callback?code=stolen&state=guessed");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?reason=oidc-state"));
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "headroom_console");
+    }
+
+    [Fact]
     public async Task A_key_revoked_while_signed_in_ends_the_session_at_the_next_page()
     {
         var created = await server.PostAsync("/v1/keys", """{"name":"short-lived","roles":["viewer"]}""");
