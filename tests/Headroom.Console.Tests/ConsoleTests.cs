@@ -358,6 +358,41 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task The_fleet_page_draws_which_GPUs_running_jobs_hold_by_tier()
+    {
+        var onDemand = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"two-gpus","gpus_per_node":2,"command":["/bin/sleep","120"]}"""))["id"]!.GetValue<string>();
+        var spot = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"one-spot","gpus_per_node":1,"tier":"spot","command":["/bin/sleep","120"]}"""))["id"]!.GetValue<string>();
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while ((await server.GetAsync("/v1/fleet/nodes/box-1"))["allocated_milli_gpus"]!.GetValue<long>() < 3000)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the jobs did not start");
+                await Task.Delay(300);
+            }
+            var page = await server.SignedInPageAsync();
+            await page.GotoAsync("/fleet");
+            var row = page.Locator("tr[data-allocation='box-1']");
+            await Expect(row).ToContainTextAsync("3 of 4");
+            await Expect(row).ToContainTextAsync($"on-demand {onDemand}");
+            await Expect(row).ToContainTextAsync($"spot {spot}");
+            await Expect(row).ToContainTextAsync(": free");
+            await Expect(page.GetByRole(AriaRole.Img, new() { Name = "GPU allocation per node: 3 of 4 GPUs held" })).ToBeVisibleAsync();
+            // chart.js drew it: one stacked bar per node, one cell per GPU, the held ones in their tier's colour.
+            Assert.Equal(4, await page.EvaluateAsync<int>("() => Chart.getChart('allocation-heatmap').data.datasets.length"));
+            Assert.Equal("#e07b39", await page.EvaluateAsync<string>("""
+                () => Chart.getChart('allocation-heatmap').data.datasets.map(d => d.backgroundColor[0]).find(c => c === '#e07b39')
+                """));
+            await ConsoleServer.ScreenshotAsync(page, "fleet-allocation");
+        }
+        finally
+        {
+            await server.PostAsync($"/v1/jobs/{onDemand}/cancel", "{}");
+            await server.PostAsync($"/v1/jobs/{spot}/cancel", "{}");
+        }
+    }
+
+    [Fact]
     public async Task Signing_out_ends_the_session_and_signing_in_returns_to_the_page_asked_for()
     {
         var page = await server.SignedInPageAsync();
