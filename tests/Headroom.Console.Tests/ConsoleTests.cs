@@ -393,6 +393,46 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task The_operator_edits_the_price_sheet_a_bad_rate_is_refused_by_its_row_and_the_fixed_version_is_published()
+    {
+        var before = (await server.GetAsync("/v1/prices"))["versions"]!.AsArray().Count;
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/prices");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Publish a new version" }).ClickAsync();
+        // The form starts from the latest version: its three GPU rates, then blank rows.
+        await Expect(page.GetByLabel("GPU model, row 1")).ToHaveValueAsync("h100-80gb");
+        await Expect(page.GetByLabel("Per GPU-hour, row 1")).ToHaveValueAsync("2.50");
+        await Expect(page.GetByLabel("GPU model, row 4")).ToHaveValueAsync("");
+        await Expect(page.Locator("section[aria-labelledby=tiers] tbody tr").First).ToContainTextAsync("local");
+
+        await page.GetByLabel("Per GPU-hour, row 1").FillAsync("2.75");
+        await page.GetByLabel("GPU model, row 4").FillAsync("h100-80gb");
+        await page.GetByLabel("Tier, row 4").SelectOptionAsync("internal");
+        await page.GetByLabel("Region, row 4").FillAsync("local");
+        await page.GetByLabel("Per GPU-hour, row 4").FillAsync("cheap");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Publish version" }).ClickAsync();
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("The price sheet was not published.");
+        await Expect(alert).ToContainTextAsync("field GPU rate row 4, per_gpu_hour");
+        await Expect(page.GetByLabel("Per GPU-hour, row 4")).ToHaveValueAsync("cheap");
+        Assert.Equal(before, (await server.GetAsync("/v1/prices"))["versions"]!.AsArray().Count);
+
+        await page.GetByLabel("Per GPU-hour, row 4").FillAsync("0.40");
+        await ConsoleServer.ScreenshotAsync(page, "prices-publish");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Publish version" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/prices\\?notice=prices.published$"));
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("was published");
+
+        var versions = (await server.GetAsync("/v1/prices"))["versions"]!.AsArray();
+        Assert.Equal(before + 1, versions.Count);
+        var rates = versions[^1]!["gpu_rates"]!.AsArray();
+        Assert.Equal(4, rates.Count);
+        Assert.Contains(rates, r => r!["tier"]!.GetValue<string>() == "internal" && r["per_gpu_hour"]!.GetValue<string>() == "0.40");
+        Assert.Contains(rates, r => r!["tier"]!.GetValue<string>() == "on-demand" && r["per_gpu_hour"]!.GetValue<string>() == "2.75");
+        await Expect(page.Locator("section[aria-labelledby=history] tbody tr")).ToHaveCountAsync(before + 1);
+    }
+
+    [Fact]
     public async Task Signing_out_ends_the_session_and_signing_in_returns_to_the_page_asked_for()
     {
         var page = await server.SignedInPageAsync();
@@ -502,6 +542,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         { "/usage", "every-page-usage", false },
         { "/invoices", "every-page-invoices", false },
         { "/prices", "prices", true },
+        { "/prices/publish", "every-page-prices-publish", false },
         { "/playground", "every-page-playground", false },
         { "/reservations", "every-page-reservations", false },
         { "/keys", "every-page-keys", false },
