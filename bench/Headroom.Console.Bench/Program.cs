@@ -11,12 +11,13 @@ using Headroom.Store.Billing;
 using Headroom.Store.Jobs;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 // Console page times on a 10,000-job SQLite store. In order: start a real replica (Kestrel, SQLite, one local node with
-// 4 GPUs) in a temp directory; seed N jobs (default 10,000), each with its state changes and a GPU-time usage entry,
-// spread over the last 25 days, straight into the store; sign in through the console's form like a browser; then GET
+// 4 GPUs) in a temp directory; seed N jobs (default 10,000), each with its state changes, spread over the last 25 days,
+// straight into the store, and let the server's job meter write their usage entries; sign in through the console's form like a browser; then GET
 // each page R times (default 50, after 3 warm-ups) and print p50/p99/max per page. Times are measured at the client over
 // loopback, so they include the server's whole render (its own /v1 calls too) plus a little HTTP overhead: an upper
 // bound of the server time.
@@ -57,17 +58,35 @@ try
     var projects = new List<string>();
     foreach (var name in new[] { "research", "serving", "evals" })
         projects.Add((await (await api.PostAsJsonAsync("/v1/projects", new { name })).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>());
-    var effective = DateTimeOffset.UtcNow.AddSeconds(2).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-    (await api.PostAsJsonAsync("/v1/prices", JsonNode.Parse($$"""
-        {"effective_from":"{{effective}}","currency":"USD","token_rates":[],
-         "gpu_rates":[{"gpu_model":"h100-80gb","tier":"on-demand","region":"local","per_gpu_hour":"2.50"},
-                      {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"}]}
-        """))).EnsureSuccessStatusCode();
+    // A price sheet in force since before the first job, as on a fleet that has been selling: the API publishes only
+    // future versions, so this one is written to the store (the same draft JSON the API stores).
+    await using (var db = app.Services.GetRequiredService<Database>().Open())
+    {
+        var since = DateTimeOffset.UtcNow.AddDays(-30);
+        db.PriceSheetVersions.Add(new PriceSheetVersionRow
+        {
+            Number = 1, EffectiveFrom = since, Currency = "USD", PublishedAt = since, PublishedBy = "bench",
+            Draft = $$"""
+                {"effective_from":"{{since:yyyy-MM-dd'T'HH:mm:ss'Z'}}","currency":"USD","token_rates":[],"batch_discount":null,"spot":null,
+                 "gpu_rates":[{"gpu_model":"h100-80gb","tier":"on-demand","region":"local","per_gpu_hour":"2.50"},
+                              {"gpu_model":"h100-80gb","tier":"spot","region":"local","per_gpu_hour":"1.10"}]}
+                """,
+        });
+        await db.SaveChangesAsync();
+    }
 
     var seedClock = Stopwatch.StartNew();
-    var firstJob = await SeedAsync(app.Services.GetRequiredService<Database>(), orgId, projects, jobs);
-    Console.WriteLine($"Seeded {jobs:N0} jobs, {jobs * 3:N0} job events, {jobs:N0} usage entries in {seedClock.Elapsed.TotalSeconds:0.0} s");
-    await Task.Delay(2500); // the price sheet takes effect
+    var database = app.Services.GetRequiredService<Database>();
+    var firstJob = await SeedAsync(database, orgId, projects, jobs);
+    // The server's own job meter turns each ended attempt into a usage entry on the org's hash-chained ledger.
+    while (true)
+    {
+        await using var db = database.Open();
+        if (await db.UsageEntries.CountAsync() >= jobs)
+            break;
+        await Task.Delay(500);
+    }
+    Console.WriteLine($"Seeded {jobs:N0} jobs and {jobs * 3:N0} job events, metered into {jobs:N0} usage entries, in {seedClock.Elapsed.TotalSeconds:0.0} s");
 
     using var browser = await SignInAsync(address, adminKey);
     string[] pages =
@@ -75,24 +94,34 @@ try
         "/", "/jobs", "/jobs?state=succeeded", $"/jobs/{firstJob}", "/jobs/new", "/usage", "/invoices", "/prices", "/prices/publish", "/reservations",
         "/playground", "/keys", "/members", "/audit", "/fleet", "/economics",
     ];
-    Console.WriteLine($"{"page",-28} {"p50 ms",8} {"p99 ms",8} {"max ms",8}  (n = {repeats})");
+    Console.WriteLine($"{"page",-40} {"p50 ms",8} {"p99 ms",8} {"max ms",8}  (n = {repeats})");
     foreach (var page in pages)
+        await TimeAsync(browser, page, page.Replace(firstJob, "{id}", StringComparison.Ordinal), repeats);
+    // The API calls behind the pages that make the most, timed alone with the operator's key.
+    string[] calls =
+    [
+        "/v1/orgs?limit=100", "/v1/projects?limit=100", "/v1/jobs?state=running&limit=100", "/v1/jobs?limit=50",
+        "/v1/usage?group_by=meter", "/v1/usage?group_by=day,project,meter", "/v1/invoices/upcoming", "/v1/operator/economics",
+    ];
+    foreach (var call in calls)
+        await TimeAsync(api, call, "API " + call, repeats);
+    // Cold: one more usage entry appended before each request, so no answer computed before it may be reused.
+    var seq = 2_000_000L;
+    async Task GrowLedgerAsync()
     {
-        var times = new List<double>();
-        for (var i = 0; i < repeats + 3; i++)
+        await using var db = database.Open();
+        var at = DateTimeOffset.UtcNow.AddMinutes(-5);
+        db.UsageEntries.Add(new UsageEntryRow
         {
-            var clock = Stopwatch.StartNew();
-            using var response = await browser.GetAsync(page);
-            var body = await response.Content.ReadAsStringAsync();
-            clock.Stop();
-            if (response.StatusCode != HttpStatusCode.OK || body.Contains("role=\"alert\"", StringComparison.Ordinal))
-                throw new InvalidOperationException($"{page} answered {(int)response.StatusCode}{(body.Contains("role=\"alert\"", StringComparison.Ordinal) ? " with an error on the page" : "")}");
-            if (i >= 3)
-                times.Add(clock.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        Console.WriteLine($"{page.Replace(firstJob, "{id}", StringComparison.Ordinal),-28} {Percentile(times, 0.50),8:0.0} {Percentile(times, 0.99),8:0.0} {times[^1],8:0.0}");
+            Id = $"bench:{seq}", OrgId = orgId, Seq = seq++, ProjectId = projects[0], Meter = "gpu_seconds", Quantity = 1000, Tier = "on-demand",
+            GpuModel = "h100-80gb", Region = "local", Start = at, End = at.AddMinutes(1), RecordedAt = at.AddMinutes(1), PrevHash = "bench", Hash = "bench",
+        });
+        await db.SaveChangesAsync();
     }
+    foreach (var page in new[] { "/", "/usage", "/invoices" })
+        await TimeAsync(browser, page, page + " (ledger grown)", repeats, GrowLedgerAsync);
+    foreach (var call in new[] { "/v1/usage?group_by=meter", "/v1/invoices/upcoming" })
+        await TimeAsync(api, call, "API " + call + " (ledger grown)", repeats, GrowLedgerAsync);
     await app.StopAsync();
 }
 finally
@@ -101,16 +130,37 @@ finally
     Directory.Delete(dir, recursive: true);
 }
 
+static async Task TimeAsync(HttpClient client, string path, string label, int repeats, Func<Task>? before = null)
+{
+    var times = new List<double>();
+    for (var i = 0; i < repeats + 3; i++)
+    {
+        if (before is not null)
+            await before();
+        var clock = Stopwatch.StartNew();
+        using var response = await client.GetAsync(path);
+        var body = await response.Content.ReadAsStringAsync();
+        clock.Stop();
+        var alert = body.Contains("role=\"alert\"", StringComparison.Ordinal);
+        if (response.StatusCode != HttpStatusCode.OK || alert)
+            throw new InvalidOperationException($"{path} answered {(int)response.StatusCode}{(alert ? " with an error on the page" : "")}");
+        if (i >= 3)
+            times.Add(clock.Elapsed.TotalMilliseconds);
+    }
+    times.Sort();
+    Console.WriteLine($"{label,-40} {Percentile(times, 0.50),8:0.0} {Percentile(times, 0.99),8:0.0} {times[^1],8:0.0}");
+}
+
 static double Percentile(List<double> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
 
 // Ended jobs only (succeeded, failed, cancelled), so the scheduler has nothing to start; each with queued → running →
-// its end, and the GPU time it used as one usage entry. Ids sort by creation, as the API's do.
+// its end, the running event carrying the placement the meter prices. Ids sort by creation, as the API's do.
 static async Task<string> SeedAsync(Database database, string orgId, List<string> projects, int count)
 {
     var now = DateTimeOffset.UtcNow;
     var random = new Random(42);
     string[] ends = ["succeeded", "succeeded", "succeeded", "failed", "cancelled"];
-    string[] tiers = ["on-demand", "on-demand", "spot"];
+    string[] tiers = ["on-demand"];
     string? first = null;
     const int batch = 1000;
     for (var start = 0; start < count; start += batch)
@@ -138,12 +188,6 @@ static async Task<string> SeedAsync(Database database, string orgId, List<string
             db.JobEvents.Add(new JobEventRow { JobId = id, OrgId = orgId, Attempt = 1, Time = created, FromState = "", ToState = "queued", Reason = "submitted" });
             db.JobEvents.Add(new JobEventRow { JobId = id, OrgId = orgId, Attempt = 1, Time = began, FromState = "queued", ToState = "running", Reason = "running (attempt 1)", Placement = placement });
             db.JobEvents.Add(new JobEventRow { JobId = id, OrgId = orgId, Attempt = 1, Time = ended, FromState = "running", ToState = end, Reason = end });
-            db.UsageEntries.Add(new UsageEntryRow
-            {
-                Id = $"use_{id}_1", OrgId = orgId, Seq = 1_000_000 + i, ProjectId = project, Meter = "gpu_seconds",
-                Quantity = (long)(ended - began).TotalSeconds * gpus, Tier = tier, GpuModel = "h100-80gb", Region = "local",
-                Start = began, End = ended, RecordedAt = ended, PrevHash = "bench", Hash = "bench-" + i.ToString(CultureInfo.InvariantCulture),
-            });
         }
         await db.SaveChangesAsync();
     }
