@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Headroom.Core.Access;
 using Headroom.Core.Fleet;
-using Headroom.Server.Api;
 using Headroom.Core.Workloads;
+using Headroom.Server.Api;
 using Headroom.Server.Identity;
 using Headroom.Server.Jobs;
 using Headroom.Store;
