@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Headroom.Cli.Tests;
 using Headroom.Gateway.Tests.Infrastructure;
+using Headroom.Server.Tests.Infrastructure;
 using Headroom.Tests;
 using Microsoft.Playwright;
 
@@ -10,7 +11,7 @@ namespace Headroom.Console.Tests;
 
 /// <summary>
 /// One real <c>headroom up</c> (a temp SQLite store, one local node with 4 declared GPUs, project <c>research</c>, the tiny chat model <c>tiny</c>) and
-/// one headless Chromium, shared by the tests of a class. The browser is Debian's chromium, found at
+/// an OIDC issuer (<c>corp</c>) the console may sign in with, and one headless Chromium, shared by the tests of a class. The browser is Debian's chromium, found at
 /// <c>TEST_CHROMIUM</c> (default <c>/usr/bin/chromium</c>); Playwright downloads no browser. (Not a <c>HEADROOM_*</c> name:
 /// the server reads those as settings and refuses unknown ones.)
 /// </summary>
@@ -18,6 +19,7 @@ public sealed class ConsoleServer : IAsyncLifetime
 {
     public const string ProjectName = "research";
     public const string ChatModel = "tiny";
+    public const string IssuerName = "corp";
 
     private readonly TempDirectory _dir = new();
     private HeadroomProcess? _process;
@@ -27,6 +29,7 @@ public sealed class ConsoleServer : IAsyncLifetime
     public string AdminKey { get; private set; } = "";
     public string ProjectId { get; private set; } = "";
     public IBrowser Browser { get; private set; } = default!;
+    public LocalOidcIssuer Issuer { get; private set; } = default!;
     public HttpClient Api { get; private set; } = default!;
 
     public static string ScreenshotDir { get; } = Path.Combine(AppContext.BaseDirectory, "screenshots");
@@ -39,7 +42,13 @@ public sealed class ConsoleServer : IAsyncLifetime
         // A tiny GGUF with random weights (it loads and answers in milliseconds) for the playground's streamed chat.
         var gguf = Path.Combine(_dir.Path, "tiny.gguf");
         TinyGguf.Write(gguf);
-        _process = HeadroomProcess.Start(["up", "--data", data, "--port", "0", "--fleet", fleet, "--model", $"{ChatModel}={gguf}"]);
+        Issuer = await LocalOidcIssuer.StartAsync();
+        var config = Path.Combine(_dir.Path, "headroom.json");
+        await File.WriteAllTextAsync(config, $$"""
+            {"oidc":{"issuers":[{"name":"{{IssuerName}}","authority":"{{Issuer.Authority}}","audience":"headroom","require_https_metadata":false,
+              "client_id":"{{LocalOidcIssuer.ClientId}}","client_secret":"{{LocalOidcIssuer.ClientSecret}}"} ] } }
+            """);
+        _process = HeadroomProcess.Start(["up", "--config", config, "--data", data, "--port", "0", "--fleet", fleet, "--model", $"{ChatModel}={gguf}"]);
         Address = await _process.AddressAsync();
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(data, "admin.key"))).Trim();
         Api = new HttpClient { BaseAddress = Address };
@@ -72,6 +81,8 @@ public sealed class ConsoleServer : IAsyncLifetime
         Api?.Dispose();
         if (_process is not null)
             await _process.DisposeAsync();
+        if (Issuer is not null)
+            await Issuer.DisposeAsync();
         _dir.Dispose();
     }
 

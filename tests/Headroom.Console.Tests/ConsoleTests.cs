@@ -405,6 +405,81 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task The_fleet_page_draws_which_GPUs_running_jobs_hold_by_tier()
+    {
+        var onDemand = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"two-gpus","gpus_per_node":2,"command":["/bin/sleep","120"]}"""))["id"]!.GetValue<string>();
+        var spot = (await server.PostAsync("/v1/jobs", $$"""{"project_id":"{{server.ProjectId}}","name":"one-spot","gpus_per_node":1,"tier":"spot","command":["/bin/sleep","120"]}"""))["id"]!.GetValue<string>();
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while ((await server.GetAsync("/v1/fleet/nodes/box-1"))["allocated_milli_gpus"]!.GetValue<long>() < 3000)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the jobs did not start");
+                await Task.Delay(300);
+            }
+            var page = await server.SignedInPageAsync();
+            await page.GotoAsync("/fleet");
+            var row = page.Locator("tr[data-allocation='box-1']");
+            await Expect(row).ToContainTextAsync("3 of 4");
+            await Expect(row).ToContainTextAsync($"on-demand {onDemand}");
+            await Expect(row).ToContainTextAsync($"spot {spot}");
+            await Expect(row).ToContainTextAsync(": free");
+            await Expect(page.GetByRole(AriaRole.Img, new() { Name = "GPU allocation per node: 3 of 4 GPUs held" })).ToBeVisibleAsync();
+            // chart.js drew it: one stacked bar per node, one cell per GPU, the held ones in their tier's colour.
+            Assert.Equal(4, await page.EvaluateAsync<int>("() => Chart.getChart('allocation-heatmap').data.datasets.length"));
+            Assert.Equal("#e07b39", await page.EvaluateAsync<string>("""
+                () => Chart.getChart('allocation-heatmap').data.datasets.map(d => d.backgroundColor[0]).find(c => c === '#e07b39')
+                """));
+            await ConsoleServer.ScreenshotAsync(page, "fleet-allocation");
+        }
+        finally
+        {
+            await server.PostAsync($"/v1/jobs/{onDemand}/cancel", "{}");
+            await server.PostAsync($"/v1/jobs/{spot}/cancel", "{}");
+        }
+    }
+
+    [Fact]
+    public async Task The_operator_edits_the_price_sheet_a_bad_rate_is_refused_by_its_row_and_the_fixed_version_is_published()
+    {
+        var before = (await server.GetAsync("/v1/prices"))["versions"]!.AsArray().Count;
+        var page = await server.SignedInPageAsync();
+        await page.GotoAsync("/prices");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Publish a new version" }).ClickAsync();
+        // The form starts from the latest version: its three GPU rates, then blank rows.
+        await Expect(page.GetByLabel("GPU model, row 1")).ToHaveValueAsync("h100-80gb");
+        await Expect(page.GetByLabel("Per GPU-hour, row 1")).ToHaveValueAsync("2.50");
+        await Expect(page.GetByLabel("GPU model, row 4")).ToHaveValueAsync("");
+        await Expect(page.Locator("section[aria-labelledby=tiers] tbody tr").First).ToContainTextAsync("local");
+
+        await page.GetByLabel("Per GPU-hour, row 1").FillAsync("2.75");
+        await page.GetByLabel("GPU model, row 4").FillAsync("h100-80gb");
+        await page.GetByLabel("Tier, row 4").SelectOptionAsync("internal");
+        await page.GetByLabel("Region, row 4").FillAsync("local");
+        await page.GetByLabel("Per GPU-hour, row 4").FillAsync("cheap");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Publish version" }).ClickAsync();
+        var alert = page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("The price sheet was not published.");
+        await Expect(alert).ToContainTextAsync("field GPU rate row 4, per_gpu_hour");
+        await Expect(page.GetByLabel("Per GPU-hour, row 4")).ToHaveValueAsync("cheap");
+        Assert.Equal(before, (await server.GetAsync("/v1/prices"))["versions"]!.AsArray().Count);
+
+        await page.GetByLabel("Per GPU-hour, row 4").FillAsync("0.40");
+        await ConsoleServer.ScreenshotAsync(page, "prices-publish");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Publish version" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/prices\\?notice=prices.published$"));
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("was published");
+
+        var versions = (await server.GetAsync("/v1/prices"))["versions"]!.AsArray();
+        Assert.Equal(before + 1, versions.Count);
+        var rates = versions[^1]!["gpu_rates"]!.AsArray();
+        Assert.Equal(4, rates.Count);
+        Assert.Contains(rates, r => r!["tier"]!.GetValue<string>() == "internal" && r["per_gpu_hour"]!.GetValue<string>() == "0.40");
+        Assert.Contains(rates, r => r!["tier"]!.GetValue<string>() == "on-demand" && r["per_gpu_hour"]!.GetValue<string>() == "2.75");
+        await Expect(page.Locator("section[aria-labelledby=history] tbody tr")).ToHaveCountAsync(before + 1);
+    }
+
+    [Fact]
     public async Task Signing_out_ends_the_session_and_signing_in_returns_to_the_page_asked_for()
     {
         var page = await server.SignedInPageAsync();
@@ -422,6 +497,53 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         await page.GetByLabel("API key").FillAsync(server.AdminKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(page).ToHaveURLAsync(new Regex("/fleet$"));
+    }
+
+    [Fact]
+    public async Task Signing_in_with_the_OIDC_issuer_maps_the_identity_to_its_role_and_starts_a_session()
+    {
+        server.Issuer.SignedInAs = new Dictionary<string, object> { ["sub"] = "ada", ["org"] = "internal", ["role"] = "admin", ["email"] = "ada@operator.example" };
+        var page = await server.NewPageAsync();
+        await page.GotoAsync("/members");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?return_to=%2Fmembers"));
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Sign in with {ConsoleServer.IssuerName}" }).ClickAsync();
+
+        // Through the issuer's authorize endpoint and back through the callback, to the page asked for, signed in as an admin.
+        await Expect(page).ToHaveURLAsync(new Regex("/members$"));
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        // The session holds the id token, which the API maps like any bearer token: the org's admin reads its members, but
+        // the role claim gave no fleet-admin.
+        await page.GotoAsync("/fleet");
+        await Expect(page.GetByRole(AriaRole.Alert).First).ToContainTextAsync("HTTP 403");
+        var session = Assert.Single(await page.Context.CookiesAsync(), c => c.Name == "headroom_console");
+        Assert.True(session.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "headroom_oidc");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/signin"));
+    }
+
+    [Fact]
+    public async Task An_OIDC_sign_in_that_maps_to_no_member_or_is_refused_or_forged_starts_no_session()
+    {
+        var page = await server.NewPageAsync();
+        // A tenant identity whose email is no member of that org and with no role claim.
+        server.Issuer.SignedInAs = new Dictionary<string, object> { ["sub"] = "eve", ["org"] = "internal", ["email"] = "eve@elsewhere.example" };
+        await page.GotoAsync("/signin");
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Sign in with {ConsoleServer.IssuerName}" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?reason=oidc-member"));
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("not a member here");
+        await ConsoleServer.ScreenshotAsync(page, "signin-oidc-refused");
+
+        server.Issuer.SignedInAs = null;
+        await page.GetByRole(AriaRole.Link, new() { Name = $"Sign in with {ConsoleServer.IssuerName}" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("did not sign you in");
+
+        // A callback this browser did not start (no flow cookie, or another state) is refused before any code is used.
+        await page.GotoAsync("/signin/oidc/callback?code=stolen&state=guessed");
+        await Expect(page).ToHaveURLAsync(new Regex("/signin\\?reason=oidc-state"));
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name == "headroom_console");
     }
 
     [Fact]
@@ -468,6 +590,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         { "/usage", "every-page-usage", false },
         { "/invoices", "every-page-invoices", false },
         { "/prices", "prices", true },
+        { "/prices/publish", "every-page-prices-publish", false },
         { "/playground", "every-page-playground", false },
         { "/reservations", "every-page-reservations", false },
         { "/keys", "every-page-keys", false },

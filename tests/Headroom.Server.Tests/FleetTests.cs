@@ -64,6 +64,42 @@ public sealed class FleetTests
         Assert.Equal("slurm", node["runtime"]!.GetValue<string>());
     }
 
+    [Theory]
+    [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
+    public async Task A_node_reports_which_GPUs_running_jobs_hold_and_in_which_tier(StoreProvider provider)
+    {
+        await using var server = await TestServer.StartAsync(provider, fleetYaml: TestFleets.LocalBox(4));
+        using var admin = server.Admin();
+        var (orgId, key) = await server.CreateTenantAsync("acme");
+        using var owner = server.Client(key);
+        var project = (await owner.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var onDemand = (await owner.PostJsonAsync("/v1/jobs", new { project_id = project, gpus_per_node = 2, command = new[] { "/bin/sleep", "60" } }))["id"]!.GetValue<string>();
+        var spot = (await owner.PostJsonAsync("/v1/jobs", new { project_id = project, gpus_per_node = 1, tier = "spot", command = new[] { "/bin/sleep", "60" } }))["id"]!.GetValue<string>();
+        await owner.WaitForJobAsync(onDemand, j => j["state"]!.GetValue<string>() == "running");
+        await owner.WaitForJobAsync(spot, j => j["state"]!.GetValue<string>() == "running");
+
+        var node = await admin.GetJsonAsync("/v1/fleet/nodes/box-1");
+        var listed = (await admin.GetJsonAsync("/v1/fleet/nodes"))["data"]![0]!;
+        using var tenantAsks = await owner.GetAsync("/v1/fleet/nodes/box-1");
+
+        Assert.Equal(3000, node["allocated_milli_gpus"]!.GetValue<long>());
+        var allocations = node["allocations"]!.AsArray().Select(a => (
+            Gpu: a!["gpu"]!.GetValue<int>(), Job: a["job_id"]!.GetValue<string>(), Org: a["org_id"]!.GetValue<string>(), Tier: a["tier"]!.GetValue<string>(), Milli: a["milli_gpus"]!.GetValue<int>())).ToList();
+        Assert.Equal(3, allocations.Select(a => a.Gpu).Distinct().Count());
+        Assert.Equal(2, allocations.Count(a => a.Job == onDemand && a.Tier == "on-demand" && a.Milli == 1000));
+        Assert.Single(allocations, a => a.Job == spot && a.Tier == "spot");
+        Assert.All(allocations, a => Assert.Equal(orgId, a.Org));
+        Assert.Equal(node["allocations"]!.ToJsonString(), listed["allocations"]!.ToJsonString());
+        Assert.Equal(HttpStatusCode.Forbidden, tenantAsks.StatusCode);
+
+        await owner.PostJsonAsync($"/v1/jobs/{onDemand}/cancel", new { }, HttpStatusCode.OK);
+        await owner.WaitForJobAsync(onDemand, j => j["state"]!.GetValue<string>() == "cancelled");
+        node = await admin.GetJsonAsync("/v1/fleet/nodes/box-1");
+        Assert.Equal(1000, node["allocated_milli_gpus"]!.GetValue<long>());
+        Assert.Equal(spot, Assert.Single(node["allocations"]!.AsArray())!["job_id"]!.GetValue<string>());
+        await owner.PostJsonAsync($"/v1/jobs/{spot}/cancel", new { }, HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task Tenants_see_capacity_but_not_nodes()
     {

@@ -141,6 +141,37 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void An_issuers_console_client_is_read_and_a_secret_or_redirect_without_a_client_id_is_refused()
+    {
+        var (settings, errors) = Read(new() { ["data"] = _dir.Path }, new()
+        {
+            ["HEADROOM_OIDC__ISSUERS__0__NAME"] = "okta",
+            ["HEADROOM_OIDC__ISSUERS__0__AUTHORITY"] = "https://corp.okta.example",
+            ["HEADROOM_OIDC__ISSUERS__0__AUDIENCE"] = "api://headroom",
+            ["HEADROOM_OIDC__ISSUERS__0__CLIENT_ID"] = "headroom-console",
+            ["HEADROOM_OIDC__ISSUERS__0__CLIENT_SECRET"] = "s3cret",
+            ["HEADROOM_OIDC__ISSUERS__0__REDIRECT_URI"] = "https://console.example/signin/oidc/callback",
+        });
+        Assert.Empty(errors);
+        var issuer = Assert.Single(settings!.OidcIssuers);
+        Assert.Equal(("headroom-console", "s3cret", "https://console.example/signin/oidc/callback"), (issuer.ClientId, issuer.ClientSecret, issuer.RedirectUri!.ToString()));
+
+        (settings, errors) = Read(new() { ["data"] = _dir.Path }, new()
+        {
+            ["HEADROOM_OIDC__ISSUERS__0__NAME"] = "corp sso",
+            ["HEADROOM_OIDC__ISSUERS__0__AUTHORITY"] = "https://corp.example",
+            ["HEADROOM_OIDC__ISSUERS__0__AUDIENCE"] = "headroom",
+            ["HEADROOM_OIDC__ISSUERS__0__CLIENT_SECRET"] = "s3cret",
+            ["HEADROOM_OIDC__ISSUERS__0__REDIRECT_URI"] = "https://console.example/elsewhere",
+        });
+        Assert.Null(settings);
+        Assert.Collection(errors.Order(StringComparer.Ordinal),
+            e => Assert.StartsWith("oidc.issuers[0].client_id: is required with client_secret or redirect_uri", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("oidc.issuers[0].name: 'corp sso' may hold only", e, StringComparison.Ordinal),
+            e => Assert.StartsWith("oidc.issuers[0].redirect_uri: 'https://console.example/elsewhere' is not an absolute", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_slurm_section_makes_this_replica_drive_the_slurm_runtime()
     {
         var conf = Path.Combine(_dir.Path, "slurm.conf");

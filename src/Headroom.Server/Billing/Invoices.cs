@@ -158,9 +158,24 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time)
     {
         await using var db = database.Open();
         var period = BillingPeriod.MonthOf(time.GetUtcNow());
-        var (invoice, events) = await BuildAsync(db, orgId, period, await ChainSeqAsync(db, orgId, cancellationToken), cancellationToken);
-        return InvoiceForms.View(invoice, null, "draft", events, null);
+        var lastSeq = await ChainSeqAsync(db, orgId, cancellationToken);
+        // A draft is a pure function of the ledger up to its head, the price sheet and the spot prices (BuildAsync): while
+        // none has grown since the last draft of this org and period, that draft is still exact.
+        var watermark = (lastSeq,
+            await db.PriceSheetVersions.MaxAsync(v => (int?)v.Number, cancellationToken),
+            await db.SpotPricePoints.Where(p => p.Time < period.End).MaxAsync(p => (DateTimeOffset?)p.Time, cancellationToken)).ToString();
+        var key = $"{orgId}|{period.Start:O}";
+        if (_drafts.TryGetValue(key, out var cached) && cached.Watermark == watermark)
+            return cached.Draft;
+        var (invoice, events) = await BuildAsync(db, orgId, period, lastSeq, cancellationToken);
+        var draft = InvoiceForms.View(invoice, null, "draft", events, null);
+        if (_drafts.Count >= 1024)
+            _drafts.Clear();
+        _drafts[key] = (watermark, draft);
+        return draft;
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Watermark, InvoiceView Draft)> _drafts = new(StringComparer.Ordinal);
 
     /// <summary>Issues the invoice of <paramref name="orgId"/> for a closed <paramref name="period"/>, once.</summary>
     public async Task<(IssueOutcome Outcome, InvoiceRow? Row)> IssueAsync(string orgId, BillingPeriod period, CancellationToken cancellationToken)

@@ -84,7 +84,7 @@ internal static class UsageEndpoints
         usage.MapGet("/events", Events).WithName("usage.events").RequireAccess(Permission.UsageRead);
     }
 
-    private static async Task<IResult> Report(HttpContext http, Database database, TimeProvider time)
+    private static async Task<IResult> Report(HttpContext http, Database database, TimeProvider time, UsageReportCache reports)
     {
         var principal = Access.Required(http);
         var q = http.Request.Query;
@@ -110,6 +110,16 @@ internal static class UsageEndpoints
         var period = new BillingPeriod(from, to);
 
         await using var db = database.Open();
+        // The ledger is append-only and a report is a pure function of its events, the price sheet and the spot
+        // prices: while none of the three has grown since the last identical request, that answer is still exact.
+        var key = $"{principal.OrgId}|{principal.ProjectId}|{from:O}|{to:O}|{string.Join(',', names)}";
+        var watermark = (
+            await db.UsageEntries.Where(u => u.OrgId == principal.OrgId).MaxAsync(u => (long?)u.Seq, http.RequestAborted),
+            await db.PriceSheetVersions.MaxAsync(v => (int?)v.Number, http.RequestAborted),
+            await db.SpotPricePoints.Where(p => p.Time < to).MaxAsync(p => (DateTimeOffset?)p.Time, http.RequestAborted)).ToString();
+        if (reports.TryGetValue(key, out var cached) && cached.Watermark == watermark)
+            return Results.Json(cached.Report, Json.Options);
+
         var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
         var events = (await rows.ToListAsync(http.RequestAborted)).Select(r => UsageRows.ToEntry(r).Event).ToList();
         var (sheet, _) = await PriceEndpoints.LoadAsync(db, http.RequestAborted);
@@ -124,12 +134,18 @@ internal static class UsageEndpoints
             ? "No price sheet has been published: usage is listed as quantities without amounts."
             : unpriced.Count > 0 ? "Some usage has no price in force (see problems): it is listed under unpriced, as quantities without amounts." : null;
         var estimated = events.Where(e => e.Estimated && period.Contains(e.Start)).Sum(e => e.Quantity);
-        return Results.Json(new UsageReportView(
+        var report = new UsageReportView(
             from, to, names, sheet.Currency, sheet.Versions.Count > 0, note, estimated,
             [.. UsageReport.Group(rating.Charges, groupBy).Select(r => View(r, priced: true))],
             [.. UsageReport.Group(unpriced, groupBy).Select(r => View(r, priced: false))],
-            [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, InvoiceForms.ProblemCode(p.Kind), p.Message))]), Json.Options);
+            [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, InvoiceForms.ProblemCode(p.Kind), p.Message))]);
+        if (reports.Count >= MaxCachedReports)
+            reports.Clear();
+        reports[key] = (watermark, report);
+        return Results.Json(report, Json.Options);
     }
+
+    private const int MaxCachedReports = 1024;
 
     /// <summary>
     /// The raw ledger in seq order, paged with <c>after</c> = a seq. <c>from</c>/<c>to</c> keep the events that touch
@@ -206,5 +222,17 @@ internal static class UsageEndpoints
         if (value.Year is < 2000 or > 9000)
             return Errors.BadRequest($"{name} must be between the years 2000 and 9000.", name);
         return null;
+    }
+}
+
+/// <summary>
+/// This replica's last usage report per org, key scope, period and grouping, with the watermark (ledger head, price sheet
+/// version, latest spot price) it was computed at. One per host: two servers in one process never share answers.
+/// </summary>
+internal sealed class UsageReportCache : System.Collections.Concurrent.ConcurrentDictionary<string, (string Watermark, UsageReportView Report)>
+{
+    public UsageReportCache()
+        : base(StringComparer.Ordinal)
+    {
     }
 }

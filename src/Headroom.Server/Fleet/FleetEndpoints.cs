@@ -1,8 +1,10 @@
 using System.Text.Json;
 using Headroom.Core.Access;
 using Headroom.Core.Fleet;
+using Headroom.Core.Workloads;
 using Headroom.Server.Api;
 using Headroom.Server.Identity;
+using Headroom.Server.Jobs;
 using Headroom.Store;
 using Headroom.Store.Fleet;
 using Microsoft.AspNetCore.Builder;
@@ -27,6 +29,9 @@ public sealed record ClusterView(string Name, string Region, string Runtime, IRe
 
 public sealed record GpuView(int Index, string Model, string? Uuid, long MemoryMib);
 
+/// <summary>Milli-GPUs of one GPU of a node bound to a job that holds capacity now (scheduled, starting or running).</summary>
+public sealed record GpuAllocationView(int Gpu, string JobId, string OrgId, string Tier, int MilliGpus);
+
 public sealed record NodeView(
     string Name,
     string Region,
@@ -42,13 +47,16 @@ public sealed record NodeView(
     string StateReason,
     DateTimeOffset UpdatedAt,
     DateTimeOffset? LastHeartbeatAt,
-    IReadOnlyList<GpuView>? Gpus)
+    IReadOnlyList<GpuView>? Gpus,
+    long AllocatedMilliGpus,
+    IReadOnlyList<GpuAllocationView> Allocations)
 {
     public string Object => "node";
 
-    internal static NodeView Of(NodeRow r, IReadOnlyList<GpuView>? gpus = null) => new(
+    internal static NodeView Of(NodeRow r, IReadOnlyList<GpuAllocationView> allocations, IReadOnlyList<GpuView>? gpus = null) => new(
         r.Name, r.Region, r.Cluster, r.Runtime, r.GpuModel, r.GpuCount, r.GpuMemoryMib, r.CpuMilli, r.MemoryMib,
-        JsonSerializer.Deserialize<Dictionary<string, string>>(r.Labels) ?? [], r.State, r.StateReason, r.UpdatedAt, r.LastHeartbeatAt, gpus);
+        JsonSerializer.Deserialize<Dictionary<string, string>>(r.Labels) ?? [], r.State, r.StateReason, r.UpdatedAt, r.LastHeartbeatAt, gpus,
+        allocations.Sum(a => (long)a.MilliGpus), allocations);
 }
 
 public sealed record NodeActionRequest(string? Reason);
@@ -125,7 +133,8 @@ internal static class FleetEndpoints
             query = query.Where(n => n.State == state);
         }
         var rows = await page.ApplyTo(query, n => n.Name).ToListAsync(http.RequestAborted);
-        return Results.Json(page.Build(rows, r => NodeView.Of(r), v => v.Name), Json.Options);
+        var allocations = await AllocationsAsync(db, http.RequestAborted);
+        return Results.Json(page.Build(rows, r => NodeView.Of(r, allocations[r.Name].ToList()), v => v.Name), Json.Options);
     }
 
     private static async Task<IResult> Node(HttpContext http, string id, Database database)
@@ -136,7 +145,7 @@ internal static class FleetEndpoints
             return Errors.NotFound("node", id);
         var gpus = await db.Gpus.AsNoTracking().Where(g => g.Node == id).OrderBy(g => g.Index)
             .Select(g => new GpuView(g.Index, g.Model, g.Uuid, g.MemoryMib)).ToListAsync(http.RequestAborted);
-        return Results.Json(NodeView.Of(row, gpus), Json.Options);
+        return Results.Json(NodeView.Of(row, [.. (await AllocationsAsync(db, http.RequestAborted))[id]], gpus), Json.Options);
     }
 
     private static async Task<IResult> Act(HttpContext http, string id, NodeActionRequest? body, Database database, TimeProvider time, NodeAction action)
@@ -159,6 +168,23 @@ internal static class FleetEndpoints
             row.UpdatedAt = time.GetUtcNow();
             await db.SaveChangesAsync(http.RequestAborted);
         }
-        return Results.Json(NodeView.Of(row), Json.Options);
+        return Results.Json(NodeView.Of(row, [.. (await AllocationsAsync(db, http.RequestAborted))[id]]), Json.Options);
+    }
+
+    private static readonly string[] s_holdingCapacity = [.. Enum.GetValues<JobState>().Where(s => s.HoldsCapacity()).Select(s => s.ToCode())];
+
+    /// <summary>
+    /// Who holds each GPU, by node: the placements of the jobs that hold capacity, the same ones the scheduler's snapshot
+    /// counts as used. One query over the jobs' state index, however many nodes are asked for.
+    /// </summary>
+    internal static async Task<ILookup<string, GpuAllocationView>> AllocationsAsync(HeadroomDb db, CancellationToken cancellationToken)
+    {
+        var jobs = await db.Jobs.AsNoTracking().Where(j => s_holdingCapacity.Contains(j.State) && j.Placement != null)
+            .Select(j => new { j.Id, j.OrgId, j.Tier, j.Placement }).ToListAsync(cancellationToken);
+        return jobs
+            .SelectMany(j => JsonSerializer.Deserialize<List<PlacementView>>(j.Placement!, Json.Options)!
+                .SelectMany(p => p.Gpus.Select(g => (p.Node, View: new GpuAllocationView(g, j.Id, j.OrgId, j.Tier, p.GpuMilli)))))
+            .OrderBy(a => a.View.Gpu).ThenBy(a => a.View.JobId, StringComparer.Ordinal)
+            .ToLookup(a => a.Node, a => a.View, StringComparer.Ordinal);
     }
 }

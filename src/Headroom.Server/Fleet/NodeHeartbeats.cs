@@ -75,7 +75,7 @@ internal static class NodeHeartbeats
             http.Items[AuditMiddleware.AlreadyAuditedItem] = true;
         }
         await db.SaveChangesAsync(http.RequestAborted);
-        return Results.Json(new NodeHeartbeatView(NodeView.Of(row),
+        return Results.Json(new NodeHeartbeatView(NodeView.Of(row, [.. (await FleetEndpoints.AllocationsAsync(db, http.RequestAborted))[id]]),
             [.. issues.Select(i => new NodeHealthIssueView(i.Kind.ToCode(), i.GpuIndex, i.Message))]), Json.Options);
     }
 }

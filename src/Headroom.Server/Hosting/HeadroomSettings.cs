@@ -108,4 +108,13 @@ public sealed record OidcIssuerSettings
     public string OrgClaim { get; init; } = "org";
     public string RoleClaim { get; init; } = "role";
     public bool RequireHttpsMetadata { get; init; } = true;
+
+    /// <summary>The console's client id at this issuer; set, the sign-in page offers "Sign in with" this issuer, and its id tokens (audience = client id) are accepted as bearer tokens too.</summary>
+    public string? ClientId { get; init; }
+
+    /// <summary>The console's client secret (a confidential client), sent with HTTP Basic at the token endpoint; null for a public client (PKCE only).</summary>
+    public string? ClientSecret { get; init; }
+
+    /// <summary>Where the issuer sends the browser back (<c>https://console.example/signin/oidc/callback</c>); null: this request's own scheme and host.</summary>
+    public Uri? RedirectUri { get; init; }
 }

@@ -51,7 +51,7 @@ public static class SettingsReader
 
     private static readonly HashSet<string> s_issuerKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "name", "authority", "audience", "org_claim", "role_claim", "require_https_metadata",
+        "name", "authority", "audience", "org_claim", "role_claim", "require_https_metadata", "client_id", "client_secret", "redirect_uri",
     };
 
     /// <param name="configFile">The <c>--config</c> file, or null.</param>
@@ -162,6 +162,20 @@ public static class SettingsReader
             var name = issuer["name"] is { Length: > 0 } n ? n : uri?.Host ?? $"issuer{issuer.Key}";
             if (!names.Add(name))
                 errors.Add($"{path}.name: '{name}' is used by another issuer");
+            else if (!name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+                errors.Add($"{path}.name: '{name}' may hold only letters, digits, '-', '_' and '.' (it is part of the console's sign-in URL)");
+            var clientId = issuer["client_id"] is { Length: > 0 } ci ? ci : null;
+            var clientSecret = issuer["client_secret"] is { Length: > 0 } cs ? cs : null;
+            Uri? redirect = null;
+            if (clientId is null && (clientSecret is not null || issuer["redirect_uri"] is { Length: > 0 }))
+                errors.Add($"{path}.client_id: is required with client_secret or redirect_uri (the console's sign-in uses all three)");
+            if (issuer["redirect_uri"] is { Length: > 0 } ru)
+            {
+                if (!Uri.TryCreate(ru, UriKind.Absolute, out redirect) || redirect.Scheme is not ("https" or "http") || redirect.AbsolutePath != "/signin/oidc/callback" || redirect.Query.Length > 0)
+                    errors.Add($"{path}.redirect_uri: '{ru}' is not an absolute http(s) URL ending in /signin/oidc/callback");
+                else if (redirect.Scheme == "http" && requireHttps && !redirect.IsLoopback)
+                    errors.Add($"{path}.redirect_uri: '{ru}' is not https; set require_https_metadata to false only for a trusted local issuer");
+            }
             issuers.Add(new OidcIssuerSettings
             {
                 Name = name,
@@ -170,6 +184,9 @@ public static class SettingsReader
                 OrgClaim = issuer["org_claim"] is { Length: > 0 } oc ? oc : "org",
                 RoleClaim = issuer["role_claim"] is { Length: > 0 } rc ? rc : "role",
                 RequireHttpsMetadata = requireHttps,
+                ClientId = clientId,
+                ClientSecret = clientSecret,
+                RedirectUri = redirect,
             });
         }
 

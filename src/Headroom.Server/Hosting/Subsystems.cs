@@ -78,6 +78,7 @@ internal static class Subsystems
     public static IServiceCollection AddHeadroomBilling(this IServiceCollection services)
     {
         services.AddSingleton<UsageWriter>();
+        services.AddSingleton<UsageReportCache>();
         services.AddSingleton<JobMeter>();
         services.AddHostedService(sp => sp.GetRequiredService<JobMeter>());
         services.AddSingleton<SpotPricer>();

@@ -41,6 +41,9 @@ internal static class Oidc
             {
                 o.Authority = issuer.Authority;
                 o.Audience = issuer.Audience;
+                // The console's sign-in forwards the issuer's id token (its audience is the console's client id) as its bearer token.
+                if (issuer.ClientId is not null)
+                    o.TokenValidationParameters.ValidAudiences = [issuer.Audience, issuer.ClientId];
                 o.RequireHttpsMetadata = issuer.RequireHttpsMetadata;
                 o.MapInboundClaims = false;
                 o.TokenValidationParameters.ValidIssuers = [issuer.Authority, issuer.Authority + "/"];
@@ -73,23 +76,30 @@ internal static class Oidc
 
     private static async Task MapAsync(TokenValidatedContext context, OidcIssuerSettings issuer)
     {
-        var token = context.Principal!;
+        var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
+        var (principal, failure) = await MapAsync(context.Principal!, issuer, database, context.Scheme.Name, context.HttpContext.RequestAborted);
+        if (principal is null)
+            context.Fail(failure!);
+        else
+            context.Principal = principal;
+    }
+
+    /// <summary>
+    /// A validated token's identity as a Headroom caller (org, roles, actor <c>issuer:sub</c>), or why it is none. The API's
+    /// bearer tokens and the console's OIDC sign-in both map through here, so the two can never disagree.
+    /// </summary>
+    public static async Task<(ClaimsPrincipal? Principal, string? Failure)> MapAsync(
+        ClaimsPrincipal token, OidcIssuerSettings issuer, Database database, string authenticationType, CancellationToken cancellationToken)
+    {
         var subject = token.FindFirst("sub")?.Value;
         var orgClaim = token.FindFirst(issuer.OrgClaim)?.Value;
         if (subject is null || orgClaim is null)
-        {
-            context.Fail($"The token has no 'sub' or no '{issuer.OrgClaim}' claim.");
-            return;
-        }
+            return (null, $"The token has no 'sub' or no '{issuer.OrgClaim}' claim.");
 
-        var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
         await using var db = database.Open();
-        var org = await db.Orgs.AsNoTracking().SingleOrDefaultAsync(o => o.Name == orgClaim || o.Id == orgClaim, context.HttpContext.RequestAborted);
+        var org = await db.Orgs.AsNoTracking().SingleOrDefaultAsync(o => o.Name == orgClaim || o.Id == orgClaim, cancellationToken);
         if (org is null)
-        {
-            context.Fail($"The token's org '{orgClaim}' is not an org here.");
-            return;
-        }
+            return (null, $"The token's org '{orgClaim}' is not an org here.");
 
         var roles = new HashSet<Role>();
         foreach (var claim in token.FindAll(issuer.RoleClaim))
@@ -100,7 +110,7 @@ internal static class Oidc
         if (roles.Count == 0 && token.FindFirst("email")?.Value is { } email)
         {
             var normalized = email.Trim().ToLowerInvariant();
-            var member = await db.Members.AsNoTracking().SingleOrDefaultAsync(m => m.OrgId == org.Id && m.Email == normalized, context.HttpContext.RequestAborted);
+            var member = await db.Members.AsNoTracking().SingleOrDefaultAsync(m => m.OrgId == org.Id && m.Email == normalized, cancellationToken);
             if (member is not null && Roles.TryParse(member.Role, out var memberRole))
                 roles.Add(memberRole);
         }
@@ -109,12 +119,8 @@ internal static class Oidc
         if (org.Id != Bootstrap.InternalOrgId)
             roles.Remove(Role.FleetAdmin);
         if (roles.Count == 0)
-        {
-            context.Fail($"The token names no known role in '{issuer.RoleClaim}' and its email is not a member of org '{org.Name}'.");
-            return;
-        }
+            return (null, $"The token names no known role in '{issuer.RoleClaim}' and its email is not a member of org '{org.Name}'.");
 
-        context.Principal = new ClaimsPrincipal(new ClaimsIdentity(
-            HeadroomClaims.For(org.Id, null, roles, "oidc", $"{issuer.Name}:{subject}"), context.Scheme.Name));
+        return (new ClaimsPrincipal(new ClaimsIdentity(HeadroomClaims.For(org.Id, null, roles, "oidc", $"{issuer.Name}:{subject}"), authenticationType)), null);
     }
 }

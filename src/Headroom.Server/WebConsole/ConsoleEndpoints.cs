@@ -29,6 +29,7 @@ internal static class ConsoleEndpoints
         services.AddRazorComponents();
         services.AddSingleton<ConsoleApi>();
         services.AddSingleton<ConsoleSession>();
+        services.AddSingleton<OidcSignIn>();
         return services;
     }
 
@@ -47,6 +48,8 @@ internal static class ConsoleEndpoints
             })
             .WithMetadata(new RequireAntiforgeryTokenAttribute(), ConsoleEndpoint.Marker)
             .ExcludeFromDescription();
+        app.MapGet(OidcSignIn.CallbackPath, (HttpContext http, OidcSignIn oidc) => oidc.CallbackAsync(http)).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
+        app.MapGet("/signin/oidc/{issuer}", (HttpContext http, string issuer, OidcSignIn oidc) => oidc.StartAsync(http, issuer)).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapGet("/jobs/{id}/log", FollowLogsAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapGet("/audit/export", ExportAuditAsync).WithMetadata(ConsoleEndpoint.Marker).ExcludeFromDescription();
         app.MapPost("/playground/chat", ChatAsync)

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 namespace Headroom.Server.WebConsole;
 
 /// <summary>
-/// The signed-in browser's API key, kept in one cookie: encrypted and authenticated with ASP.NET Data Protection
+/// The signed-in browser's API key (or, signed in with OIDC, its id token), kept in one cookie: encrypted and authenticated with ASP.NET Data Protection
 /// (so neither the browser nor a proxy log sees the key), HTTP-only (no script reads it), SameSite=Strict (no other
 /// site's form or link carries it) and Secure when the console is served over https. The cookie holds only the key;
 /// every page asks the API what the key may see, so a revoked or expired key ends the session at its next request.
@@ -35,9 +35,12 @@ internal sealed class ConsoleSession(IDataProtectionProvider protection, TimePro
         }
     }
 
-    public void SignIn(HttpContext http, string apiKey)
+    /// <summary>Starts a session with an API key, or an OIDC id token (<paramref name="until"/>: its expiry, if before the usual lifetime).</summary>
+    public void SignIn(HttpContext http, string apiKey, DateTimeOffset? until = null)
     {
         var expires = time.GetUtcNow() + Lifetime;
+        if (until < expires)
+            expires = until.Value;
         http.Response.Cookies.Append(CookieName, _protector.Protect(apiKey, expires), Options(http, expires));
     }
 

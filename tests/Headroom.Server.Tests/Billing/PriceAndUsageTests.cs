@@ -120,6 +120,31 @@ public sealed class PriceAndUsageTests
 
     [Theory]
     [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
+    public async Task A_report_asked_again_is_the_same_until_the_ledger_grows_and_then_counts_the_new_usage(StoreProvider provider)
+    {
+        await using var server = await TestServer.StartAsync(provider);
+        var (orgId, key) = await server.CreateTenantAsync("acme");
+        using var tenant = server.Client(key);
+        var from = Ahead(1);
+        var writer = server.Services.GetRequiredService<UsageWriter>();
+        await writer.AppendAsync(UsageEvent.GpuTime("job_a:1", orgId, "prj_a", 1000, Tier.OnDemand, "h100-80gb", "local", from, from.AddHours(1)), default);
+        var range = $"group_by=project,meter&from={Uri.EscapeDataString(from.AddDays(-1).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture))}" +
+            $"&to={Uri.EscapeDataString(from.AddDays(1).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture))}";
+        static long Quantity(System.Text.Json.Nodes.JsonNode report) => report["unpriced"]!.AsArray().Sum(r => r!["quantity"]!.GetValue<long>());
+
+        var first = await tenant.GetJsonAsync($"/v1/usage?{range}");
+        var again = await tenant.GetJsonAsync($"/v1/usage?{range}");
+        await writer.AppendAsync(UsageEvent.GpuTime("job_b:1", orgId, "prj_b", 1000, Tier.OnDemand, "h100-80gb", "local", from, from.AddMinutes(30)), default);
+        var grown = await tenant.GetJsonAsync($"/v1/usage?{range}");
+
+        Assert.Equal(3_600_000L, Quantity(first));
+        Assert.Equal(first.ToJsonString(), again.ToJsonString());
+        Assert.Equal(5_400_000L, Quantity(grown));
+        Assert.Equal(["prj_a", "prj_b"], grown["unpriced"]!.AsArray().Select(r => r!["project_id"]!.GetValue<string>()));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
     public async Task A_tenant_downloads_its_own_raw_ledger_page_by_page_and_its_chain_verifies(StoreProvider provider)
     {
         await using var server = await TestServer.StartAsync(provider);
