@@ -228,19 +228,22 @@ internal sealed class HeadroomUp : IAsyncDisposable
         return new HeadroomUp(process, data, url, (await File.ReadAllTextAsync(keyFile)).Trim());
     }
 
-    /// <summary>A new org with an owner key; the bench's callers are tenants, not the operator.</summary>
+    /// <summary>A new org with an owner key and a project its calls are metered to; the bench's callers are tenants, not the operator.</summary>
     public async Task<(string OrgId, string Key)> TenantAsync(string name)
     {
-        var org = await PostAsync("/v1/orgs", new { name });
-        var key = await PostAsync("/v1/keys", new { name = name + " key", roles = new[] { "owner" }, org_id = org["id"]!.GetValue<string>() });
-        return (org["id"]!.GetValue<string>(), key["key"]!.GetValue<string>());
+        var org = await PostAsync(_admin, "/v1/orgs", new { name });
+        var key = (await PostAsync(_admin, "/v1/keys", new { name = name + " key", roles = new[] { "owner" }, org_id = org["id"]!.GetValue<string>() }))["key"]!.GetValue<string>();
+        using var tenant = new HttpClient { BaseAddress = new Uri(Url) };
+        tenant.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        await PostAsync(tenant, "/v1/projects", new { name = name + "-app" });
+        return (org["id"]!.GetValue<string>(), key);
     }
 
     /// <summary>Serves the mock to every org as the operator's serverless deployment <c>mock-model</c>, and waits until it answers.</summary>
     public async Task DeployMockAsync(string mockUrl)
     {
-        var project = await PostAsync("/v1/projects", new { name = "bench-catalog" });
-        await PostAsync("/v1/deployments", new
+        var project = await PostAsync(_admin, "/v1/projects", new { name = "bench-catalog" });
+        await PostAsync(_admin, "/v1/deployments", new
         {
             model = "mock-model", project_id = project["id"]!.GetValue<string>(), engine = "openai-upstream", billing = "serverless", url = mockUrl + "/v1",
         });
@@ -260,9 +263,9 @@ internal sealed class HeadroomUp : IAsyncDisposable
 
     public double RssMib() => ServerBench.RssMib(_process.Id);
 
-    private async Task<JsonNode> PostAsync(string path, object body)
+    private static async Task<JsonNode> PostAsync(HttpClient client, string path, object body)
     {
-        using var response = await _admin.PostAsJsonAsync(path, body);
+        using var response = await client.PostAsJsonAsync(path, body);
         var text = await response.Content.ReadAsStringAsync();
         if (!response.IsSuccessStatusCode)
             throw new InvalidOperationException($"POST {path}: {(int)response.StatusCode} {text}");

@@ -28,30 +28,51 @@ internal sealed partial class TokenMeter(
 
     protected override Task RunPassAsync(CancellationToken cancellationToken) => MeterAsync(cancellationToken);
 
-    /// <summary>One pass over every unmetered call; returns how many calls it metered.</summary>
+    /// <summary>
+    /// One pass over every unmetered call; returns how many calls it metered. Each batch of calls is appended to the
+    /// ledger and marked metered in one transaction, so a batch counts whole or not at all.
+    /// </summary>
     internal async Task<int> MeterAsync(CancellationToken cancellationToken)
     {
         var metered = 0;
         while (true)
         {
-            await using var db = database.Open();
-            var rows = await db.TokenJournal.AsNoTracking().Where(r => r.MeteredAt == null)
-                .OrderBy(r => r.ServedAt).ThenBy(r => r.RequestId).Take(Batch).ToListAsync(cancellationToken);
-            foreach (var row in rows)
-            {
-                foreach (var usage in Events(row))
-                    await writer.AppendAsync(usage, cancellationToken);
-                var now = Time.GetUtcNow();
-                await db.TokenJournal.Where(r => r.RequestId == row.RequestId)
-                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.MeteredAt, now), cancellationToken);
-                metered++;
-            }
-            if (rows.Count < Batch)
+            var count = await MeterBatchAsync(cancellationToken);
+            metered += count;
+            if (count < Batch)
                 break;
         }
         if (metered > 0)
             LogMetered(logger, metered);
         return metered;
+    }
+
+    private async Task<int> MeterBatchAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var db = database.Open();
+            await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+            var rows = await db.TokenJournal.AsNoTracking().Where(r => r.MeteredAt == null)
+                .OrderBy(r => r.ServedAt).ThenBy(r => r.RequestId).Take(Batch).ToListAsync(cancellationToken);
+            if (rows.Count == 0)
+                return 0;
+            await writer.AddManyInTransactionAsync(db, [.. rows.SelectMany(Events)], cancellationToken);
+            var requestIds = rows.Select(r => r.RequestId).ToList();
+            var now = Time.GetUtcNow();
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                await db.TokenJournal.Where(r => requestIds.Contains(r.RequestId))
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.MeteredAt, now), cancellationToken);
+                await tx.CommitAsync(cancellationToken);
+                return rows.Count;
+            }
+            catch (DbUpdateException e) when (Api.Persist.IsUniqueViolation(e) && attempt < 8)
+            {
+                // Another writer appended to one of these orgs' chains first (a job's usage): read the tails again.
+            }
+        }
     }
 
     /// <summary>The usage events of one call: its input tokens, and its output tokens when there are any.</summary>

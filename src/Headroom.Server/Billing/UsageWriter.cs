@@ -69,6 +69,44 @@ internal sealed partial class UsageWriter(Database database, TimeProvider time, 
         db.UsageEntries.Add(UsageRows.ToRow(UsageLedger.Seal(last is null ? null : UsageRows.ToEntry(last), usage, time.GetUtcNow())));
     }
 
+    /// <summary>
+    /// Seals every event of <paramref name="events"/> not already in the ledger onto its org's chain, in order, inside the
+    /// caller's open transaction on <paramref name="db"/> (one commit for a whole batch: the token meter moves hundreds of
+    /// calls a second, and a transaction per event would starve the calls' own writes). Takes each org's append lock on
+    /// PostgreSQL; on SQLite the caller's write transaction excludes every other writer. The caller saves; returns how
+    /// many events it added.
+    /// </summary>
+    public async Task<int> AddManyInTransactionAsync(HeadroomDb db, IReadOnlyList<UsageEvent> events, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(events);
+        foreach (var usage in events)
+        {
+            if (usage.Validate() is { Count: > 0 } problems)
+                throw new ArgumentException($"Usage event {usage.Id} is malformed: {string.Join(" ", problems)}", nameof(events));
+        }
+        var ids = events.Select(e => e.Id).ToList();
+        var stored = (await db.UsageEntries.AsNoTracking().Where(u => ids.Contains(u.Id)).Select(u => u.Id).ToListAsync(cancellationToken))
+            .ToHashSet(StringComparer.Ordinal);
+        var added = 0;
+        var now = time.GetUtcNow();
+        foreach (var org in events.Where(e => stored.Add(e.Id)).GroupBy(e => e.OrgId, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            if (db.Provider == StoreProvider.Postgres)
+                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"usage:" + org.Key}))", cancellationToken);
+            var last = await db.UsageEntries.AsNoTracking().Where(u => u.OrgId == org.Key)
+                .OrderByDescending(u => u.Seq).FirstOrDefaultAsync(cancellationToken);
+            var previous = last is null ? null : UsageRows.ToEntry(last);
+            foreach (var usage in org)
+            {
+                previous = UsageLedger.Seal(previous, usage, now);
+                db.UsageEntries.Add(UsageRows.ToRow(previous));
+                added++;
+            }
+        }
+        return added;
+    }
+
     [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "Usage append for org {OrgId} lost a race (attempt {Attempt}); retrying")]
     private static partial void LogRetry(ILogger logger, string orgId, int attempt);
 }

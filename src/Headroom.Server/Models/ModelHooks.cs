@@ -35,8 +35,8 @@ namespace Headroom.Server.Models;
 /// </list>
 /// </summary>
 internal sealed partial class ModelHooks(
-    Database database, ModelRateLimits limits, BudgetGuard budgets, HeadroomSettings settings, Ids ids, TimeProvider time, ILogger<ModelHooks> logger,
-    Deployments.ReplicaRouting deployments) : IGatewayHooks
+    Database database, ModelRateLimits limits, BudgetGuard budgets, CallJournal journalWriter, HeadroomSettings settings, Ids ids, TimeProvider time,
+    ILogger<ModelHooks> logger, Deployments.ReplicaRouting deployments) : IGatewayHooks
 {
     /// <summary>A deployment's model is visible to its org, and the operator's serverless ones to every org; models loaded in process to all.</summary>
     public bool IsModelVisible(HttpContext http, string model) =>
@@ -163,39 +163,30 @@ internal sealed partial class ModelHooks(
     /// </summary>
     private async Task RecordAsync(GatewayCall call, Admission admission, TokenUsage usage, bool charged, GatewayError? error, CancellationToken cancellationToken)
     {
-        await using var db = database.Open();
         var now = time.GetUtcNow();
         var apiKeyId = admission.Principal.ActorType == ActorType.ApiKey ? admission.Principal.ActorId : null;
-        if (admission.KeepsLogs)
+        var log = !admission.KeepsLogs ? null : new RequestLogRow
         {
-            db.RequestLogs.Add(new RequestLogRow
-            {
-                Id = ids.New("rlog"),
-                RequestId = call.RequestId,
-                OrgId = admission.Principal.OrgId,
-                ProjectId = admission.ProjectId,
-                Model = call.Model,
-                Operation = RequestLogs.OperationCode(call.Operation),
-                ApiKeyId = apiKeyId,
-                Actor = admission.Principal.ActorId,
-                Region = call.Region,
-                Stream = call.Stream,
-                InputTokens = usage.InputTokens,
-                OutputTokens = usage.OutputTokens,
-                Estimated = usage.Estimated,
-                Status = error?.Status ?? 200,
-                StartedAt = admission.StartedAt,
-                CompletedAt = now,
-                RequestBody = call.Body.ToJsonString(),
-                ResponseBody = string.IsNullOrEmpty(call.Output) ? null : call.Output,
-            });
-        }
-        if (!charged)
-        {
-            await db.SaveChangesAsync(cancellationToken);
-            return;
-        }
-        db.TokenJournal.Add(new TokenJournalRow
+            Id = ids.New("rlog"),
+            RequestId = call.RequestId,
+            OrgId = admission.Principal.OrgId,
+            ProjectId = admission.ProjectId,
+            Model = call.Model,
+            Operation = RequestLogs.OperationCode(call.Operation),
+            ApiKeyId = apiKeyId,
+            Actor = admission.Principal.ActorId,
+            Region = call.Region,
+            Stream = call.Stream,
+            InputTokens = usage.InputTokens,
+            OutputTokens = usage.OutputTokens,
+            Estimated = usage.Estimated,
+            Status = error?.Status ?? 200,
+            StartedAt = admission.StartedAt,
+            CompletedAt = now,
+            RequestBody = call.Body.ToJsonString(),
+            ResponseBody = string.IsNullOrEmpty(call.Output) ? null : call.Output,
+        };
+        var journal = !charged ? null : new TokenJournalRow
         {
             RequestId = call.RequestId,
             OrgId = admission.Principal.OrgId,
@@ -210,8 +201,8 @@ internal sealed partial class ModelHooks(
             Batch = admission.Batch,
             DedicatedTier = DedicatedTier(call.Model),
             ServedAt = now,
-        });
-        await Persist.TrySaveAsync(db, cancellationToken);
+        };
+        await journalWriter.RecordAsync(journal, log, cancellationToken);
     }
 
     /// <summary>

@@ -66,6 +66,7 @@ internal static class ModelServing
     {
         services.AddSingleton(sp => LoadModels(settings, sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ModelRateLimits>();
+        services.AddSingleton<CallJournal>();
         services.AddSingleton<ModelHooks>();
         return services;
     }
