@@ -274,6 +274,48 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
     }
 
     [Fact]
+    public async Task A_deployment_is_created_scaled_refused_with_its_field_and_deleted_from_the_deployments_page()
+    {
+        var page = await server.SignedInPageAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Deployments", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Deployments");
+
+        // Bounds the API refuses: the form says which field, and nothing is created.
+        await page.GetByLabel("Model name (what callers send)").FillAsync("console-engine");
+        await page.GetByLabel(new Regex("^Replica command")).FillAsync("/bin/sh\n-c\nsleep 300");
+        await page.GetByLabel("Min replicas").FillAsync("3");
+        await page.GetByLabel("Max replicas").FillAsync("1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create deployment" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("replicas");
+        Assert.DoesNotContain("console-engine", (await server.GetAsync("/v1/deployments")).ToJsonString(), StringComparison.Ordinal);
+
+        await page.GetByLabel("Min replicas").FillAsync("1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create deployment" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "deployment was created" })).ToBeVisibleAsync();
+        var row = page.Locator("tr[data-deployment='console-engine']");
+        await Expect(row).ToContainTextAsync("active");
+        await Expect(row).ToContainTextAsync(ConsoleServer.ProjectName);
+        var id = (await server.GetAsync("/v1/deployments")).AsObject()["data"]!.AsArray()
+            .Single(d => d!["model"]!.GetValue<string>() == "console-engine")!["id"]!.GetValue<string>();
+        await ConsoleServer.ScreenshotAsync(page, "deployments");
+
+        await row.GetByLabel("Max").FillAsync("2");
+        await row.GetByRole(AriaRole.Button, new() { Name = "Scale" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "replica bounds were changed" })).ToBeVisibleAsync();
+        Assert.Equal(2, (await server.GetAsync($"/v1/deployments/{id}"))["max_replicas"]!.GetValue<int>());
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete deployment console-engine" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "being deleted" })).ToBeVisibleAsync();
+        // Deleted once its replica has stopped, so the GPU it held is free for the tests after this one.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await server.GetAsync($"/v1/deployments/{id}"))["state"]!.GetValue<string>() != "deleted")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the deployment's replica never stopped");
+            await Task.Delay(300);
+        }
+    }
+
+    [Fact]
     public async Task A_block_is_quoted_reserved_listed_and_cancelled_from_the_reservations_page()
     {
         var page = await server.SignedInPageAsync();
@@ -593,6 +635,7 @@ public sealed class ConsoleTests(ConsoleServer server) : IClassFixture<ConsoleSe
         { "/prices/publish", "every-page-prices-publish", false },
         { "/playground", "every-page-playground", false },
         { "/reservations", "every-page-reservations", false },
+        { "/deployments", "every-page-deployments", false },
         { "/keys", "every-page-keys", false },
         { "/members", "members", true },
         { "/audit", "audit", true },

@@ -29,7 +29,12 @@ public static class TestDatabases
             await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
             await create.ExecuteNonQueryAsync();
         }
-        var builder = new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = name };
+        // Hundreds of test databases share one server: pooled connections a finished test leaves idle are closed within
+        // seconds (Npgsql's default keeps them five minutes), and no test server holds more than a few dozen.
+        var builder = new NpgsqlConnectionStringBuilder(admin.ConnectionString)
+        {
+            Database = name, MaxPoolSize = 30, ConnectionIdleLifetime = 2, ConnectionPruningInterval = 1,
+        };
         return new StoreConnection(StoreProvider.Postgres, builder.ConnectionString);
     }
 
