@@ -28,9 +28,16 @@ internal sealed record RateLease(string RequestId, IReadOnlyList<RateScope> Scop
 /// All scopes of a call are admitted in one transaction, so a refusal by the project undoes the key's count. The
 /// tokens reserved are the prompt's estimate plus <c>max_tokens</c> (when given); on completion the window is
 /// corrected to the tokens actually used.
+/// <para>
+/// On SQLite the same counts are kept in memory instead: an SQLite store belongs to one process, so there is nothing
+/// to share, and a caller flooding far past its limits must be refused without a write (a transaction per refusal on
+/// the single writer would slow every other tenant's calls).
+/// </para>
 /// </summary>
 internal sealed class ModelRateLimits(Database database)
 {
+    private readonly InMemoryCounts? _memory = database.Connection.Provider == StoreProvider.Sqlite ? new InMemoryCounts() : null;
+
     /// <summary>How long a lease counts when its call never completes (its replica died): longer than any call.</summary>
     public static readonly TimeSpan LeaseLifetime = TimeSpan.FromMinutes(10);
 
@@ -55,6 +62,9 @@ internal sealed class ModelRateLimits(Database database)
                     (int)WindowSeconds));
         }
 
+        if (_memory is not null)
+            return _memory.TryAdmit(requestId, limited, window, tokens, untilNextWindow);
+
         await using var db = database.Open();
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         var connection = db.Database.GetDbConnection();
@@ -78,8 +88,7 @@ internal sealed class ModelRateLimits(Database database)
                         "SELECT requests FROM rate_windows WHERE scope = @scope AND window_start = @window", cancellationToken,
                         ("scope", scope.Scope), ("window", window)) >= Limit(limits.RequestsPerMinute);
                     await tx.RollbackAsync(cancellationToken);
-                    var what = requestsFull ? $"{limits.RequestsPerMinute} requests per minute" : $"{limits.TokensPerMinute} tokens per minute";
-                    return (null, GatewayError.RateLimited($"Rate limit reached for {Describe(scope)}: {what}. Try again in {untilNextWindow} s.", untilNextWindow));
+                    return (null, WindowFull(scope, requestsFull, untilNextWindow));
                 }
             }
             if (limits.ConcurrentRequests > 0)
@@ -93,8 +102,7 @@ internal sealed class ModelRateLimits(Database database)
                 if (inFlight >= limits.ConcurrentRequests)
                 {
                     await tx.RollbackAsync(cancellationToken);
-                    return (null, GatewayError.RateLimited(
-                        $"Rate limit reached for {Describe(scope)}: {limits.ConcurrentRequests} requests at once. Try again when one finishes.", 1));
+                    return (null, TooManyAtOnce(scope));
                 }
                 await ScalarAsync(connection, transaction,
                     "INSERT INTO rate_leases (scope, request_id, expires_at) VALUES (@scope, @request, @expires)", cancellationToken,
@@ -110,6 +118,11 @@ internal sealed class ModelRateLimits(Database database)
     {
         if (lease.Scopes.Count == 0)
             return;
+        if (_memory is not null)
+        {
+            _memory.Release(lease, tokensUsed);
+            return;
+        }
         await using var db = database.Open();
         var concurrent = lease.Scopes.Where(s => s.Limits.ConcurrentRequests > 0).Select(s => s.Scope).ToList();
         if (concurrent.Count > 0)
@@ -127,6 +140,8 @@ internal sealed class ModelRateLimits(Database database)
     public async Task<int> PruneAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var seconds = now.ToUnixTimeSeconds();
+        if (_memory is not null)
+            return _memory.Prune(seconds - (2 * WindowSeconds));
         await using var db = database.Open();
         var windows = await db.RateWindows.Where(w => w.WindowStart < seconds - (2 * WindowSeconds)).ExecuteDeleteAsync(cancellationToken);
         var leases = await db.RateLeases.Where(l => l.ExpiresAt <= seconds).ExecuteDeleteAsync(cancellationToken);
@@ -134,6 +149,83 @@ internal sealed class ModelRateLimits(Database database)
     }
 
     private static long Limit(int limit) => limit > 0 ? limit : long.MaxValue / 4;
+
+    private static GatewayError WindowFull(RateScope scope, bool requestsFull, int untilNextWindow)
+    {
+        var what = requestsFull ? $"{scope.Limits.RequestsPerMinute} requests per minute" : $"{scope.Limits.TokensPerMinute} tokens per minute";
+        return GatewayError.RateLimited($"Rate limit reached for {Describe(scope)}: {what}. Try again in {untilNextWindow} s.", untilNextWindow);
+    }
+
+    private static GatewayError TooManyAtOnce(RateScope scope) => GatewayError.RateLimited(
+        $"Rate limit reached for {Describe(scope)}: {scope.Limits.ConcurrentRequests} requests at once. Try again when one finishes.", 1);
+
+    /// <summary>The windows and in-flight calls of a single-process store, with the database path's rules, under one lock.</summary>
+    private sealed class InMemoryCounts
+    {
+        private readonly Dictionary<(string Scope, long Window), (long Requests, long Tokens)> _windows = [];
+        private readonly Dictionary<string, HashSet<string>> _inFlight = new(StringComparer.Ordinal);
+        private readonly Lock _lock = new();
+
+        public (RateLease? Lease, GatewayError? Refusal) TryAdmit(string requestId, List<RateScope> limited, long window, long tokens, int untilNextWindow)
+        {
+            lock (_lock)
+            {
+                // Check every scope first, then count in all: a refusal by one leaves the others untouched.
+                foreach (var scope in limited)
+                {
+                    var limits = scope.Limits;
+                    if (limits.RequestsPerMinute > 0 || limits.TokensPerMinute > 0)
+                    {
+                        var (requests, used) = _windows.GetValueOrDefault((scope.Scope, window));
+                        if (requests >= Limit(limits.RequestsPerMinute) || used + tokens > Limit(limits.TokensPerMinute))
+                            return (null, WindowFull(scope, requests >= Limit(limits.RequestsPerMinute), untilNextWindow));
+                    }
+                    if (limits.ConcurrentRequests > 0 && _inFlight.GetValueOrDefault(scope.Scope)?.Count >= limits.ConcurrentRequests)
+                        return (null, TooManyAtOnce(scope));
+                }
+                foreach (var scope in limited)
+                {
+                    if (scope.Limits.RequestsPerMinute > 0 || scope.Limits.TokensPerMinute > 0)
+                    {
+                        var (requests, used) = _windows.GetValueOrDefault((scope.Scope, window));
+                        _windows[(scope.Scope, window)] = (requests + 1, used + tokens);
+                    }
+                    if (scope.Limits.ConcurrentRequests > 0)
+                    {
+                        if (!_inFlight.TryGetValue(scope.Scope, out var calls))
+                            _inFlight[scope.Scope] = calls = new HashSet<string>(StringComparer.Ordinal);
+                        calls.Add(requestId);
+                    }
+                }
+                return (new RateLease(requestId, limited, window, tokens), null);
+            }
+        }
+
+        public void Release(RateLease lease, long tokensUsed)
+        {
+            lock (_lock)
+            {
+                foreach (var scope in lease.Scopes)
+                {
+                    if (_inFlight.TryGetValue(scope.Scope, out var calls) && calls.Remove(lease.RequestId) && calls.Count == 0)
+                        _inFlight.Remove(scope.Scope);
+                    if (_windows.TryGetValue((scope.Scope, lease.WindowStart), out var counts))
+                        _windows[(scope.Scope, lease.WindowStart)] = (counts.Requests, counts.Tokens + tokensUsed - lease.ReservedTokens);
+                }
+            }
+        }
+
+        public int Prune(long before)
+        {
+            lock (_lock)
+            {
+                var old = _windows.Keys.Where(k => k.Window < before).ToList();
+                foreach (var key in old)
+                    _windows.Remove(key);
+                return old.Count;
+            }
+        }
+    }
 
     private static string Describe(RateScope scope) => scope.Scope.Split(':', 2) switch
     {
