@@ -7,6 +7,10 @@
 #   4. stops the engines and prints "N passed, N failed" as the last line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# --long: the fault tests at a bigger scale than CI's (20,000 simulated seeds, 100 kill -9s of the control plane).
+if [ "${1:-}" = "--long" ]; then
+  export FAULT_SIM_SEEDS=${FAULT_SIM_SEEDS:-20000} CRASH_LOOP_KILLS=${CRASH_LOOP_KILLS:-100}
+fi
 ROOT=$(pwd)
 RESULTS="$ROOT/TestResults"
 rm -rf "$RESULTS"
