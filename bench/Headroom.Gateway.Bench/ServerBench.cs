@@ -206,37 +206,16 @@ internal sealed class HeadroomUp : IAsyncDisposable
             throw new InvalidOperationException($"{executable} does not exist: dotnet build src/Headroom.Cli -c Release");
         var data = Directory.CreateTempSubdirectory("headroom-bench-").FullName;
         var port = ServerBench.FreePort();
-        var info = new ProcessStartInfo(executable, ["up", "--data", data, "--port", port.ToString(CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        var info = new ProcessStartInfo(executable, ["up", "--data", data, "--port", port.ToString(CultureInfo.InvariantCulture)]);
         info.Environment["HEADROOM_SERVE_MINILM"] = "false"; // not measured here; spares the start-up
         foreach (var (name, value) in environment)
             info.Environment[name] = value;
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("headroom: " + e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = ChildProcess.Start(info, "headroom");
         var url = $"http://127.0.0.1:{port}";
         var keyFile = Path.Combine(data, "admin.key");
         using var probe = new HttpClient();
-        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(200))
-        {
-            if (process.HasExited)
-                throw new InvalidOperationException($"headroom up exited with {process.ExitCode}");
-            if (waited.Elapsed > TimeSpan.FromSeconds(60))
-                throw new TimeoutException("headroom up did not answer in 60 s");
-            try
-            {
-                if (File.Exists(keyFile) && (await probe.GetAsync(url + "/healthz")).IsSuccessStatusCode)
-                    break;
-            }
-            catch (HttpRequestException)
-            {
-            }
-        }
+        await ChildProcess.WaitUntilAsync(process, "headroom up", TimeSpan.FromSeconds(60),
+            async () => File.Exists(keyFile) && (await probe.GetAsync(url + "/healthz")).IsSuccessStatusCode);
         return new HeadroomUp(process, data, url, (await File.ReadAllTextAsync(keyFile)).Trim());
     }
 
@@ -287,12 +266,7 @@ internal sealed class HeadroomUp : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _admin.Dispose();
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await ChildProcess.StopAsync(_process);
         try
         {
             Directory.Delete(_data, recursive: true);
@@ -330,32 +304,16 @@ internal sealed class Portkey : IAsyncDisposable
         var info = new ProcessStartInfo("node", [server, "--headless", "--port=" + port.ToString(CultureInfo.InvariantCulture)])
         {
             WorkingDirectory = dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
         };
         info.Environment["NODE_ENV"] = "production";
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = ChildProcess.Start(info, echoErrorsAs: null);
         var url = $"http://127.0.0.1:{port}";
         using var probe = new HttpClient();
-        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(200))
+        await ChildProcess.WaitUntilAsync(process, "portkey", TimeSpan.FromSeconds(30), async () =>
         {
-            if (process.HasExited)
-                throw new InvalidOperationException($"portkey exited with {process.ExitCode}");
-            if (waited.Elapsed > TimeSpan.FromSeconds(30))
-                throw new TimeoutException("portkey did not answer in 30 s");
-            try
-            {
-                await probe.GetAsync(url + "/");
-                break;
-            }
-            catch (HttpRequestException)
-            {
-            }
-        }
+            await probe.GetAsync(url + "/");
+            return true;
+        });
         return new Portkey(process, url);
     }
 
@@ -363,11 +321,57 @@ internal sealed class Portkey : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        await ChildProcess.StopAsync(_process);
+    }
+}
+
+/// <summary>The bench's child servers: started with their output drained, waited for until they answer, killed at the end.</summary>
+internal static class ChildProcess
+{
+    /// <summary>Starts <paramref name="info"/>; stderr lines are echoed with <paramref name="echoErrorsAs"/> as a prefix (null: dropped).</summary>
+    public static Process Start(ProcessStartInfo info, string? echoErrorsAs)
+    {
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            if (echoErrorsAs is not null && e.Data is not null)
+                Console.Error.WriteLine(echoErrorsAs + ": " + e.Data);
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    /// <summary>Polls <paramref name="ready"/> (a refused connection counts as not yet) until it holds; fails if the process exits or the time runs out.</summary>
+    public static async Task WaitUntilAsync(Process process, string name, TimeSpan timeout, Func<Task<bool>> ready)
+    {
+        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(200))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"{name} exited with {process.ExitCode}");
+            if (waited.Elapsed > timeout)
+                throw new TimeoutException($"{name} did not answer in {timeout.TotalSeconds:F0} s");
+            try
+            {
+                if (await ready())
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
         }
-        _process.Dispose();
+    }
+
+    public static async Task StopAsync(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Headroom.Core.Scheduling.Tiered;
 
 namespace Headroom.Server.Jobs;
@@ -93,3 +94,29 @@ public enum ObservedState
 public sealed record Observation(ObservedState State, int? ExitCode = null, int? Signal = null, string Detail = "");
 
 public sealed record LogChunk(byte[] Data, long NextOffset);
+
+/// <summary>Reading back the JSON handles runtimes persist.</summary>
+internal static class RuntimeHandles
+{
+    /// <summary>
+    /// Reads a handle the <paramref name="runtime"/> runtime made; throws <see cref="ArgumentException"/> for anything
+    /// else, JSON or not, that <paramref name="isValid"/> refuses (a caller bug, not an outcome).
+    /// </summary>
+    public static T Parse<T>(string handle, string runtime, Func<T, bool> isValid) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        T? parsed;
+        try
+        {
+            parsed = JsonSerializer.Deserialize<T>(handle);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"Not a {runtime} runtime handle.", nameof(handle), e);
+        }
+        return parsed is not null && isValid(parsed) ? parsed : throw new ArgumentException($"Not a {runtime} runtime handle.", nameof(handle));
+    }
+
+    /// <summary>Whether <paramref name="path"/> is set and absolute, as every path in a handle must be.</summary>
+    public static bool IsAbsolute(string? path) => !string.IsNullOrEmpty(path) && Path.IsPathFullyQualified(path);
+}

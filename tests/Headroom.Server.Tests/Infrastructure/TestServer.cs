@@ -94,6 +94,17 @@ public sealed class TestServer : IAsyncDisposable
         return (orgId, key);
     }
 
+    /// <summary>The cast of a preemption test: a tenant with a project for spot work, and the operator with one for internal work.</summary>
+    public async Task<PreemptionCast> PreemptionCastAsync()
+    {
+        var (_, key) = await CreateTenantAsync("acme");
+        var tenant = Client(key);
+        var admin = Admin();
+        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
+        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+        return new PreemptionCast(tenant, admin, project, internalProject);
+    }
+
     public static async Task<string> CreateKeyAsync(HttpClient client, string? orgId, string[] roles, string? projectId = null)
     {
         var created = await client.PostJsonAsync("/v1/keys", new { name = "test key", roles, org_id = orgId, project_id = projectId });
@@ -178,4 +189,13 @@ public static class HttpJson
     }
 
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
+}
+
+public sealed record PreemptionCast(HttpClient Tenant, HttpClient Admin, string Project, string InternalProject) : IDisposable
+{
+    public void Dispose()
+    {
+        Tenant.Dispose();
+        Admin.Dispose();
+    }
 }

@@ -133,11 +133,8 @@ public sealed class JobRunTests
     {
         var grace = TimeSpan.FromSeconds(2);
         await using var server = await StartAsync(1, grace);
-        var (_, key) = await server.CreateTenantAsync("acme");
-        using var tenant = server.Client(key);
-        using var admin = server.Admin();
-        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
-        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+        using var cast = await server.PreemptionCastAsync();
+        var (tenant, admin, project, internalProject) = cast;
 
         // Attempt 1 counts itself in the checkpoint, records when the notice arrives and beats until it is killed;
         // attempt 2 finds the checkpoint and finishes.
@@ -183,11 +180,8 @@ public sealed class JobRunTests
         const int count = 20;
         var grace = TimeSpan.FromSeconds(3);
         await using var server = await StartAsync(count, grace);
-        var (_, key) = await server.CreateTenantAsync("acme");
-        using var tenant = server.Client(key);
-        using var admin = server.Admin();
-        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
-        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+        using var cast = await server.PreemptionCastAsync();
+        var (tenant, admin, project, internalProject) = cast;
 
         // Each records when its signal arrives and beats every 0.2 s until it is killed.
         const string script = """

@@ -553,21 +553,6 @@ internal sealed record KubernetesHandle(
     public string Serialize() => JsonSerializer.Serialize(this);
 
     /// <summary>Reads a handle this runtime made; throws <see cref="ArgumentException"/> for anything else (a caller bug, not an outcome).</summary>
-    public static KubernetesHandle Parse(string handle)
-    {
-        ArgumentNullException.ThrowIfNull(handle);
-        KubernetesHandle? parsed;
-        try
-        {
-            parsed = JsonSerializer.Deserialize<KubernetesHandle>(handle);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException("Not a kubernetes runtime handle.", nameof(handle), e);
-        }
-        if (parsed is null || string.IsNullOrEmpty(parsed.Namespace) || parsed.Pods is not { Count: > 0 } || parsed.Pods.Any(string.IsNullOrEmpty)
-            || string.IsNullOrEmpty(parsed.CheckpointDir) || !Path.IsPathFullyQualified(parsed.CheckpointDir))
-            throw new ArgumentException("Not a kubernetes runtime handle.", nameof(handle));
-        return parsed;
-    }
+    public static KubernetesHandle Parse(string handle) => RuntimeHandles.Parse<KubernetesHandle>(handle, "kubernetes", h =>
+        !string.IsNullOrEmpty(h.Namespace) && h.Pods is { Count: > 0 } && !h.Pods.Any(string.IsNullOrEmpty) && RuntimeHandles.IsAbsolute(h.CheckpointDir));
 }

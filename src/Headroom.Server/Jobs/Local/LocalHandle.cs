@@ -23,20 +23,6 @@ internal sealed record LocalHandle(
     public string Serialize() => JsonSerializer.Serialize(this);
 
     /// <summary>Reads a handle this runtime made; throws <see cref="ArgumentException"/> for anything else (a caller bug, not an outcome).</summary>
-    public static LocalHandle Parse(string handle)
-    {
-        ArgumentNullException.ThrowIfNull(handle);
-        LocalHandle? parsed;
-        try
-        {
-            parsed = JsonSerializer.Deserialize<LocalHandle>(handle);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException("Not a local runtime handle.", nameof(handle), e);
-        }
-        if (parsed is null || string.IsNullOrEmpty(parsed.Dir) || !Path.IsPathFullyQualified(parsed.Dir))
-            throw new ArgumentException("Not a local runtime handle.", nameof(handle));
-        return parsed;
-    }
+    public static LocalHandle Parse(string handle) => RuntimeHandles.Parse<LocalHandle>(handle, "local", h =>
+        RuntimeHandles.IsAbsolute(h.Dir));
 }

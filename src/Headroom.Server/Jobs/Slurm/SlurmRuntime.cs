@@ -245,21 +245,6 @@ internal sealed record SlurmHandle(
     public string Serialize() => JsonSerializer.Serialize(this);
 
     /// <summary>Reads a handle this runtime made; throws <see cref="ArgumentException"/> for anything else (a caller bug, not an outcome).</summary>
-    public static SlurmHandle Parse(string handle)
-    {
-        ArgumentNullException.ThrowIfNull(handle);
-        SlurmHandle? parsed;
-        try
-        {
-            parsed = JsonSerializer.Deserialize<SlurmHandle>(handle);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException("Not a slurm runtime handle.", nameof(handle), e);
-        }
-        if (parsed is null || parsed.SlurmJobId <= 0 || string.IsNullOrEmpty(parsed.LogPath) || !Path.IsPathFullyQualified(parsed.LogPath)
-            || string.IsNullOrEmpty(parsed.CheckpointDir) || !Path.IsPathFullyQualified(parsed.CheckpointDir))
-            throw new ArgumentException("Not a slurm runtime handle.", nameof(handle));
-        return parsed;
-    }
+    public static SlurmHandle Parse(string handle) => RuntimeHandles.Parse<SlurmHandle>(handle, "slurm", h =>
+        h.SlurmJobId > 0 && RuntimeHandles.IsAbsolute(h.LogPath) && RuntimeHandles.IsAbsolute(h.CheckpointDir));
 }

@@ -121,11 +121,8 @@ public sealed class KubernetesJobRunTests : IAsyncLifetime
     {
         var grace = TimeSpan.FromSeconds(3);
         await using var server = await KubernetesCluster.StartServerAsync(_node, grace);
-        var (_, key) = await server.CreateTenantAsync("acme");
-        using var tenant = server.Client(key);
-        using var admin = server.Admin();
-        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
-        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+        using var cast = await server.PreemptionCastAsync();
+        var (tenant, admin, project, internalProject) = cast;
 
         // Attempt 1 checkpoints at its notice (TERM) but keeps working, so the kill comes at the end of the grace and the
         // job's own clock measures the time between the two; attempt 2 finds the checkpoint and finishes.

@@ -129,11 +129,8 @@ public sealed class SlurmJobRunTests
     {
         var grace = TimeSpan.FromSeconds(3);
         await using var server = await SlurmJobs.StartAsync("gpu-node3", grace);
-        var (_, key) = await server.CreateTenantAsync("acme");
-        using var tenant = server.Client(key);
-        using var admin = server.Admin();
-        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
-        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+        using var cast = await server.PreemptionCastAsync();
+        var (tenant, admin, project, internalProject) = cast;
 
         // Attempt 1 works until its notice (TERM, relayed by the batch shell from Slurm's USR1), then keeps the
         // deadline it was given, checkpoints and leaves; attempt 2 finds the checkpoint and finishes.
@@ -205,11 +202,8 @@ public sealed class SlurmJobRunTests
         const int spots = 7, rounds = 3;
         var grace = TimeSpan.FromSeconds(3);
         await using var server = await SlurmJobs.StartAsync("gpu-node3", grace);
-        var (_, key) = await server.CreateTenantAsync("acme");
-        using var tenant = server.Client(key);
-        using var admin = server.Admin();
-        var project = (await tenant.PostJsonAsync("/v1/projects", new { name = "proj" }))["id"]!.GetValue<string>();
-        var internalProject = (await admin.PostJsonAsync("/v1/projects", new { name = "training" }))["id"]!.GetValue<string>();
+        using var cast = await server.PreemptionCastAsync();
+        var (tenant, admin, project, internalProject) = cast;
 
         // Each attempt records when its first TERM (the notice) arrives and beats every 0.2 s until it is killed; the
         // TERM of the stop that follows changes nothing, so the last beat is the kill.
