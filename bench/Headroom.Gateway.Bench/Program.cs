@@ -3,6 +3,7 @@
 //       the openai-upstream engine, no auth, limits or metering) against the mock, at 1, 16 and 64 connections
 //   ... -- compare [seconds] [headroom executable]   direct to the mock, through `headroom up` (auth, limits, metering on)
 //       and through the Portkey gateway (bench/Headroom.Gateway.Bench/portkey, `npm ci` there first), in one run
+//   ... -- through [seconds] [connections] [headroom executable]   through `headroom up` alone (BENCH_PAUSE seconds first, to attach a profiler)
 //   ... -- flood [seconds] [headroom executable]   one tenant flooding at 10x its limits: another tenant's latency
 //   ... -- tokens [rounds] [model.gguf]   the in-process llama engine against LLamaSharp called directly
 using System.Globalization;
@@ -23,13 +24,16 @@ switch (mode)
     case "compare":
         await ServerBench.CompareAsync(Seconds(5), Executable());
         return 0;
+    case "through":
+        await ServerBench.ThroughAsync(Seconds(5), args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 16, args.Length > 3 ? args[3] : null);
+        return 0;
     case "flood":
         return await ServerBench.FloodAsync(Seconds(20), Executable()) ? 0 : 1;
     case "layer":
         await LayerAsync(Seconds(5));
         return 0;
     default:
-        Console.Error.WriteLine($"unknown mode '{mode}': layer, compare, flood or tokens");
+        Console.Error.WriteLine($"unknown mode '{mode}': layer, compare, through, flood or tokens");
         return 2;
 }
 

@@ -49,6 +49,28 @@ internal static class ServerBench
     }
 
     /// <summary>
+    /// Through Headroom only, plain calls at <paramref name="connections"/>, after a pause of <c>BENCH_PAUSE</c> seconds
+    /// (default 0) in which a profiler can attach to the printed process id; for finding where a call's time goes.
+    /// </summary>
+    public static async Task ThroughAsync(double seconds, int connections, string? executable)
+    {
+        await using var mock = await Harness.StartMockAsync();
+        await using var headroom = await HeadroomUp.StartAsync(executable, new Dictionary<string, string>());
+        var (_, key) = await headroom.TenantAsync("bench");
+        await headroom.DeployMockAsync(mock.Url);
+        var headers = new Dictionary<string, string> { ["Authorization"] = "Bearer " + key };
+        await Harness.LoadAsync(headroom.Url, connections, false, 1, headers); // warm-up
+        Console.WriteLine($"headroom pid {headroom.Pid}");
+        await Task.Delay(TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("BENCH_PAUSE") ?? "0", CultureInfo.InvariantCulture)));
+        var direct = await Harness.LoadAsync(mock.Url, connections, false, seconds);
+        var through = await Harness.LoadAsync(headroom.Url, connections, false, seconds, headers);
+        Harness.Print("direct", false, connections, direct);
+        Harness.Print("headroom", false, connections, through);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"headroom adds p50 {through.P50 - direct.P50:F3} ms, p99 {through.P99 - direct.P99:F3} ms"));
+    }
+
+    /// <summary>
     /// Two tenants under the same per-key limits. The victim calls at a steady 20 calls/s, alone and while the other
     /// floods at 10x its request limit from 16 connections; the victim's p99 under the flood must stay within
     /// 1.5x of its baseline. Returns whether it did.
@@ -253,6 +275,8 @@ internal sealed class HeadroomUp : IAsyncDisposable
     }
 
     public double RssMib() => ServerBench.RssMib(_process.Id);
+
+    public int Pid => _process.Id;
 
     private static async Task<JsonNode> PostAsync(HttpClient client, string path, object body)
     {

@@ -230,7 +230,7 @@ internal static class BatchEndpoints
     /// <c>completed</c> and <c>failed</c>. Only the batch's own key may post them, once, while the batch is running; they
     /// become its output and error files and the batch is <c>completed</c>. Anyone else gets a 404.
     /// </summary>
-    private static async Task<IResult> Output(HttpContext http, string id, Database database, Ids ids, TimeProvider time, HeadroomSettings settings)
+    private static async Task<IResult> Output(HttpContext http, string id, Database database, HotRows rows, Ids ids, TimeProvider time, HeadroomSettings settings)
     {
         var principal = Access.Required(http);
         await using var db = database.Open();
@@ -269,7 +269,7 @@ internal static class BatchEndpoints
         await db.Batches.Where(b => b.Id == id).ExecuteUpdateAsync(s => s.SetProperty(b => b.Status, BatchStatus.Completed)
             .SetProperty(b => b.CompletedAt, done).SetProperty(b => b.OutputFileId, outputId).SetProperty(b => b.ErrorFileId, errorId)
             .SetProperty(b => b.CompletedRequests, completed).SetProperty(b => b.FailedRequests, failed), http.RequestAborted);
-        await BatchLoop.RevokeKeyAsync(db, row, done, http.RequestAborted);
+        await BatchLoop.RevokeKeyAsync(db, rows, row, done, http.RequestAborted);
         AuditMiddleware.SetTarget(http, id);
         return Results.Json(BatchView.Of(await db.Batches.AsNoTracking().SingleAsync(b => b.Id == id, http.RequestAborted)), Json.Options);
     }

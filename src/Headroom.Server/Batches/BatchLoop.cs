@@ -1,4 +1,5 @@
 using Headroom.Core.Workloads;
+using Headroom.Server.Api;
 using Headroom.Server.Coordination;
 using Headroom.Server.Hosting;
 using Headroom.Server.Jobs;
@@ -20,7 +21,7 @@ namespace Headroom.Server.Batches;
 /// Every step is a conditional update on the status read, so it never undoes the API's or the worker's. The batch's
 /// key is revoked when it ends.
 /// </summary>
-internal sealed partial class BatchLoop(Database database, Leadership leadership, HeadroomSettings settings, TimeProvider time, ILogger<BatchLoop> logger)
+internal sealed partial class BatchLoop(Database database, HotRows rows, Leadership leadership, HeadroomSettings settings, TimeProvider time, ILogger<BatchLoop> logger)
     : LeaderLoop(leadership, time, logger)
 {
     protected override TimeSpan Period => settings.SchedulerPeriod;
@@ -44,7 +45,7 @@ internal sealed partial class BatchLoop(Database database, Leadership leadership
                 {
                     if (job is not null)
                         await StopJobAsync(db, job.Id, $"batch {batch.Id} expired", now, cancellationToken);
-                    await RevokeKeyAsync(db, batch, now, cancellationToken);
+                    await RevokeKeyAsync(db, rows, batch, now, cancellationToken);
                     LogEnded(logger, batch.Id, BatchStatus.Expired, "its 24 h window passed");
                 }
             }
@@ -52,7 +53,7 @@ internal sealed partial class BatchLoop(Database database, Leadership leadership
             {
                 if (await MoveAsync(db, batch, BatchStatus.Cancelled, now, cancellationToken))
                 {
-                    await RevokeKeyAsync(db, batch, now, cancellationToken);
+                    await RevokeKeyAsync(db, rows, batch, now, cancellationToken);
                     LogEnded(logger, batch.Id, BatchStatus.Cancelled, "its job stopped");
                 }
             }
@@ -64,7 +65,7 @@ internal sealed partial class BatchLoop(Database database, Leadership leadership
                 if (await db.Batches.Where(b => b.Id == batch.Id && b.Status == batch.Status)
                         .ExecuteUpdateAsync(s => s.SetProperty(b => b.Status, BatchStatus.Failed).SetProperty(b => b.FailedAt, now).SetProperty(b => b.Errors, errors), cancellationToken) > 0)
                 {
-                    await RevokeKeyAsync(db, batch, now, cancellationToken);
+                    await RevokeKeyAsync(db, rows, batch, now, cancellationToken);
                     LogEnded(logger, batch.Id, BatchStatus.Failed, reason);
                 }
             }
@@ -116,8 +117,11 @@ internal sealed partial class BatchLoop(Database database, Leadership leadership
         }
     }
 
-    internal static Task RevokeKeyAsync(HeadroomDb db, BatchRow batch, DateTimeOffset now, CancellationToken cancellationToken) =>
-        db.ApiKeys.Where(k => k.Id == batch.ApiKeyId && k.RevokedAt == null).ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, now), cancellationToken);
+    internal static async Task RevokeKeyAsync(HeadroomDb db, HotRows rows, BatchRow batch, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await db.ApiKeys.Where(k => k.Id == batch.ApiKeyId && k.RevokedAt == null).ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, now), cancellationToken);
+        rows.KeysChanged();
+    }
 
     [LoggerMessage(EventId = 7101, Level = LogLevel.Information, Message = "Batch {BatchId} is {Status}: {Reason}")]
     private static partial void LogEnded(ILogger logger, string batchId, string status, string reason);

@@ -122,7 +122,7 @@ internal static class BudgetEndpoints
         return BudgetForms.View(row, spend, period);
     }
 
-    private static async Task<IResult> Create(HttpContext http, BudgetBody? body, Database database, Ids ids, TimeProvider time)
+    private static async Task<IResult> Create(HttpContext http, BudgetBody? body, Database database, HotRows rows, Ids ids, TimeProvider time)
     {
         var principal = Access.Required(http);
         if (body is null)
@@ -149,11 +149,12 @@ internal static class BudgetEndpoints
             return invalid;
         db.Budgets.Add(row);
         await db.SaveChangesAsync(http.RequestAborted);
+        rows.BudgetsChanged(row.OrgId);
         AuditMiddleware.SetTarget(http, row.Id);
         return Results.Json(await ViewAsync(db, row, time, http.RequestAborted), Json.Options, statusCode: StatusCodes.Status201Created);
     }
 
-    private static async Task<IResult> Update(HttpContext http, string id, BudgetBody? body, Database database, TimeProvider time)
+    private static async Task<IResult> Update(HttpContext http, string id, BudgetBody? body, Database database, HotRows rows, TimeProvider time)
     {
         await using var db = database.Open();
         var row = await Visible(db, Access.Required(http)).AsTracking().FirstOrDefaultAsync(b => b.Id == id, http.RequestAborted);
@@ -167,11 +168,12 @@ internal static class BudgetEndpoints
             return invalid;
         row.UpdatedAt = time.GetUtcNow();
         await db.SaveChangesAsync(http.RequestAborted);
+        rows.BudgetsChanged(row.OrgId);
         return Results.Json(await ViewAsync(db, row, time, http.RequestAborted), Json.Options);
     }
 
     /// <summary>Deletes the budget with its spend and leases; its events stay, as history. Outstanding leases settle as no-ops.</summary>
-    private static async Task<IResult> Delete(HttpContext http, string id, Database database)
+    private static async Task<IResult> Delete(HttpContext http, string id, Database database, HotRows rows)
     {
         await using var db = database.Open();
         var row = await Visible(db, Access.Required(http)).AsTracking().FirstOrDefaultAsync(b => b.Id == id, http.RequestAborted);
@@ -183,6 +185,7 @@ internal static class BudgetEndpoints
         db.Budgets.Remove(row);
         await db.SaveChangesAsync(http.RequestAborted);
         await tx.CommitAsync(http.RequestAborted);
+        rows.BudgetsChanged(row.OrgId);
         return Results.Json(new { id, @object = "budget", deleted = true }, Json.Options);
     }
 

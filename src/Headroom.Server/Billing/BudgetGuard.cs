@@ -25,8 +25,11 @@ internal static class BudgetUnits
     public static string Text(long units) => ToMoney(units).ToString("F" + BillingMath.LineDecimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 }
 
-/// <summary>A granted lease: what to pass to <see cref="BudgetGuard.SettleAsync"/>. <see cref="Id"/> is unique.</summary>
-public sealed record BudgetGuardLease(string Id, decimal MaxCost);
+/// <summary>
+/// A granted lease: what to pass to <see cref="BudgetGuard.SettleAsync"/>. <see cref="Id"/> is unique; a lease taken
+/// where no budget covered the work holds nothing (<see cref="Held"/> false) and settles without a query.
+/// </summary>
+public sealed record BudgetGuardLease(string Id, decimal MaxCost, bool Held = true);
 
 /// <summary>
 /// The answer of <see cref="BudgetGuard.ReserveAsync"/>: a lease, or why not. A refusal with
@@ -50,7 +53,7 @@ public sealed record BudgetGuardResult(BudgetGuardLease? Lease, BudgetRefusalRea
 /// either. A refused share rolls the whole reservation back. Callers that meter usage into the ledger append the usage
 /// event first and settle after: the budget loop then counts that spend once (see <see cref="BudgetWatch"/>).
 /// </remarks>
-internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
+internal sealed class BudgetGuard(Database database, HotRows rows, Ids ids, TimeProvider time)
 {
     /// <summary>Takes a lease of <paramref name="maxCost"/> against every budget covering the org and project, or says which refuses.</summary>
     public async Task<BudgetGuardResult> ReserveAsync(string orgId, string? projectId, decimal maxCost, CancellationToken cancellationToken)
@@ -62,11 +65,12 @@ internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
         var period = BillingPeriod.MonthOf(now);
         var leaseId = ids.New("bl");
 
-        await using var db = database.Open();
-        var budgets = await Covering(db, orgId, projectId).ToListAsync(cancellationToken);
-        // Most callers have no budget: every model call comes through here, so they pay one query and no transaction.
+        // Most callers have no budget, and every model call comes through here: the org's budgets come from memory, so
+        // those calls cost no query and no transaction.
+        var budgets = (await rows.BudgetsAsync(orgId, cancellationToken)).Where(b => b.ProjectId == null || b.ProjectId == projectId).ToList();
         if (budgets.Count == 0)
-            return new(new BudgetGuardLease(leaseId, maxCost), null, null, "");
+            return new(new BudgetGuardLease(leaseId, maxCost, Held: false), null, null, "");
+        await using var db = database.Open();
         await EnsureSpendRowsAsync(db, budgets.Select(b => b.Id), period.Start, cancellationToken);
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         // A fixed order, so two reservations over the same budgets lock their rows in the same order.
@@ -93,7 +97,7 @@ internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
 
     /// <summary>
     /// Ends a lease: each budget's share is released and <paramref name="actualCost"/> charged. False when the lease
-    /// is unknown or already settled: settling twice changes nothing.
+    /// held nothing, is unknown or is already settled: settling twice changes nothing.
     /// </summary>
     public async Task<bool> SettleAsync(BudgetGuardLease lease, decimal actualCost, CancellationToken cancellationToken)
     {
@@ -101,6 +105,8 @@ internal sealed class BudgetGuard(Database database, Ids ids, TimeProvider time)
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(actualCost, BudgetUnits.Max);
         var actual = BudgetUnits.From(actualCost);
+        if (!lease.Held)
+            return false;
         await using var db = database.Open();
         var shares = await db.BudgetLeases.AsNoTracking().Where(l => l.LeaseId == lease.Id && !l.Settled).OrderBy(l => l.BudgetId).ToListAsync(cancellationToken);
         if (shares.Count == 0)

@@ -37,7 +37,7 @@ internal static class Subsystems
     }
 
     public static IServiceCollection AddHeadroomStore(this IServiceCollection services, HeadroomSettings settings) =>
-        services.AddSingleton(new Database(settings.Database));
+        services.AddSingleton(new Database(settings.Database)).AddSingleton<HotRows>();
 
     public static IServiceCollection AddHeadroomIdentity(this IServiceCollection services, HeadroomSettings settings)
     {

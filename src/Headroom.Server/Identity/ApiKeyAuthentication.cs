@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Headroom.Core.Access;
+using Headroom.Server.Api;
 using Headroom.Store;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.EntityFrameworkCore;
@@ -11,7 +12,8 @@ namespace Headroom.Server.Identity;
 
 /// <summary>
 /// Authenticates <c>Authorization: Bearer hr_...</c>. A key is accepted only when it exists, its hash
-/// matches, it is not revoked and not expired. Last-used time is written at most once a minute per
+/// matches, it is not revoked and not expired. Keys are read from <see cref="HotRows"/> (a revocation through this
+/// replica counts at once, through another within a second); last-used time is written at most once a minute per
 /// key so that a busy key does not turn every read into a write.
 /// </summary>
 internal sealed class ApiKeyAuthentication(
@@ -19,6 +21,7 @@ internal sealed class ApiKeyAuthentication(
     ILoggerFactory logger,
     UrlEncoder encoder,
     Database database,
+    HotRows rows,
     TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "apikey";
@@ -31,8 +34,7 @@ internal sealed class ApiKeyAuthentication(
         if (ApiKeySecrets.LookupIdOf(token) is not { } lookupId)
             return AuthenticateResult.Fail("The bearer token is neither a Headroom API key nor a token from a configured OIDC issuer.");
 
-        await using var db = database.Open();
-        var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.LookupId == lookupId, Context.RequestAborted);
+        var key = await rows.KeyAsync(lookupId, Context.RequestAborted);
         if (key is null)
             return AuthenticateResult.Fail("Invalid API key.");
 
@@ -47,8 +49,9 @@ internal sealed class ApiKeyAuthentication(
         if (key.ExpiresAt is { } expires && expires <= now)
             return AuthenticateResult.Fail($"API key {key.Id} expired.");
 
-        if (key.LastUsedAt is null || key.LastUsedAt < now.AddMinutes(-1))
+        if (rows.KeyUseDue(key, now))
         {
+            await using var db = database.Open();
             await db.ApiKeys.Where(k => k.Id == key.Id)
                 .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), Context.RequestAborted);
         }

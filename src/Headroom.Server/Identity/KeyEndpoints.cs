@@ -130,7 +130,7 @@ internal static class KeyEndpoints
         return row is null ? Errors.NotFound("api key", id) : Results.Json(KeyView.Of(row), Json.Options);
     }
 
-    private static async Task<IResult> Revoke(HttpContext http, string id, Database database, TimeProvider time)
+    private static async Task<IResult> Revoke(HttpContext http, string id, Database database, HotRows rows, TimeProvider time)
     {
         var principal = Access.Required(http);
         await using var db = database.Open();
@@ -141,6 +141,7 @@ internal static class KeyEndpoints
             return Errors.Forbidden("A key can only be revoked by a caller ranked at least as high as the key.");
         row.RevokedAt ??= time.GetUtcNow();
         await db.SaveChangesAsync(http.RequestAborted);
+        rows.KeysChanged();
         return Results.Json(KeyView.Of(row), Json.Options);
     }
 

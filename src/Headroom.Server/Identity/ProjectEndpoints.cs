@@ -65,7 +65,7 @@ internal static class ProjectEndpoints
         return Results.Json(page.Build(rows, ProjectView.Of, v => v.Id), Json.Options);
     }
 
-    private static async Task<IResult> Create(HttpContext http, CreateProjectRequest? body, Database database, Ids ids, TimeProvider time)
+    private static async Task<IResult> Create(HttpContext http, CreateProjectRequest? body, Database database, HotRows rows, Ids ids, TimeProvider time)
     {
         var principal = Access.Required(http);
         if (principal.ProjectId is not null)
@@ -87,6 +87,7 @@ internal static class ProjectEndpoints
         db.Projects.Add(row);
         if (!await Persist.TrySaveAsync(db, http.RequestAborted))
             return Errors.Conflict($"A project named '{body.Name}' already exists in this org.", "name_taken", "name");
+        rows.ProjectsChanged(principal.OrgId);
         AuditMiddleware.SetTarget(http, row.Id);
         return Results.Json(ProjectView.Of(row), Json.Options, statusCode: StatusCodes.Status201Created);
     }
@@ -98,7 +99,7 @@ internal static class ProjectEndpoints
         return row is null ? Errors.NotFound("project", id) : Results.Json(ProjectView.Of(row), Json.Options);
     }
 
-    private static async Task<IResult> Update(HttpContext http, string id, UpdateProjectRequest? body, Database database)
+    private static async Task<IResult> Update(HttpContext http, string id, UpdateProjectRequest? body, Database database, HotRows rows)
     {
         await using var db = database.Open();
         var row = await Visible(db, Access.Required(http)).AsTracking().SingleOrDefaultAsync(p => p.Id == id, http.RequestAborted);
@@ -151,6 +152,7 @@ internal static class ProjectEndpoints
             changed.Add("regions=" + (pinned.Count == 0 ? "any" : row.Regions));
         }
         await db.SaveChangesAsync(http.RequestAborted);
+        rows.ProjectsChanged(row.OrgId);
         // The governance settings are the tenant's evidence: their new values go into the audit record.
         if (changed.Count > 0)
             AuditMiddleware.SetDetail(http, string.Join(' ', changed));
@@ -158,7 +160,7 @@ internal static class ProjectEndpoints
     }
 
     /// <summary>Deletes an empty project; one that still has live keys or active jobs answers 409.</summary>
-    private static async Task<IResult> Delete(HttpContext http, string id, Database database)
+    private static async Task<IResult> Delete(HttpContext http, string id, Database database, HotRows rows)
     {
         var principal = Access.Required(http);
         await using var db = database.Open();
@@ -174,6 +176,7 @@ internal static class ProjectEndpoints
             return Errors.Conflict("The project still has jobs queued or running; cancel them first.", "project_not_empty");
         db.Projects.Remove(row);
         await db.SaveChangesAsync(http.RequestAborted);
+        rows.ProjectsChanged(row.OrgId);
         return Results.Json(new { id, @object = "project", deleted = true }, Json.Options);
     }
 

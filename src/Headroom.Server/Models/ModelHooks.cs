@@ -35,7 +35,7 @@ namespace Headroom.Server.Models;
 /// </list>
 /// </summary>
 internal sealed partial class ModelHooks(
-    Database database, ModelRateLimits limits, BudgetGuard budgets, CallJournal journalWriter, HeadroomSettings settings, Ids ids, TimeProvider time,
+    Database database, HotRows rows, ModelRateLimits limits, BudgetGuard budgets, CallJournal journalWriter, HeadroomSettings settings, Ids ids, TimeProvider time,
     ILogger<ModelHooks> logger, Deployments.ReplicaRouting deployments) : IGatewayHooks
 {
     /// <summary>A deployment's model is visible to its org, and the operator's serverless ones to every org; models loaded in process to all.</summary>
@@ -211,23 +211,22 @@ internal sealed partial class ModelHooks(
     /// </summary>
     private async Task<(ProjectRow? Project, GatewayError? Refusal)> ProjectOfAsync(HttpContext http, Principal principal, CancellationToken cancellationToken)
     {
-        await using var db = database.Open();
-        var projects = db.Projects.AsNoTracking().Where(p => p.OrgId == principal.OrgId);
+        var projects = await rows.ProjectsAsync(principal.OrgId, cancellationToken);
         if (http.Request.Headers[ProjectHeader].ToString() is { Length: > 0 } named)
         {
             if (principal.ProjectId is { } scoped && scoped != named)
                 return (null, GatewayError.Forbidden($"This API key is scoped to project {scoped}; it cannot call models for another project."));
-            var project = await projects.SingleOrDefaultAsync(p => p.Id == named, cancellationToken);
+            var project = Array.Find(projects, p => p.Id == named);
             return project is null
                 ? (null, new GatewayError(400, $"No project with id '{named}' (from the {ProjectHeader} header).", "invalid_request_error", ProjectHeader, "project_not_found"))
                 : (project, null);
         }
         if (principal.ProjectId is { } own)
         {
-            var project = await projects.SingleOrDefaultAsync(p => p.Id == own, cancellationToken);
+            var project = Array.Find(projects, p => p.Id == own);
             return project is null ? (null, GatewayError.Forbidden($"The project {own} of this API key no longer exists.")) : (project, null);
         }
-        var first = await projects.OrderBy(p => p.CreatedAt).ThenBy(p => p.Id).FirstOrDefaultAsync(cancellationToken);
+        var first = projects.FirstOrDefault();
         return first is null
             ? (null, new GatewayError(400, $"Model calls are metered to a project, and this org has none: create one (POST /v1/projects) or send the {ProjectHeader} header.",
                 "invalid_request_error", ProjectHeader, "project_required"))
