@@ -36,6 +36,16 @@ public sealed class Database
         ? new SqliteHeadroomDb((DbContextOptions<SqliteHeadroomDb>)_options)
         : new PostgresHeadroomDb((DbContextOptions<PostgresHeadroomDb>)_options);
 
+    /// <summary>
+    /// A connection of its own for one writer that commits many small transactions, one after the other (the model
+    /// calls' journal), kept open until disposed. On SQLite it commits with <c>synchronous=NORMAL</c>: a commit is
+    /// durable against the server being killed as soon as it returns, and against a power cut once the write-ahead log
+    /// is next synced, by any other connection's commit (all sync fully) or a checkpoint. That spares each commit a
+    /// disk flush, which was a third of a model call's time. On PostgreSQL it opens pooled contexts like
+    /// <see cref="Open"/>.
+    /// </summary>
+    public StoreWriter OpenWriter() => new(this);
+
     /// <summary>Applies pending migrations. Safe to call from several replicas at once (EF Core takes a migration lock).</summary>
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
@@ -51,14 +61,16 @@ public sealed class Database
 
     /// <summary>
     /// SQLite connection settings: WAL lets readers run beside the single writer, and FULL sync
-    /// makes every acknowledged commit survive a crash of the process or the machine. They belong to the native
+    /// makes every acknowledged commit survive a crash of the process or the machine. A writer that finds the write
+    /// lock taken waits in SQLite's own busy handler, which retries after 1, 2, 5, 10… ms: left to Microsoft.Data.Sqlite,
+    /// it would sleep 150 ms between tries, a stall every model call queued behind the token meter paid. They belong to the native
     /// connection, which the pool keeps open across <c>Open</c> calls, so each is set once, when it is new: running
     /// them on every open cost three statements per query.
     /// </summary>
     private sealed class SqlitePragmas : DbConnectionInterceptor
     {
         public static readonly SqlitePragmas Instance = new();
-        private const string Pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+        private const string Pragmas = "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
         private static readonly ConditionalWeakTable<object, object> s_prepared = [];
 
         public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
@@ -85,4 +97,33 @@ public sealed class Database
         private static object? Unprepared(DbConnection connection) =>
             connection is SqliteConnection { Handle: { } handle } && !s_prepared.TryGetValue(handle, out _) ? handle : null;
     }
+}
+
+/// <summary>See <see cref="Database.OpenWriter"/>. Used by one task at a time.</summary>
+public sealed class StoreWriter : IDisposable
+{
+    private readonly Database _database;
+    private readonly SqliteConnection? _connection;
+    private readonly DbContextOptions<SqliteHeadroomDb>? _options;
+
+    internal StoreWriter(Database database)
+    {
+        _database = database;
+        if (database.Connection.Provider != StoreProvider.Sqlite)
+            return;
+        // Not pooled: a pooled handle would carry NORMAL back to connections that must sync fully.
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder(database.Connection.ConnectionString) { Pooling = false }.ToString());
+        _connection.Open();
+        using (var pragmas = _connection.CreateCommand())
+        {
+            pragmas.CommandText = "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+            pragmas.ExecuteNonQuery();
+        }
+        _options = new DbContextOptionsBuilder<SqliteHeadroomDb>().UseSqlite(_connection).Options;
+    }
+
+    /// <summary>A context on the writer's connection (SQLite) or a pooled one (PostgreSQL); dispose it after each unit of work.</summary>
+    public HeadroomDb Open() => _options is null ? _database.Open() : new SqliteHeadroomDb(_options);
+
+    public void Dispose() => _connection?.Dispose();
 }

@@ -21,8 +21,12 @@ internal static class Persist
         }
     }
 
-    public static bool IsUniqueViolation(DbUpdateException ex) => ex.InnerException switch
+    public static bool IsUniqueViolation(DbUpdateException ex) => IsUniqueViolation(ex.InnerException);
+
+    /// <summary>The same for a statement run without change tracking (<see cref="Store.BulkInsert"/>), or for either.</summary>
+    public static bool IsUniqueViolation(Exception? ex) => ex switch
     {
+        DbUpdateException update => IsUniqueViolation(update.InnerException),
         Npgsql.PostgresException pg => pg.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation,
         Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteErrorCode == 19 && sqlite.SqliteExtendedErrorCode is 2067 or 1555,
         _ => false,
