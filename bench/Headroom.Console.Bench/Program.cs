@@ -118,9 +118,9 @@ try
         });
         await db.SaveChangesAsync();
     }
-    foreach (var page in new[] { "/", "/usage", "/invoices" })
+    foreach (var page in new[] { "/", "/usage", "/invoices", "/economics" })
         await TimeAsync(browser, page, page + " (ledger grown)", repeats, GrowLedgerAsync);
-    foreach (var call in new[] { "/v1/usage?group_by=meter", "/v1/invoices/upcoming" })
+    foreach (var call in new[] { "/v1/usage?group_by=meter", "/v1/invoices/upcoming", "/v1/operator/economics" })
         await TimeAsync(api, call, "API " + call + " (ledger grown)", repeats, GrowLedgerAsync);
     await app.StopAsync();
 }

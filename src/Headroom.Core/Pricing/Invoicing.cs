@@ -17,19 +17,30 @@ public static class Invoicing
         ArgumentException.ThrowIfNullOrEmpty(orgId);
         ArgumentNullException.ThrowIfNull(period);
         ArgumentNullException.ThrowIfNull(events);
+        var rating = Rater.Rate(events.Where(e => e.OrgId == orgId), sheet, spot, period);
+        return Build(orgId, period, sheet.Currency ?? "", Lines(rating.Charges), rating.Problems, credits);
+    }
+
+    /// <summary>
+    /// The invoice over lines already summed (<see cref="Lines"/> or <see cref="InvoiceLineTotals"/>) and the rating's
+    /// problems in event-id order: the subtotal, the credits applied and the total's one rounding.
+    /// </summary>
+    /// <exception cref="ArgumentException">A credit is negative.</exception>
+    public static Invoice Build(
+        string orgId, BillingPeriod period, string currency, IReadOnlyList<InvoiceLine> lines, IReadOnlyList<RatingProblem> problems,
+        IReadOnlyList<InvoiceCredit>? credits = null)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        ArgumentNullException.ThrowIfNull(problems);
         credits ??= [];
         if (credits.FirstOrDefault(c => c is null || c.Amount < 0m) is { } bad)
         {
             throw new ArgumentException($"Credit {bad?.Id} has a negative amount.", nameof(credits));
         }
-
-        var rating = Rater.Rate(events.Where(e => e.OrgId == orgId), sheet, spot, period);
-        var lines = Lines(rating.Charges);
         var subtotal = lines.Sum(l => l.Amount);
         var applied = Math.Min(credits.Sum(c => c.Amount), subtotal);
         var total = BillingMath.RoundTotal(subtotal - applied);
-        return new Invoice(orgId, period, sheet.Currency ?? "", lines, [.. credits], subtotal, applied, total,
-            total - (subtotal - applied), rating.Problems);
+        return new Invoice(orgId, period, currency, lines, [.. credits], subtotal, applied, total, total - (subtotal - applied), problems);
     }
 
     /// <summary>
@@ -38,20 +49,9 @@ public static class Invoicing
     /// </summary>
     public static IReadOnlyList<InvoiceLine> Lines(IEnumerable<RatedUsage> charges)
     {
-        ArgumentNullException.ThrowIfNull(charges);
-        var quantities = new Dictionary<InvoiceLineKey, long>();
-        foreach (var charge in charges)
-        {
-            var key = new InvoiceLineKey(charge.ProjectId, charge.Meter, charge.Dimensions with { ApiKeyId = null }, charge.UnitPrice, charge.Unit);
-            quantities[key] = checked(quantities.GetValueOrDefault(key) + charge.Quantity);
-        }
-        return
-        [
-            .. quantities
-                .Select(p => new InvoiceLine(p.Key.ProjectId, p.Key.Meter, p.Key.Dimensions, p.Key.UnitPrice, p.Key.Unit, p.Value,
-                    BillingMath.Charge(p.Value, p.Key.UnitPrice, p.Key.Unit.UnitsPerPrice())))
-                .OrderBy(l => l.Key, LineOrder.Instance),
-        ];
+        var totals = new InvoiceLineTotals();
+        totals.Add(charges);
+        return totals.Lines();
     }
 
     /// <summary>
@@ -134,7 +134,7 @@ public static class Invoicing
         return differences;
     }
 
-    private sealed class LineOrder : IComparer<InvoiceLineKey>
+    internal sealed class LineOrder : IComparer<InvoiceLineKey>
     {
         public static readonly LineOrder Instance = new();
 
@@ -152,4 +152,40 @@ public static class Invoicing
             return c;
         }
     }
+}
+
+/// <summary>
+/// An invoice's running line sums: integer quantities per line, added as charges arrive and priced once per line when
+/// <see cref="Lines"/> is asked. Charges added in any order and in any number of batches give exactly
+/// <see cref="Invoicing.Lines"/> over all of them at once, so a draft can be extended as the append-only ledger grows.
+/// </summary>
+public sealed class InvoiceLineTotals
+{
+    // Equal unit prices may be spelled differently (2.5 and 2.50 from two versions) and a line shows the spelling of
+    // its first charge in event-id order, as the one-pass grouping over the rater's id-ordered charges does; so the
+    // spelling kept is that of the smallest event id seen, whatever order the batches came in.
+    private readonly Dictionary<InvoiceLineKey, (long Quantity, string FirstEventId, decimal UnitPrice)> _lines = [];
+
+    public void Add(IEnumerable<RatedUsage> charges)
+    {
+        ArgumentNullException.ThrowIfNull(charges);
+        foreach (var charge in charges)
+        {
+            var key = new InvoiceLineKey(charge.ProjectId, charge.Meter, charge.Dimensions with { ApiKeyId = null }, charge.UnitPrice, charge.Unit);
+            _lines[key] = _lines.TryGetValue(key, out var line)
+                ? (checked(line.Quantity + charge.Quantity),
+                    string.CompareOrdinal(charge.EventId, line.FirstEventId) < 0 ? charge.EventId : line.FirstEventId,
+                    string.CompareOrdinal(charge.EventId, line.FirstEventId) < 0 ? charge.UnitPrice : line.UnitPrice)
+                : (charge.Quantity, charge.EventId, charge.UnitPrice);
+        }
+    }
+
+    /// <summary>The lines in their fixed order, each priced once: quantity × unit price, rounded to line precision.</summary>
+    public IReadOnlyList<InvoiceLine> Lines() =>
+    [
+        .. _lines
+            .Select(p => new InvoiceLine(p.Key.ProjectId, p.Key.Meter, p.Key.Dimensions, p.Value.UnitPrice, p.Key.Unit, p.Value.Quantity,
+                BillingMath.Charge(p.Value.Quantity, p.Value.UnitPrice, p.Key.Unit.UnitsPerPrice())))
+            .OrderBy(l => l.Key, Invoicing.LineOrder.Instance),
+    ];
 }

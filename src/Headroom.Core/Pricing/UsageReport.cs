@@ -45,51 +45,13 @@ public static class UsageReport
     /// </summary>
     public static IReadOnlyList<UsageRow> Group(IEnumerable<RatedUsage> charges, UsageGrouping groupBy)
     {
-        ArgumentNullException.ThrowIfNull(charges);
-        // Priced per row and invoice line (project × meter × dimensions × unit price): a row never merges what an
-        // invoice prices separately, so coarse rows cost exactly what the invoice's lines add up to.
-        var quantities = new Dictionary<(UsageRow Row, InvoiceLineKey Line), long>();
-        foreach (var charge in charges)
-        {
-            foreach (var (day, quantity) in ByDay(charge, groupBy.HasFlag(UsageGrouping.Day)))
-            {
-                var d = charge.Dimensions;
-                var row = new UsageRow(
-                    groupBy.HasFlag(UsageGrouping.Project) ? charge.ProjectId : null,
-                    groupBy.HasFlag(UsageGrouping.Meter) ? charge.Meter : null,
-                    day,
-                    groupBy.HasFlag(UsageGrouping.Tier) ? d.Tier : null,
-                    groupBy.HasFlag(UsageGrouping.GpuModel) ? d.GpuModel : null,
-                    groupBy.HasFlag(UsageGrouping.Region) ? d.Region : null,
-                    groupBy.HasFlag(UsageGrouping.Model) ? d.Model : null,
-                    groupBy.HasFlag(UsageGrouping.ApiKey) ? d.ApiKeyId : null,
-                    null, 0m);
-                var key = (row, new InvoiceLineKey(charge.ProjectId, charge.Meter, d with { ApiKeyId = row.ApiKeyId }, charge.UnitPrice, charge.Unit));
-                quantities[key] = checked(quantities.GetValueOrDefault(key) + quantity);
-            }
-        }
-        return
-        [
-            .. quantities
-                .GroupBy(p => p.Key.Row)
-                .Select(g => g.Key with
-                {
-                    Quantity = g.Key.Meter is null ? null : g.Sum(p => p.Value),
-                    Cost = g.Sum(p => BillingMath.Charge(p.Value, p.Key.Line.UnitPrice, p.Key.Line.Unit.UnitsPerPrice())),
-                })
-                .OrderBy(r => r.Day)
-                .ThenBy(r => r.ProjectId, StringComparer.Ordinal)
-                .ThenBy(r => r.Meter)
-                .ThenBy(r => r.Tier)
-                .ThenBy(r => r.GpuModel, StringComparer.Ordinal)
-                .ThenBy(r => r.Region, StringComparer.Ordinal)
-                .ThenBy(r => r.Model, StringComparer.Ordinal)
-                .ThenBy(r => r.ApiKeyId, StringComparer.Ordinal),
-        ];
+        var totals = new UsageTotals(groupBy);
+        totals.Add(charges);
+        return totals.Rows();
     }
 
     /// <summary>The charge's quantity per UTC day (one entry, day null, when not grouping by day).</summary>
-    private static IEnumerable<(DateOnly? Day, long Quantity)> ByDay(RatedUsage charge, bool byDay)
+    internal static IEnumerable<(DateOnly? Day, long Quantity)> ByDay(RatedUsage charge, bool byDay)
     {
         if (!byDay)
         {
@@ -113,4 +75,63 @@ public static class UsageReport
             start = end;
         }
     }
+}
+
+/// <summary>
+/// A usage report's running sums: integer quantities per row and invoice line, added as charges arrive and priced only
+/// when <see cref="Rows"/> is asked. Charges added in any order and in any number of batches give exactly the rows of
+/// <see cref="UsageReport.Group"/> over all of them at once: integer sums commute, and the only rounding is the one per
+/// (row, line) when the rows are read. This is what lets a replica extend a report as the append-only ledger grows.
+/// </summary>
+public sealed class UsageTotals(UsageGrouping groupBy)
+{
+    // Priced per row and invoice line (project × meter × dimensions × unit price): a row never merges what an
+    // invoice prices separately, so coarse rows cost exactly what the invoice's lines add up to.
+    private readonly Dictionary<(UsageRow Row, InvoiceLineKey Line), long> _quantities = [];
+
+    public UsageGrouping GroupBy => groupBy;
+
+    public void Add(IEnumerable<RatedUsage> charges)
+    {
+        ArgumentNullException.ThrowIfNull(charges);
+        foreach (var charge in charges)
+        {
+            foreach (var (day, quantity) in UsageReport.ByDay(charge, groupBy.HasFlag(UsageGrouping.Day)))
+            {
+                var d = charge.Dimensions;
+                var row = new UsageRow(
+                    groupBy.HasFlag(UsageGrouping.Project) ? charge.ProjectId : null,
+                    groupBy.HasFlag(UsageGrouping.Meter) ? charge.Meter : null,
+                    day,
+                    groupBy.HasFlag(UsageGrouping.Tier) ? d.Tier : null,
+                    groupBy.HasFlag(UsageGrouping.GpuModel) ? d.GpuModel : null,
+                    groupBy.HasFlag(UsageGrouping.Region) ? d.Region : null,
+                    groupBy.HasFlag(UsageGrouping.Model) ? d.Model : null,
+                    groupBy.HasFlag(UsageGrouping.ApiKey) ? d.ApiKeyId : null,
+                    null, 0m);
+                var key = (row, new InvoiceLineKey(charge.ProjectId, charge.Meter, d with { ApiKeyId = row.ApiKeyId }, charge.UnitPrice, charge.Unit));
+                _quantities[key] = checked(_quantities.GetValueOrDefault(key) + quantity);
+            }
+        }
+    }
+
+    /// <summary>The report's rows in their fixed order (every key of a row takes part in it, so insertion order never shows).</summary>
+    public IReadOnlyList<UsageRow> Rows() =>
+    [
+        .. _quantities
+            .GroupBy(p => p.Key.Row)
+            .Select(g => g.Key with
+            {
+                Quantity = g.Key.Meter is null ? null : g.Sum(p => p.Value),
+                Cost = g.Sum(p => BillingMath.Charge(p.Value, p.Key.Line.UnitPrice, p.Key.Line.Unit.UnitsPerPrice())),
+            })
+            .OrderBy(r => r.Day)
+            .ThenBy(r => r.ProjectId, StringComparer.Ordinal)
+            .ThenBy(r => r.Meter)
+            .ThenBy(r => r.Tier)
+            .ThenBy(r => r.GpuModel, StringComparer.Ordinal)
+            .ThenBy(r => r.Region, StringComparer.Ordinal)
+            .ThenBy(r => r.Model, StringComparer.Ordinal)
+            .ThenBy(r => r.ApiKeyId, StringComparer.Ordinal),
+    ];
 }

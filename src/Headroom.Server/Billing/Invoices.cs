@@ -120,7 +120,7 @@ public enum IssueOutcome
 /// then), the price sheet versions and the spot prices published before the period's end; it is stored once, with
 /// the hash of those events, and never changed. <c>billing verify</c> rebuilds it from the same inputs.
 /// </summary>
-internal sealed class Invoicer(Database database, Ids ids, TimeProvider time)
+internal sealed class Invoicer(Database database, Ids ids, TimeProvider time, DraftInvoiceCache drafts)
 {
     private static readonly string[] Live = [JobState.Scheduled.ToCode(), JobState.Starting.ToCode(), JobState.Running.ToCode()];
     private static readonly string Running = JobState.Running.ToCode();
@@ -153,29 +153,54 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time)
     public static async Task<long> ChainSeqAsync(HeadroomDb db, string orgId, CancellationToken cancellationToken) =>
         await db.UsageEntries.Where(u => u.OrgId == orgId).MaxAsync(u => (long?)u.Seq, cancellationToken) ?? 0;
 
-    /// <summary>The current period's invoice as it stands now; not stored.</summary>
+    /// <summary>
+    /// The current period's invoice as it stands now; not stored. The same invoice <see cref="BuildAsync"/> builds up to
+    /// the ledger's head, kept per org and period by this replica as running line sums (<see cref="RunningDraft"/>):
+    /// while the prices are unchanged, a grown ledger costs only the entries appended since the last draft.
+    /// </summary>
     public async Task<InvoiceView> DraftAsync(string orgId, CancellationToken cancellationToken)
     {
         await using var db = database.Open();
         var period = BillingPeriod.MonthOf(time.GetUtcNow());
-        var lastSeq = await ChainSeqAsync(db, orgId, cancellationToken);
-        // A draft is a pure function of the ledger up to its head, the price sheet and the spot prices (BuildAsync): while
-        // none has grown since the last draft of this org and period, that draft is still exact.
-        var watermark = (lastSeq,
-            await db.PriceSheetVersions.MaxAsync(v => (int?)v.Number, cancellationToken),
-            await db.SpotPricePoints.Where(p => p.Time < period.End).MaxAsync(p => (DateTimeOffset?)p.Time, cancellationToken)).ToString();
-        var key = $"{orgId}|{period.Start:O}";
-        if (_drafts.TryGetValue(key, out var cached) && cached.Watermark == watermark)
-            return cached.Draft;
-        var (invoice, events) = await BuildAsync(db, orgId, period, lastSeq, cancellationToken);
-        var draft = InvoiceForms.View(invoice, null, "draft", events, null);
-        if (_drafts.Count >= 1024)
-            _drafts.Clear();
-        _drafts[key] = (watermark, draft);
-        return draft;
+        var slot = drafts.For($"{orgId}|{period.Start:O}");
+        await slot.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            var lastSeq = await ChainSeqAsync(db, orgId, cancellationToken);
+            var mark = await PriceMark.ReadAsync(db, period.End, withSpot: true, cancellationToken);
+            if (slot.State is { } state && state.Prices.Mark == mark && state.Events.LastSeq <= lastSeq)
+            {
+                if (state.Events.LastSeq < lastSeq)
+                {
+                    // Seq grows per org in commit order, so (LastSeq, lastSeq] is exactly what was appended since.
+                    var after = state.Events.LastSeq;
+                    var rows = await Covered(db, orgId, period, lastSeq).Where(u => u.Seq > after).OrderBy(u => u.Seq).ToListAsync(cancellationToken);
+                    var head = await ChainHeadAsync(db, orgId, lastSeq, rows, cancellationToken);
+                    slot.Extend(d => d.Add(rows, lastSeq, head));
+                    drafts.CountExtended();
+                }
+                return state.View;
+            }
+            var prices = await PricesInForce.LoadAsync(db, mark, period.End, withSpot: true, cancellationToken);
+            var all = await Covered(db, orgId, period, lastSeq).OrderBy(u => u.Seq).ToListAsync(cancellationToken);
+            var fresh = new RunningDraft(orgId, period, prices);
+            fresh.Add(all, lastSeq, await ChainHeadAsync(db, orgId, lastSeq, all, cancellationToken));
+            slot.State?.Dispose();
+            slot.State = fresh;
+            drafts.CountRecomputed();
+            return fresh.View;
+        }
+        finally
+        {
+            slot.Gate.Release();
+        }
     }
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Watermark, InvoiceView Draft)> _drafts = new(StringComparer.Ordinal);
+    /// <summary>The hash of the entry at <paramref name="lastSeq"/>: from the rows just read when it is among them.</summary>
+    private static async Task<string> ChainHeadAsync(HeadroomDb db, string orgId, long lastSeq, List<UsageEntryRow> rows, CancellationToken cancellationToken) =>
+        lastSeq == 0 ? ""
+        : rows.Count > 0 && rows[^1].Seq == lastSeq ? rows[^1].Hash
+        : await db.UsageEntries.AsNoTracking().Where(u => u.OrgId == orgId && u.Seq == lastSeq).Select(u => u.Hash).FirstOrDefaultAsync(cancellationToken) ?? "";
 
     /// <summary>Issues the invoice of <paramref name="orgId"/> for a closed <paramref name="period"/>, once.</summary>
     public async Task<(IssueOutcome Outcome, InvoiceRow? Row)> IssueAsync(string orgId, BillingPeriod period, CancellationToken cancellationToken)
@@ -244,6 +269,47 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time)
         }
         return periods;
     }
+}
+
+/// <summary>This replica's draft invoices, per org and period (see <see cref="RunningAnswers{TState}"/>).</summary>
+internal sealed class DraftInvoiceCache : RunningAnswers<RunningDraft>;
+
+/// <summary>
+/// A draft invoice kept as running sums: the org's entries touching the period up to <see cref="InvoiceEventsView.LastSeq"/>,
+/// rated with <see cref="Prices"/>, as line quantities, problems, a count and the SHA-256 of their hashes in seq
+/// order, which only ever has hashes appended. Adding the entries after LastSeq (in seq order) gives exactly what
+/// <see cref="Invoicer.BuildAsync"/> computes from scratch; <see cref="View"/> is rebuilt after each <see cref="Add"/>.
+/// </summary>
+internal sealed class RunningDraft(string orgId, BillingPeriod period, PricesInForce prices) : IDisposable
+{
+    private readonly InvoiceLineTotals _lines = new();
+    private readonly List<RatingProblem> _problems = [];
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private int _count;
+
+    public PricesInForce Prices => prices;
+
+    public InvoiceEventsView Events { get; private set; } = new(0, 0, "", "");
+
+    public InvoiceView View { get; private set; } = null!;
+
+    /// <summary>Adds <paramref name="rows"/>, the org's entries touching the period in (Events.LastSeq, lastSeq], in seq order.</summary>
+    public void Add(IReadOnlyList<UsageEntryRow> rows, long lastSeq, string chainHead)
+    {
+        var rating = Rater.Rate(rows.Select(r => UsageRows.ToEntry(r).Event), prices.Sheet, prices.Spot, period);
+        _lines.Add(rating.Charges);
+        _problems.AddRange(rating.Problems);
+        foreach (var row in rows)
+            _hash.AppendData(Encoding.UTF8.GetBytes(row.Hash + "\n"));
+        _count += rows.Count;
+        Events = new InvoiceEventsView(_count, lastSeq, chainHead, Convert.ToHexStringLower(_hash.GetCurrentHash()));
+        // Problems in event-id order, as one rating of all the entries lists them (an entry has one problem at most).
+        var invoice = Invoicing.Build(orgId, period, prices.Sheet.Currency ?? "", _lines.Lines(),
+            [.. _problems.OrderBy(p => p.EventId, StringComparer.Ordinal)]);
+        View = InvoiceForms.View(invoice, null, "draft", Events, null);
+    }
+
+    public void Dispose() => _hash.Dispose();
 }
 
 /// <summary>

@@ -110,42 +110,42 @@ internal static class UsageEndpoints
         var period = new BillingPeriod(from, to);
 
         await using var db = database.Open();
-        // The ledger is append-only and a report is a pure function of its events, the price sheet and the spot
-        // prices: while none of the three has grown since the last identical request, that answer is still exact.
+        // A report is a pure function of the visible ledger entries, the price sheet and the spot prices. The ledger is
+        // append-only, seq grows per org in commit order (appends hold the org's lock until they commit) and each entry
+        // rates on its own (ids are unique, so the rater's replay rule never joins two entries): while the prices are
+        // unchanged, the answer up to seq n plus the entries in (n, head] is exactly the answer up to head.
         var key = $"{principal.OrgId}|{principal.ProjectId}|{from:O}|{to:O}|{string.Join(',', names)}";
-        var watermark = (
-            await db.UsageEntries.Where(u => u.OrgId == principal.OrgId).MaxAsync(u => (long?)u.Seq, http.RequestAborted),
-            await db.PriceSheetVersions.MaxAsync(v => (int?)v.Number, http.RequestAborted),
-            await db.SpotPricePoints.Where(p => p.Time < to).MaxAsync(p => (DateTimeOffset?)p.Time, http.RequestAborted)).ToString();
-        if (reports.TryGetValue(key, out var cached) && cached.Watermark == watermark)
-            return Results.Json(cached.Report, Json.Options);
-
-        var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
-        var events = (await rows.ToListAsync(http.RequestAborted)).Select(r => UsageRows.ToEntry(r).Event).ToList();
-        var (sheet, _) = await PriceEndpoints.LoadAsync(db, http.RequestAborted);
-        var spot = await SpotPoints.LoadAsync(db, to, http.RequestAborted);
-        var rating = Rater.Rate(events, sheet, spot, period);
-
-        var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
-        var unpriced = rating.Problems
-            .Where(p => p.Kind is RatingProblemKind.NoVersionInForce or RatingProblemKind.NoRate or RatingProblemKind.NoSpotPrice)
-            .Select(p => Quantities(byId[p.EventId], period)).OfType<RatedUsage>().ToList();
-        var note = sheet.Versions.Count == 0
-            ? "No price sheet has been published: usage is listed as quantities without amounts."
-            : unpriced.Count > 0 ? "Some usage has no price in force (see problems): it is listed under unpriced, as quantities without amounts." : null;
-        var estimated = events.Where(e => e.Estimated && period.Contains(e.Start)).Sum(e => e.Quantity);
-        var report = new UsageReportView(
-            from, to, names, sheet.Currency, sheet.Versions.Count > 0, note, estimated,
-            [.. UsageReport.Group(rating.Charges, groupBy).Select(r => View(r, priced: true))],
-            [.. UsageReport.Group(unpriced, groupBy).Select(r => View(r, priced: false))],
-            [.. rating.Problems.Select(p => new UsageProblemView(p.EventId, InvoiceForms.ProblemCode(p.Kind), p.Message))]);
-        if (reports.Count >= MaxCachedReports)
-            reports.Clear();
-        reports[key] = (watermark, report);
-        return Results.Json(report, Json.Options);
+        var slot = reports.For(key);
+        await slot.Gate.WaitAsync(http.RequestAborted);
+        try
+        {
+            var head = await db.UsageEntries.Where(u => u.OrgId == principal.OrgId).MaxAsync(u => (long?)u.Seq, http.RequestAborted) ?? 0;
+            var mark = await PriceMark.ReadAsync(db, to, withSpot: true, http.RequestAborted);
+            var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
+            if (slot.State is { } state && state.Prices.Mark == mark && state.Seq <= head)
+            {
+                if (state.Seq < head)
+                {
+                    var seq = state.Seq;
+                    var added = await rows.Where(u => u.Seq > seq && u.Seq <= head).ToListAsync(http.RequestAborted);
+                    slot.Extend(s => s.Add(added.Select(r => UsageRows.ToEntry(r).Event).ToList(), head));
+                    reports.CountExtended();
+                }
+                return Results.Json(state.View, Json.Options);
+            }
+            var prices = await PricesInForce.LoadAsync(db, mark, to, withSpot: true, http.RequestAborted);
+            var all = await rows.Where(u => u.Seq <= head).ToListAsync(http.RequestAborted);
+            var fresh = new RunningUsageReport(prices, period, groupBy, names);
+            fresh.Add(all.Select(r => UsageRows.ToEntry(r).Event).ToList(), head);
+            slot.State = fresh;
+            reports.CountRecomputed();
+            return Results.Json(fresh.View, Json.Options);
+        }
+        finally
+        {
+            slot.Gate.Release();
+        }
     }
-
-    private const int MaxCachedReports = 1024;
 
     /// <summary>
     /// The raw ledger in seq order, paged with <c>after</c> = a seq. <c>from</c>/<c>to</c> keep the events that touch
@@ -194,21 +194,6 @@ internal static class UsageEndpoints
         return principal.ProjectId is { } only ? query.Where(u => u.ProjectId == only) : query;
     }
 
-    /// <summary>The usage of an event that has no price, as the rater would measure it (seconds floored, notice not charged, clipped to the period).</summary>
-    private static RatedUsage? Quantities(UsageEvent e, BillingPeriod period)
-    {
-        if (e.Meter != Meter.GpuSeconds)
-            return period.Contains(e.Start) ? new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions, e.Start, e.End, e.Quantity, 0m, PriceUnit.MillionTokens, "") : null;
-        var start = Math.Max(e.Start.ToUnixTimeSeconds(), period.Start.ToUnixTimeSeconds());
-        var end = Math.Min(e.ChargedUntil.ToUnixTimeSeconds(), period.End.ToUnixTimeSeconds());
-        return end <= start ? null : new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions,
-            DateTimeOffset.FromUnixTimeSeconds(start), DateTimeOffset.FromUnixTimeSeconds(end), checked(e.Quantity * (end - start)), 0m, PriceUnit.GpuHour, "");
-    }
-
-    private static UsageRowView View(UsageRow r, bool priced) => new(
-        r.ProjectId, r.Meter?.ToCode(), r.Day?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Tier is { } t ? MeteringCodes.TierCode(t) : null,
-        r.GpuModel, r.Region, r.Model, r.ApiKeyId, r.Quantity, priced ? Money.Text(r.Cost) : null);
-
     internal static IResult? Time(string text, string name, DateTimeOffset fallback, out DateTimeOffset value)
     {
         value = fallback;
@@ -225,14 +210,68 @@ internal static class UsageEndpoints
     }
 }
 
+/// <summary>This replica's usage reports, per org, key scope, period and grouping (see <see cref="RunningAnswers{TState}"/>).</summary>
+internal sealed class UsageReportCache : RunningAnswers<RunningUsageReport>;
+
 /// <summary>
-/// This replica's last usage report per org, key scope, period and grouping, with the watermark (ledger head, price sheet
-/// version, latest spot price) it was computed at. One per host: two servers in one process never share answers.
+/// One usage report kept as running sums: the ledger entries up to <see cref="Seq"/> rated with <see cref="Prices"/>,
+/// priced and unpriced usage per row and line, the problems and the estimated tokens; <see cref="View"/> is rebuilt
+/// from them after each <see cref="Add"/>. Adding the entries of (Seq, head] gives exactly the report computed from
+/// scratch up to head: the sums are of integers, and amounts are rounded only when the rows are read.
 /// </summary>
-internal sealed class UsageReportCache : System.Collections.Concurrent.ConcurrentDictionary<string, (string Watermark, UsageReportView Report)>
+internal sealed class RunningUsageReport(PricesInForce prices, BillingPeriod period, UsageGrouping groupBy, IReadOnlyList<string> names)
 {
-    public UsageReportCache()
-        : base(StringComparer.Ordinal)
+    private readonly UsageTotals _priced = new(groupBy);
+    private readonly UsageTotals _unpriced = new(groupBy);
+    private readonly List<RatingProblem> _problems = [];
+    private long _estimated;
+
+    public PricesInForce Prices => prices;
+
+    /// <summary>The ledger seq the report covers up to (0: none yet).</summary>
+    public long Seq { get; private set; }
+
+    public UsageReportView View { get; private set; } = null!;
+
+    /// <summary>Rates <paramref name="events"/> (the entries after <see cref="Seq"/> up to <paramref name="head"/>) and adds them in.</summary>
+    public void Add(IReadOnlyList<UsageEvent> events, long head)
     {
+        var sheet = prices.Sheet;
+        var rating = Rater.Rate(events, sheet, prices.Spot, period);
+        var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        _priced.Add(rating.Charges);
+        _unpriced.Add(rating.Problems
+            .Where(p => p.Kind is RatingProblemKind.NoVersionInForce or RatingProblemKind.NoRate or RatingProblemKind.NoSpotPrice)
+            .Select(p => Quantities(byId[p.EventId], period)).OfType<RatedUsage>());
+        _problems.AddRange(rating.Problems);
+        _estimated += events.Where(e => e.Estimated && period.Contains(e.Start)).Sum(e => e.Quantity);
+        Seq = head;
+
+        var unpriced = _unpriced.Rows();
+        var note = sheet.Versions.Count == 0
+            ? "No price sheet has been published: usage is listed as quantities without amounts."
+            : unpriced.Count > 0 ? "Some usage has no price in force (see problems): it is listed under unpriced, as quantities without amounts." : null;
+        View = new UsageReportView(
+            period.Start, period.End, names, sheet.Currency, sheet.Versions.Count > 0, note, _estimated,
+            [.. _priced.Rows().Select(r => Row(r, priced: true))],
+            [.. unpriced.Select(r => Row(r, priced: false))],
+            // In event-id order, as one rating of all the entries lists them (an entry has one problem at most).
+            [.. _problems.OrderBy(p => p.EventId, StringComparer.Ordinal).Select(p => new UsageProblemView(p.EventId, InvoiceForms.ProblemCode(p.Kind), p.Message))]);
     }
+
+    /// <summary>The usage of an event that has no price, as the rater would measure it (seconds floored, notice not charged, clipped to the period).</summary>
+    private static RatedUsage? Quantities(UsageEvent e, BillingPeriod period)
+    {
+        if (e.Meter != Meter.GpuSeconds)
+            return period.Contains(e.Start) ? new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions, e.Start, e.End, e.Quantity, 0m, PriceUnit.MillionTokens, "") : null;
+        var start = Math.Max(e.Start.ToUnixTimeSeconds(), period.Start.ToUnixTimeSeconds());
+        var end = Math.Min(e.ChargedUntil.ToUnixTimeSeconds(), period.End.ToUnixTimeSeconds());
+        return end <= start ? null : new RatedUsage(e.Id, e.ProjectId, e.Meter, e.Dimensions,
+            DateTimeOffset.FromUnixTimeSeconds(start), DateTimeOffset.FromUnixTimeSeconds(end), checked(e.Quantity * (end - start)), 0m, PriceUnit.GpuHour, "");
+    }
+
+    private static UsageRowView Row(UsageRow r, bool priced) => new(
+        r.ProjectId, r.Meter?.ToCode(), r.Day?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Tier is { } t ? MeteringCodes.TierCode(t) : null,
+        r.GpuModel, r.Region, r.Model, r.ApiKeyId, r.Quantity, priced ? Money.Text(r.Cost) : null);
+
 }

@@ -79,6 +79,8 @@ internal static class Subsystems
     {
         services.AddSingleton<UsageWriter>();
         services.AddSingleton<UsageReportCache>();
+        services.AddSingleton<DraftInvoiceCache>();
+        services.AddSingleton<EconomicsCache>();
         services.AddSingleton<JobMeter>();
         services.AddHostedService(sp => sp.GetRequiredService<JobMeter>());
         services.AddSingleton<SpotPricer>();

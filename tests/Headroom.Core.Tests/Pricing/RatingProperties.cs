@@ -105,6 +105,50 @@ public sealed class RatingProperties
         }, iter: 100);
     }
 
+    /// <summary>
+    /// What lets a replica extend its answers as the ledger grows: rating the events in consecutive batches and adding
+    /// each batch into running sums gives exactly (every figure, every spelling) the one-pass report, invoice lines and
+    /// fleet economics over all of them.
+    /// </summary>
+    [Fact]
+    public void Running_sums_over_batches_equal_the_one_pass_report_invoice_and_economics()
+    {
+        Gen.Select(Usage, Gen.Int[0, 255], Gen.Int[0, 40].Array[0, 4]).Sample((usage, flags, cuts) =>
+        {
+            var groupBy = (UsageGrouping)flags;
+            var all = Rater.Rate(usage.Events, usage.Sheet, usage.Spot, Period).Charges;
+            var (from, to, step) = (Period.Start, Period.End, TimeSpan.FromHours(5));
+            var pools = new Dictionary<Pool, int> { [new Pool(UsEast, H100)] = 8 };
+
+            var rows = new UsageTotals(groupBy);
+            var lines = new InvoiceLineTotals();
+            var fleet = new FleetUsage(from, to, step);
+            var bounds = cuts.Select(c => Math.Min(c, usage.Events.Length)).Append(0).Append(usage.Events.Length).Distinct().Order().ToList();
+            foreach (var (lo, hi) in bounds.Zip(bounds.Skip(1)))
+            {
+                var batch = Rater.Rate(usage.Events[lo..hi], usage.Sheet, usage.Spot, Period).Charges;
+                rows.Add(batch);
+                lines.Add(batch);
+                fleet.Add(batch);
+            }
+
+            Assert.Equal(UsageReport.Group(all, groupBy), rows.Rows());
+            var oneLines = Invoicing.Lines(all);
+            Assert.Equal(oneLines, lines.Lines());
+            Assert.Equal(oneLines.Select(l => l.UnitPrice.ToString()), lines.Lines().Select(l => l.UnitPrice.ToString()));
+            var one = FleetEconomics.Compute(pools, all, [], from, to, step);
+            var running = FleetEconomics.Compute(pools, fleet, []);
+            Assert.Equal(one.Length, running.Length);
+            foreach (var (a, b) in one.Zip(running))
+            {
+                Assert.Equal((a.From, a.To, a.TokenRevenue.ToString()), (b.From, b.To, b.TokenRevenue.ToString()));
+                Assert.Equal(a.Pools.Select(p => (p.Pool, p.CapacityMilliGpuSeconds, p.IdleMilliGpuSeconds)), b.Pools.Select(p => (p.Pool, p.CapacityMilliGpuSeconds, p.IdleMilliGpuSeconds)));
+                Assert.Equal(a.Pools.SelectMany(p => p.Tiers).Select(t => (t.Tier, t.UsedMilliGpuSeconds, t.SoldMilliGpuSeconds, t.Revenue.ToString())),
+                    b.Pools.SelectMany(p => p.Tiers).Select(t => (t.Tier, t.UsedMilliGpuSeconds, t.SoldMilliGpuSeconds, t.Revenue.ToString())));
+            }
+        }, iter: 200);
+    }
+
     [Fact]
     public void Reordering_events_changes_nothing()
     {

@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+using Headroom.Core.Pricing;
+using Headroom.Store;
+using Microsoft.EntityFrameworkCore;
+
+namespace Headroom.Server.Billing;
+
+/// <summary>
+/// This replica's running answers to questions over the append-only usage ledger (a usage report, a draft invoice, the
+/// operator's economics), one per key, each with the state it was computed from so that the next request can add
+/// just the entries appended since instead of reading the whole range again. One per host: two servers in one process
+/// never share answers, and replicas on one PostgreSQL each keep their own (nothing is shared that could go stale
+/// across them; each reads the ledger's head on every request).
+/// </summary>
+/// <remarks>
+/// A key's state is read and replaced only while holding its gate, so two requests for the same answer never rate the
+/// same entries twice: the second waits, then finds the answer current or extends it by what arrived in between. A
+/// state whose extension failed half way is dropped (<see cref="Slot.Extend"/>), never answered from.
+/// </remarks>
+internal abstract class RunningAnswers<TState>
+    where TState : class
+{
+    private const int MaxKeys = 1024;
+
+    private readonly ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+    private long _recomputed;
+    private long _extended;
+
+    internal sealed class Slot
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        /// <summary>The last answer and what it was computed from; null until the first one.</summary>
+        public TState? State { get; set; }
+
+        /// <summary>Runs <paramref name="extend"/> on the state; if it throws, the state (maybe half extended) is dropped.</summary>
+        public void Extend(Action<TState> extend)
+        {
+            var state = State ?? throw new InvalidOperationException("There is no state to extend.");
+            try
+            {
+                extend(state);
+            }
+            catch
+            {
+                State = null;
+                throw;
+            }
+        }
+    }
+
+    /// <summary>The key's slot; the whole cache is dropped when it holds too many keys (a slot in use stays valid).</summary>
+    public Slot For(string key)
+    {
+        if (_slots.Count >= MaxKeys && !_slots.ContainsKey(key))
+            _slots.Clear();
+        return _slots.GetOrAdd(key, static _ => new Slot());
+    }
+
+    /// <summary>Answers computed from scratch (no state, or prices moved), and answers extended by new entries only.</summary>
+    public (long Recomputed, long Extended) Counts => (Interlocked.Read(ref _recomputed), Interlocked.Read(ref _extended));
+
+    public void CountRecomputed() => Interlocked.Increment(ref _recomputed);
+
+    public void CountExtended() => Interlocked.Increment(ref _extended);
+
+    /// <summary>Forgets every answer: the next request of each key is computed from scratch.</summary>
+    public void Clear() => _slots.Clear();
+}
+
+/// <summary>
+/// What, besides the ledger, a rated answer depends on: the price sheet (its latest version number) and the spot prices
+/// (the latest point before the range's end). While both are unchanged, the loaded sheet and spot history are the same
+/// and every entry rates as it did, so an answer may be extended entry by entry; when either moved, it is recomputed.
+/// </summary>
+internal readonly record struct PriceMark(int? SheetVersion, DateTimeOffset? SpotHead)
+{
+    public static async Task<PriceMark> ReadAsync(HeadroomDb db, DateTimeOffset until, bool withSpot, CancellationToken cancellationToken) => new(
+        await db.PriceSheetVersions.MaxAsync(v => (int?)v.Number, cancellationToken),
+        withSpot ? await db.SpotPricePoints.Where(p => p.Time < until).MaxAsync(p => (DateTimeOffset?)p.Time, cancellationToken) : null);
+}
+
+/// <summary>The price sheet and spot history an answer was rated with, kept to rate the entries appended after it.</summary>
+internal sealed record PricesInForce(PriceMark Mark, PriceSheet Sheet, SpotPriceHistory Spot)
+{
+    public static async Task<PricesInForce> LoadAsync(HeadroomDb db, PriceMark mark, DateTimeOffset until, bool withSpot, CancellationToken cancellationToken)
+    {
+        var (sheet, _) = await PriceEndpoints.LoadAsync(db, cancellationToken);
+        var spot = withSpot ? await SpotPoints.LoadAsync(db, until, cancellationToken) : SpotPriceHistory.Empty;
+        return new(mark, sheet, spot);
+    }
+}
