@@ -95,7 +95,7 @@ internal sealed record PricesInForce(PriceMark Mark, PriceSheet Sheet, SpotPrice
     /// The prices to extend an answer rated with these, now that <paramref name="mark"/> is read, or null when it must be
     /// recomputed. Unchanged: these. Only new spot points: these with the spot history reloaded, if it agrees with the
     /// one the answer was rated with before <paramref name="spotReadUntil"/> (<see cref="Rater.SpotReadUntil"/> of the
-    /// entries counted). The spot pricer publishes a point when a pool's price moves, many times a day; a point prices
+    /// entries counted). The spot pricer publishes a point whenever a pool's price moves; a point prices
     /// only usage from its time on, so one after every counted spot interval leaves what was counted exactly as a
     /// recomputation would count it, and the new entries are rated with it. A point inside or before a counted interval,
     /// or a new price sheet version, recomputes.
