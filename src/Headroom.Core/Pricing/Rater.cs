@@ -145,6 +145,19 @@ public static class Rater
         return new Rating(charges, problems, replays);
     }
 
+    /// <summary>
+    /// The latest end of the spot-tier GPU time among <paramref name="events"/> (<see cref="DateTimeOffset.MinValue"/>
+    /// when there is none). Only that usage reads spot prices, and a slice ends at the event's charged end
+    /// (≤ <see cref="UsageEvent.End"/>), so rating the events reads no spot point at or after this time: two histories
+    /// that agree before it (<see cref="SpotPriceHistory.AgreesBefore"/>) rate them the same.
+    /// </summary>
+    public static DateTimeOffset SpotReadUntil(IEnumerable<UsageEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        return events.Where(e => e.Meter == Meter.GpuSeconds && e.Dimensions.Tier == Tier.Spot)
+            .Select(e => e.End).DefaultIfEmpty(DateTimeOffset.MinValue).Max();
+    }
+
     private static RatingProblem? RateGpuTime(UsageEvent usage, PriceSheet sheet, SpotPriceHistory spot, BillingPeriod? period, List<RatedUsage> charges)
     {
         var d = usage.Dimensions;

@@ -157,6 +157,17 @@ public sealed class SpotPriceHistory
             : PriceLookup.Of(points[index].PerGpuHour, points[index].Source);
     }
 
+    /// <summary>
+    /// Whether this history and <paramref name="other"/> hold the same points, pool by pool, before <paramref name="time"/>:
+    /// GPU time that ends by then rates the same with either (see <see cref="Rater.SpotReadUntil"/>).
+    /// </summary>
+    public bool AgreesBefore(SpotPriceHistory other, DateTimeOffset time)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return Pools.Union(other.Pools).All(pool =>
+            PointsOf(pool).TakeWhile(p => p.Time < time).SequenceEqual(other.PointsOf(pool).TakeWhile(p => p.Time < time)));
+    }
+
     /// <summary>Index of the point in force at <paramref name="second"/>, or -1.</summary>
     internal static int IndexAt(IReadOnlyList<SpotPricePoint> points, long second)
     {

@@ -156,7 +156,8 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time, Dr
     /// <summary>
     /// The current period's invoice as it stands now; not stored. The same invoice <see cref="BuildAsync"/> builds up to
     /// the ledger's head, kept per org and period by this replica as running line sums (<see cref="RunningDraft"/>):
-    /// while the prices are unchanged, a grown ledger costs only the entries appended since the last draft.
+    /// while the prices are unchanged (or only spot points after the spot usage counted were added, see
+    /// <see cref="PricesInForce.CarryAsync"/>), a grown ledger costs only the entries appended since the last draft.
     /// </summary>
     public async Task<InvoiceView> DraftAsync(string orgId, CancellationToken cancellationToken)
     {
@@ -168,8 +169,10 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time, Dr
         {
             var lastSeq = await ChainSeqAsync(db, orgId, cancellationToken);
             var mark = await PriceMark.ReadAsync(db, period.End, withSpot: true, cancellationToken);
-            if (slot.State is { } state && state.Prices.Mark == mark && state.Events.LastSeq <= lastSeq)
+            if (slot.State is { } state && state.Events.LastSeq <= lastSeq
+                && await state.Prices.CarryAsync(db, mark, period.End, state.SpotReadUntil, cancellationToken) is { } carried)
             {
+                state.Prices = carried;
                 if (state.Events.LastSeq < lastSeq)
                 {
                     // Seq grows per org in commit order, so (LastSeq, lastSeq] is exactly what was appended since.
@@ -287,7 +290,11 @@ internal sealed class RunningDraft(string orgId, BillingPeriod period, PricesInF
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private int _count;
 
-    public PricesInForce Prices => prices;
+    /// <summary>The prices the next entries are rated with: replaced only by <see cref="PricesInForce.CarryAsync"/>'s.</summary>
+    public PricesInForce Prices { get; set; } = prices;
+
+    /// <summary>No spot point at or after this time was read to rate the entries counted (<see cref="Rater.SpotReadUntil"/>).</summary>
+    public DateTimeOffset SpotReadUntil { get; private set; } = DateTimeOffset.MinValue;
 
     public InvoiceEventsView Events { get; private set; } = new(0, 0, "", "");
 
@@ -296,7 +303,10 @@ internal sealed class RunningDraft(string orgId, BillingPeriod period, PricesInF
     /// <summary>Adds <paramref name="rows"/>, the org's entries touching the period in (Events.LastSeq, lastSeq], in seq order.</summary>
     public void Add(IReadOnlyList<UsageEntryRow> rows, long lastSeq, string chainHead)
     {
-        var rating = Rater.Rate(rows.Select(r => UsageRows.ToEntry(r).Event), prices.Sheet, prices.Spot, period);
+        var events = rows.Select(r => UsageRows.ToEntry(r).Event).ToList();
+        var rating = Rater.Rate(events, Prices.Sheet, Prices.Spot, period);
+        if (Rater.SpotReadUntil(events) is var read && read > SpotReadUntil)
+            SpotReadUntil = read;
         _lines.Add(rating.Charges);
         _problems.AddRange(rating.Problems);
         foreach (var row in rows)
@@ -304,7 +314,7 @@ internal sealed class RunningDraft(string orgId, BillingPeriod period, PricesInF
         _count += rows.Count;
         Events = new InvoiceEventsView(_count, lastSeq, chainHead, Convert.ToHexStringLower(_hash.GetCurrentHash()));
         // Problems in event-id order, as one rating of all the entries lists them (an entry has one problem at most).
-        var invoice = Invoicing.Build(orgId, period, prices.Sheet.Currency ?? "", _lines.Lines(),
+        var invoice = Invoicing.Build(orgId, period, Prices.Sheet.Currency ?? "", _lines.Lines(),
             [.. _problems.OrderBy(p => p.EventId, StringComparer.Ordinal)]);
         View = InvoiceForms.View(invoice, null, "draft", Events, null);
     }

@@ -71,7 +71,8 @@ internal abstract class RunningAnswers<TState>
 /// <summary>
 /// What, besides the ledger, a rated answer depends on: the price sheet (its latest version number) and the spot prices
 /// (the latest point before the range's end). While both are unchanged, the loaded sheet and spot history are the same
-/// and every entry rates as it did, so an answer may be extended entry by entry; when either moved, it is recomputed.
+/// and every entry rates as it did, so an answer may be extended entry by entry. When the sheet moved, it is recomputed;
+/// when only spot points were added, <see cref="PricesInForce.CarryAsync"/> decides.
 /// </summary>
 internal readonly record struct PriceMark(int? SheetVersion, DateTimeOffset? SpotHead)
 {
@@ -88,5 +89,24 @@ internal sealed record PricesInForce(PriceMark Mark, PriceSheet Sheet, SpotPrice
         var (sheet, _) = await PriceEndpoints.LoadAsync(db, cancellationToken);
         var spot = withSpot ? await SpotPoints.LoadAsync(db, until, cancellationToken) : SpotPriceHistory.Empty;
         return new(mark, sheet, spot);
+    }
+
+    /// <summary>
+    /// The prices to extend an answer rated with these, now that <paramref name="mark"/> is read, or null when it must be
+    /// recomputed. Unchanged: these. Only new spot points: these with the spot history reloaded, if it agrees with the
+    /// one the answer was rated with before <paramref name="spotReadUntil"/> (<see cref="Rater.SpotReadUntil"/> of the
+    /// entries counted). The spot pricer publishes a point whenever a pool's price moves; a point prices
+    /// only usage from its time on, so one after every counted spot interval leaves what was counted exactly as a
+    /// recomputation would count it, and the new entries are rated with it. A point inside or before a counted interval,
+    /// or a new price sheet version, recomputes.
+    /// </summary>
+    public async Task<PricesInForce?> CarryAsync(HeadroomDb db, PriceMark mark, DateTimeOffset until, DateTimeOffset spotReadUntil, CancellationToken cancellationToken)
+    {
+        if (mark == Mark)
+            return this;
+        if (mark.SheetVersion != Mark.SheetVersion)
+            return null;
+        var spot = await SpotPoints.LoadAsync(db, until, cancellationToken);
+        return spot.AgreesBefore(Spot, spotReadUntil) ? this with { Mark = mark, Spot = spot } : null;
     }
 }

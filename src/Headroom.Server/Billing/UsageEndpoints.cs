@@ -113,7 +113,8 @@ internal static class UsageEndpoints
         // A report is a pure function of the visible ledger entries, the price sheet and the spot prices. The ledger is
         // append-only, seq grows per org in commit order (appends hold the org's lock until they commit) and each entry
         // rates on its own (ids are unique, so the rater's replay rule never joins two entries): while the prices are
-        // unchanged, the answer up to seq n plus the entries in (n, head] is exactly the answer up to head.
+        // unchanged, or only spot points after all the spot usage counted were added, the answer up to seq n plus the
+        // entries in (n, head] is exactly the answer up to head.
         var key = $"{principal.OrgId}|{principal.ProjectId}|{from:O}|{to:O}|{string.Join(',', names)}";
         var slot = reports.For(key);
         await slot.Gate.WaitAsync(http.RequestAborted);
@@ -122,8 +123,10 @@ internal static class UsageEndpoints
             var head = await db.UsageEntries.Where(u => u.OrgId == principal.OrgId).MaxAsync(u => (long?)u.Seq, http.RequestAborted) ?? 0;
             var mark = await PriceMark.ReadAsync(db, to, withSpot: true, http.RequestAborted);
             var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
-            if (slot.State is { } state && state.Prices.Mark == mark && state.Seq <= head)
+            if (slot.State is { } state && state.Seq <= head
+                && await state.Prices.CarryAsync(db, mark, to, state.SpotReadUntil, http.RequestAborted) is { } carried)
             {
+                state.Prices = carried;
                 if (state.Seq < head)
                 {
                     var seq = state.Seq;
@@ -226,18 +229,22 @@ internal sealed class RunningUsageReport(PricesInForce prices, BillingPeriod per
     private readonly List<RatingProblem> _problems = [];
     private long _estimated;
 
-    public PricesInForce Prices => prices;
+    /// <summary>The prices the next entries are rated with: replaced only by <see cref="PricesInForce.CarryAsync"/>'s.</summary>
+    public PricesInForce Prices { get; set; } = prices;
 
     /// <summary>The ledger seq the report covers up to (0: none yet).</summary>
     public long Seq { get; private set; }
+
+    /// <summary>No spot point at or after this time was read to rate the entries counted (<see cref="Rater.SpotReadUntil"/>).</summary>
+    public DateTimeOffset SpotReadUntil { get; private set; } = DateTimeOffset.MinValue;
 
     public UsageReportView View { get; private set; } = null!;
 
     /// <summary>Rates <paramref name="events"/> (the entries after <see cref="Seq"/> up to <paramref name="head"/>) and adds them in.</summary>
     public void Add(IReadOnlyList<UsageEvent> events, long head)
     {
-        var sheet = prices.Sheet;
-        var rating = Rater.Rate(events, sheet, prices.Spot, period);
+        var sheet = Prices.Sheet;
+        var rating = Rater.Rate(events, sheet, Prices.Spot, period);
         var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
         _priced.Add(rating.Charges);
         _unpriced.Add(rating.Problems
@@ -246,6 +253,8 @@ internal sealed class RunningUsageReport(PricesInForce prices, BillingPeriod per
         _problems.AddRange(rating.Problems);
         _estimated += events.Where(e => e.Estimated && period.Contains(e.Start)).Sum(e => e.Quantity);
         Seq = head;
+        if (Rater.SpotReadUntil(events) is var read && read > SpotReadUntil)
+            SpotReadUntil = read;
 
         var unpriced = _unpriced.Rows();
         var note = sheet.Versions.Count == 0

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Headroom.Core.Metering;
+using Headroom.Core.Pricing;
 using Headroom.Core.Scheduling.Tiered;
 using Headroom.Server.Billing;
 using Headroom.Server.Operator;
@@ -15,6 +17,7 @@ namespace Headroom.Server.Tests.Billing;
 /// The usage report, the draft invoice and the operator's economics, extended by the entries appended since the last
 /// answer (the ledger is append-only), are exactly the answers computed from scratch; a price change recomputes them.
 /// The October of <see cref="InvoiceTests.OctoberAsync"/>: a list price change mid-month, spot prices that move, two projects.
+/// A new spot point after all the spot usage counted extends them with the new point; one inside it recomputes.
 /// </summary>
 public sealed class IncrementalBillingTests
 {
@@ -137,6 +140,88 @@ public sealed class IncrementalBillingTests
         Assert.Equal(0L, Quantity(counted, "4.00"));
         Assert.Equal(Quantity(counted, "3.00") - (12 * 3_600_000L), Quantity(draft, "3.00"));
         Assert.Equal(13 * 3_600_000L, Quantity(draft, "4.00"));
+    }
+
+    private static readonly SpotPool EuA100 = new("eu-west", "a100-80gb");
+
+    /// <summary>A spot point of eu-west a100-80gb as the spot pricer stores it, at <paramref name="time"/>.</summary>
+    private static async Task PublishSpotAsync(TestServer server, DateTimeOffset time, decimal perGpuHour)
+    {
+        await using var db = server.Database.Open();
+        db.SpotPricePoints.Add(SpotPoints.ToRow(new SpotPricePoint(time, EuA100, perGpuHour, 2000, 4000, 2)));
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>The milli-GPU-seconds of the draft's spot lines at <paramref name="price"/>.</summary>
+    private static long SpotQuantity(string draft, decimal price) => JsonNode.Parse(draft)!["lines"]!.AsArray()
+        .Where(l => l!["tier"]?.GetValue<string>() == "spot" && decimal.Parse(l["unit_price"]!.GetValue<string>(), CultureInfo.InvariantCulture) == price)
+        .Sum(l => l!["quantity"]!.GetValue<long>());
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
+    public async Task A_spot_point_after_all_the_spot_usage_counted_extends_the_report_and_the_draft_and_prices_the_new_usage_with_it(StoreProvider provider)
+    {
+        var clock = new ManualClock(October.AddDays(-1));
+        await using var server = await TestServer.StartAsync(provider, Quiet, FleetTests.TwoRegionFleet, clock);
+        var (orgId, key) = await OctoberAsync(server, clock);
+        clock.Now = October.AddDays(20);
+        using var tenant = server.Client(key);
+        var writer = server.Services.GetRequiredService<UsageWriter>();
+        // Spot usage to Oct 12 12:00 (at 3.00 from Oct 9), and GPU time running into November, counted.
+        await writer.AppendAsync(UsageEvent.GpuTime("spot_1:1", orgId, "prj_b", 1000, Tier.Spot, "a100-80gb", "eu-west",
+            October.AddDays(9).AddHours(2), October.AddDays(11).AddHours(12)), default);
+        var counted = await AnswersAsync(tenant);
+
+        // A move on Oct 15 to 2.00: it prices only usage from then on, so what was counted stands as it is.
+        await PublishSpotAsync(server, October.AddDays(14), 2.00m);
+        var before = Counts(server);
+        Assert.Equal(counted, await AnswersAsync(tenant));
+        Assert.Equal(before, Counts(server));
+
+        // Then spot usage across the move (a day at 3.00, a day at 2.00) and more of the other kinds.
+        await writer.AppendAsync(UsageEvent.GpuTime("spot_2:1", orgId, "prj_b", 1000, Tier.Spot, "a100-80gb", "eu-west",
+            October.AddDays(13), October.AddDays(15)), default);
+        foreach (var usage in Appends(orgId, 1))
+            await writer.AppendAsync(usage, default);
+        var extended = await AnswersAsync(tenant);
+        var after = Counts(server);
+        var scratch = await FromScratchAsync(server, tenant);
+
+        Assert.Equal((before.Recomputed, before.Extended + Reports.Length + 1), after);
+        Assert.Equal(scratch, extended);
+        Assert.Equal(0L, SpotQuantity(counted[^1], 2.00m));
+        Assert.Equal(24 * 3_600_000L, SpotQuantity(extended[^1], 2.00m));
+        Assert.Equal(SpotQuantity(counted[^1], 3.00m) + (24 * 3_600_000L) + (2 * 24 * 60 * 500 * 60L) + (7 * 60 * 500L), SpotQuantity(extended[^1], 3.00m));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
+    public async Task A_spot_point_inside_spot_usage_already_counted_recomputes_the_report_and_the_draft_and_splits_it(StoreProvider provider)
+    {
+        var clock = new ManualClock(October.AddDays(-1));
+        await using var server = await TestServer.StartAsync(provider, Quiet, FleetTests.TwoRegionFleet, clock);
+        var (orgId, key) = await OctoberAsync(server, clock);
+        clock.Now = October.AddDays(20);
+        using var tenant = server.Client(key);
+        var writer = server.Services.GetRequiredService<UsageWriter>();
+        await writer.AppendAsync(UsageEvent.GpuTime("spot_1:1", orgId, "prj_b", 1000, Tier.Spot, "a100-80gb", "eu-west",
+            October.AddDays(9).AddHours(2), October.AddDays(11).AddHours(12)), default);
+        var counted = await AnswersAsync(tenant);
+
+        // A move at Oct 11 12:00, a day before that usage ends: the day already counted at 3.00 is now at 2.00.
+        await PublishSpotAsync(server, October.AddDays(10).AddHours(12), 2.00m);
+        await writer.AppendAsync(UsageEvent.GpuTime("od_1:1", orgId, "prj_a", 1000, Tier.OnDemand, "h100-80gb", "us-east",
+            October.AddDays(15), October.AddDays(15).AddHours(3)), default);
+        var before = Counts(server);
+        var repriced = await AnswersAsync(tenant);
+        var after = Counts(server);
+        var scratch = await FromScratchAsync(server, tenant);
+
+        Assert.Equal((before.Recomputed + Reports.Length + 1, before.Extended), after);
+        Assert.Equal(scratch, repriced);
+        Assert.Equal(0L, SpotQuantity(counted[^1], 2.00m));
+        Assert.Equal(24 * 3_600_000L, SpotQuantity(repriced[^1], 2.00m));
+        Assert.Equal(SpotQuantity(counted[^1], 3.00m) - (24 * 3_600_000L), SpotQuantity(repriced[^1], 3.00m));
     }
 
     [Theory]
