@@ -83,7 +83,7 @@ public sealed class BillingCommandTests : IDisposable
             }
             await db.SaveChangesAsync();
         }
-        var (outcome, _) = await new Invoicer(database, new Ids(TimeProvider.System), TimeProvider.System).IssueAsync("org_acme", BillingPeriod.Month(2026, 10), default);
+        var (outcome, _) = await new Invoicer(database, new Ids(TimeProvider.System), TimeProvider.System, new DraftInvoiceCache()).IssueAsync("org_acme", BillingPeriod.Month(2026, 10), default);
 
         var (clean, cleanOutput) = await HeadroomProcess.RunAsync("billing", "verify", "--data", data, "--org", "org_acme");
         await using (var connection = new SqliteConnection($"Data Source={file}"))
