@@ -36,12 +36,33 @@ internal sealed class HotRows(Database database)
         }, cancellationToken);
 
     /// <summary>The org's projects, oldest first.</summary>
-    public async ValueTask<ProjectRow[]> ProjectsAsync(string orgId, CancellationToken cancellationToken) =>
+    private async ValueTask<ProjectRow[]> ProjectsAsync(string orgId, CancellationToken cancellationToken) =>
         await _projects.GetAsync(orgId, async (id, ct) =>
         {
             await using var db = database.Open();
             return await db.Projects.AsNoTracking().Where(p => p.OrgId == id).OrderBy(p => p.CreatedAt).ThenBy(p => p.Id).ToArrayAsync(ct);
         }, cancellationToken) ?? [];
+
+    /// <summary>
+    /// The org's project <paramref name="projectId"/>, or null. One not in memory is looked for in the store before it is
+    /// called missing: a project created through another replica a moment ago is found.
+    /// </summary>
+    public async ValueTask<ProjectRow?> ProjectAsync(string orgId, string projectId, CancellationToken cancellationToken)
+    {
+        if (Array.Find(await ProjectsAsync(orgId, cancellationToken), p => p.Id == projectId) is { } cached)
+            return cached;
+        _projects.Forget(orgId);
+        return Array.Find(await ProjectsAsync(orgId, cancellationToken), p => p.Id == projectId);
+    }
+
+    /// <summary>The org's oldest project, or null; an org with none in memory is looked for in the store again first.</summary>
+    public async ValueTask<ProjectRow?> FirstProjectAsync(string orgId, CancellationToken cancellationToken)
+    {
+        if ((await ProjectsAsync(orgId, cancellationToken)).FirstOrDefault() is { } cached)
+            return cached;
+        _projects.Forget(orgId);
+        return (await ProjectsAsync(orgId, cancellationToken)).FirstOrDefault();
+    }
 
     /// <summary>The org's budgets (its own and its projects').</summary>
     public async ValueTask<BudgetRow[]> BudgetsAsync(string orgId, CancellationToken cancellationToken) =>

@@ -211,22 +211,21 @@ internal sealed partial class ModelHooks(
     /// </summary>
     private async Task<(ProjectRow? Project, GatewayError? Refusal)> ProjectOfAsync(HttpContext http, Principal principal, CancellationToken cancellationToken)
     {
-        var projects = await rows.ProjectsAsync(principal.OrgId, cancellationToken);
         if (http.Request.Headers[ProjectHeader].ToString() is { Length: > 0 } named)
         {
             if (principal.ProjectId is { } scoped && scoped != named)
                 return (null, GatewayError.Forbidden($"This API key is scoped to project {scoped}; it cannot call models for another project."));
-            var project = Array.Find(projects, p => p.Id == named);
+            var project = await rows.ProjectAsync(principal.OrgId, named, cancellationToken);
             return project is null
                 ? (null, new GatewayError(400, $"No project with id '{named}' (from the {ProjectHeader} header).", "invalid_request_error", ProjectHeader, "project_not_found"))
                 : (project, null);
         }
         if (principal.ProjectId is { } own)
         {
-            var project = Array.Find(projects, p => p.Id == own);
+            var project = await rows.ProjectAsync(principal.OrgId, own, cancellationToken);
             return project is null ? (null, GatewayError.Forbidden($"The project {own} of this API key no longer exists.")) : (project, null);
         }
-        var first = projects.FirstOrDefault();
+        var first = await rows.FirstProjectAsync(principal.OrgId, cancellationToken);
         return first is null
             ? (null, new GatewayError(400, $"Model calls are metered to a project, and this org has none: create one (POST /v1/projects) or send the {ProjectHeader} header.",
                 "invalid_request_error", ProjectHeader, "project_required"))
