@@ -52,6 +52,8 @@ internal sealed partial class TokenMeter(
     {
         for (var attempt = 1; ; attempt++)
         {
+            // A turn per batch, so calls' records are committed between the batches of a long pass.
+            using var turn = await database.WriteTurnAsync(cancellationToken);
             await using var db = database.Open();
             await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
             var rows = await db.TokenJournal.AsNoTracking().Where(r => r.MeteredAt == null)

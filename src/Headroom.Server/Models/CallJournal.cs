@@ -58,7 +58,8 @@ internal sealed partial class CallJournal : IAsyncDisposable
             try
             {
                 writer ??= _database.OpenWriter();
-                await SaveAsync(writer, group);
+                using (await _database.WriteTurnAsync(CancellationToken.None))
+                    await SaveAsync(writer, group);
                 foreach (var pending in group)
                     pending.Done.TrySetResult(true);
             }
