@@ -163,40 +163,23 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time, Dr
     {
         await using var db = database.Open();
         var period = BillingPeriod.MonthOf(time.GetUtcNow());
-        var slot = drafts.For($"{orgId}|{period.Start:O}");
-        await slot.Gate.WaitAsync(cancellationToken);
-        try
+        var lastSeq = await ChainSeqAsync(db, orgId, cancellationToken);
+        var mark = await PriceMark.ReadAsync(db, period.End, withSpot: true, cancellationToken);
+        // Seq grows per org in commit order, so (after, lastSeq] is exactly what was appended since a draft up to after.
+        async Task AddAsync(RunningDraft draft, long after)
         {
-            var lastSeq = await ChainSeqAsync(db, orgId, cancellationToken);
-            var mark = await PriceMark.ReadAsync(db, period.End, withSpot: true, cancellationToken);
-            if (slot.State is { } state && state.Events.LastSeq <= lastSeq
-                && await state.Prices.CarryAsync(db, mark, period.End, state.SpotReadUntil, cancellationToken) is { } carried)
+            var rows = await Covered(db, orgId, period, lastSeq).Where(u => u.Seq > after).OrderBy(u => u.Seq).ToListAsync(cancellationToken);
+            draft.Add(rows, lastSeq, await ChainHeadAsync(db, orgId, lastSeq, rows, cancellationToken));
+        }
+        var draft = await drafts.CurrentAsync($"{orgId}|{period.Start:O}", db, lastSeq, mark, period.End,
+            state => AddAsync(state, state.Seq),
+            async prices =>
             {
-                state.Prices = carried;
-                if (state.Events.LastSeq < lastSeq)
-                {
-                    // Seq grows per org in commit order, so (LastSeq, lastSeq] is exactly what was appended since.
-                    var after = state.Events.LastSeq;
-                    var rows = await Covered(db, orgId, period, lastSeq).Where(u => u.Seq > after).OrderBy(u => u.Seq).ToListAsync(cancellationToken);
-                    var head = await ChainHeadAsync(db, orgId, lastSeq, rows, cancellationToken);
-                    slot.Extend(d => d.Add(rows, lastSeq, head));
-                    drafts.CountExtended();
-                }
-                return state.View;
-            }
-            var prices = await PricesInForce.LoadAsync(db, mark, period.End, withSpot: true, cancellationToken);
-            var all = await Covered(db, orgId, period, lastSeq).OrderBy(u => u.Seq).ToListAsync(cancellationToken);
-            var fresh = new RunningDraft(orgId, period, prices);
-            fresh.Add(all, lastSeq, await ChainHeadAsync(db, orgId, lastSeq, all, cancellationToken));
-            slot.State?.Dispose();
-            slot.State = fresh;
-            drafts.CountRecomputed();
-            return fresh.View;
-        }
-        finally
-        {
-            slot.Gate.Release();
-        }
+                var fresh = new RunningDraft(orgId, period, prices);
+                await AddAsync(fresh, 0);
+                return fresh;
+            }, cancellationToken);
+        return draft.View;
     }
 
     /// <summary>The hash of the entry at <paramref name="lastSeq"/>: from the rows just read when it is among them.</summary>
@@ -275,7 +258,7 @@ internal sealed class Invoicer(Database database, Ids ids, TimeProvider time, Dr
 }
 
 /// <summary>This replica's draft invoices, per org and period (see <see cref="RunningAnswers{TState}"/>).</summary>
-internal sealed class DraftInvoiceCache : RunningAnswers<RunningDraft>;
+internal sealed class DraftInvoiceCache : RatedAnswers<RunningDraft>;
 
 /// <summary>
 /// A draft invoice kept as running sums: the org's entries touching the period up to <see cref="InvoiceEventsView.LastSeq"/>,
@@ -283,17 +266,17 @@ internal sealed class DraftInvoiceCache : RunningAnswers<RunningDraft>;
 /// order, which only ever has hashes appended. Adding the entries after LastSeq (in seq order) gives exactly what
 /// <see cref="Invoicer.BuildAsync"/> computes from scratch; <see cref="View"/> is rebuilt after each <see cref="Add"/>.
 /// </summary>
-internal sealed class RunningDraft(string orgId, BillingPeriod period, PricesInForce prices) : IDisposable
+internal sealed class RunningDraft(string orgId, BillingPeriod period, PricesInForce prices) : IRatedAnswer, IDisposable
 {
     private readonly InvoiceLineTotals _lines = new();
     private readonly List<RatingProblem> _problems = [];
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private int _count;
 
-    /// <summary>The prices the next entries are rated with: replaced only by <see cref="PricesInForce.CarryAsync"/>'s.</summary>
     public PricesInForce Prices { get; set; } = prices;
 
-    /// <summary>No spot point at or after this time was read to rate the entries counted (<see cref="Rater.SpotReadUntil"/>).</summary>
+    public long Seq => Events.LastSeq;
+
     public DateTimeOffset SpotReadUntil { get; private set; } = DateTimeOffset.MinValue;
 
     public InvoiceEventsView Events { get; private set; } = new(0, 0, "", "");

@@ -13,9 +13,10 @@ namespace Headroom.Server.Billing;
 /// across them; each reads the ledger's head on every request).
 /// </summary>
 /// <remarks>
-/// A key's state is read and replaced only while holding its gate, so two requests for the same answer never rate the
-/// same entries twice: the second waits, then finds the answer current or extends it by what arrived in between. A
-/// state whose extension failed half way is dropped (<see cref="Slot.Extend"/>), never answered from.
+/// A key's state is read and replaced only while holding its gate (<see cref="UnderGateAsync"/>), so two requests for
+/// the same answer never rate the same entries twice: the second waits, then finds the answer current or extends it by
+/// what arrived in between. A state whose extension failed half way is dropped (<see cref="Slot.ExtendAsync"/>), never
+/// answered from.
 /// </remarks>
 internal abstract class RunningAnswers<TState>
     where TState : class
@@ -34,12 +35,12 @@ internal abstract class RunningAnswers<TState>
         public TState? State { get; set; }
 
         /// <summary>Runs <paramref name="extend"/> on the state; if it throws, the state (maybe half extended) is dropped.</summary>
-        public void Extend(Action<TState> extend)
+        public async Task ExtendAsync(Func<TState, Task> extend)
         {
             var state = State ?? throw new InvalidOperationException("There is no state to extend.");
             try
             {
-                extend(state);
+                await extend(state);
             }
             catch
             {
@@ -49,12 +50,24 @@ internal abstract class RunningAnswers<TState>
         }
     }
 
-    /// <summary>The key's slot; the whole cache is dropped when it holds too many keys (a slot in use stays valid).</summary>
-    public Slot For(string key)
+    /// <summary>
+    /// Runs <paramref name="answer"/> on the key's slot while holding its gate. The whole cache is dropped when it holds
+    /// too many keys (a slot in use stays valid).
+    /// </summary>
+    public async Task<T> UnderGateAsync<T>(string key, Func<Slot, Task<T>> answer, CancellationToken cancellationToken)
     {
         if (_slots.Count >= MaxKeys && !_slots.ContainsKey(key))
             _slots.Clear();
-        return _slots.GetOrAdd(key, static _ => new Slot());
+        var slot = _slots.GetOrAdd(key, static _ => new Slot());
+        await slot.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await answer(slot);
+        }
+        finally
+        {
+            slot.Gate.Release();
+        }
     }
 
     /// <summary>Answers computed from scratch (no state, or prices moved), and answers extended by new entries only.</summary>
@@ -66,6 +79,51 @@ internal abstract class RunningAnswers<TState>
 
     /// <summary>Forgets every answer: the next request of each key is computed from scratch.</summary>
     public void Clear() => _slots.Clear();
+}
+
+/// <summary>An answer rated with the prices in force and kept up to a ledger seq (a usage report, a draft invoice).</summary>
+internal interface IRatedAnswer
+{
+    /// <summary>The prices the next entries are rated with: replaced only by <see cref="PricesInForce.CarryAsync"/>'s.</summary>
+    PricesInForce Prices { get; set; }
+
+    /// <summary>The org's ledger seq the answer covers up to (0: none yet).</summary>
+    long Seq { get; }
+
+    /// <summary>No spot point at or after this time was read to rate the entries counted (<see cref="Rater.SpotReadUntil"/>).</summary>
+    DateTimeOffset SpotReadUntil { get; }
+}
+
+/// <summary>Running answers for one org's ledger up to its head, rated with the price sheet and the spot prices.</summary>
+internal abstract class RatedAnswers<TState> : RunningAnswers<TState>
+    where TState : class, IRatedAnswer
+{
+    /// <summary>
+    /// The key's answer up to the org's ledger <paramref name="head"/>: the kept one, extended by <paramref name="extend"/>
+    /// (which adds the entries in (state.Seq, head]) when the ledger grew and its prices carry to <paramref name="mark"/>;
+    /// otherwise one built by <paramref name="compute"/> from scratch with the prices now in force.
+    /// </summary>
+    public Task<TState> CurrentAsync(string key, HeadroomDb db, long head, PriceMark mark, DateTimeOffset until,
+        Func<TState, Task> extend, Func<PricesInForce, Task<TState>> compute, CancellationToken cancellationToken) =>
+        UnderGateAsync(key, async slot =>
+        {
+            if (slot.State is { } state && state.Seq <= head
+                && await state.Prices.CarryAsync(db, mark, until, state.SpotReadUntil, cancellationToken) is { } carried)
+            {
+                state.Prices = carried;
+                if (state.Seq < head)
+                {
+                    await slot.ExtendAsync(extend);
+                    CountExtended();
+                }
+                return state;
+            }
+            var fresh = await compute(await PricesInForce.LoadAsync(db, mark, until, withSpot: true, cancellationToken));
+            (slot.State as IDisposable)?.Dispose();
+            slot.State = fresh;
+            CountRecomputed();
+            return fresh;
+        }, cancellationToken);
 }
 
 /// <summary>

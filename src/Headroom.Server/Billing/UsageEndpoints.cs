@@ -116,38 +116,20 @@ internal static class UsageEndpoints
         // unchanged, or only spot points after all the spot usage counted were added, the answer up to seq n plus the
         // entries in (n, head] is exactly the answer up to head.
         var key = $"{principal.OrgId}|{principal.ProjectId}|{from:O}|{to:O}|{string.Join(',', names)}";
-        var slot = reports.For(key);
-        await slot.Gate.WaitAsync(http.RequestAborted);
-        try
-        {
-            var head = await db.UsageEntries.Where(u => u.OrgId == principal.OrgId).MaxAsync(u => (long?)u.Seq, http.RequestAborted) ?? 0;
-            var mark = await PriceMark.ReadAsync(db, to, withSpot: true, http.RequestAborted);
-            var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
-            if (slot.State is { } state && state.Seq <= head
-                && await state.Prices.CarryAsync(db, mark, to, state.SpotReadUntil, http.RequestAborted) is { } carried)
+        var head = await db.UsageEntries.Where(u => u.OrgId == principal.OrgId).MaxAsync(u => (long?)u.Seq, http.RequestAborted) ?? 0;
+        var mark = await PriceMark.ReadAsync(db, to, withSpot: true, http.RequestAborted);
+        var rows = Visible(db, principal).Where(u => u.Start < to && u.End >= from);
+        async Task<List<UsageEvent>> EventsAsync(long after) =>
+            (await rows.Where(u => u.Seq > after && u.Seq <= head).ToListAsync(http.RequestAborted)).Select(r => UsageRows.ToEntry(r).Event).ToList();
+        var report = await reports.CurrentAsync(key, db, head, mark, to,
+            async state => state.Add(await EventsAsync(state.Seq), head),
+            async prices =>
             {
-                state.Prices = carried;
-                if (state.Seq < head)
-                {
-                    var seq = state.Seq;
-                    var added = await rows.Where(u => u.Seq > seq && u.Seq <= head).ToListAsync(http.RequestAborted);
-                    slot.Extend(s => s.Add(added.Select(r => UsageRows.ToEntry(r).Event).ToList(), head));
-                    reports.CountExtended();
-                }
-                return Results.Json(state.View, Json.Options);
-            }
-            var prices = await PricesInForce.LoadAsync(db, mark, to, withSpot: true, http.RequestAborted);
-            var all = await rows.Where(u => u.Seq <= head).ToListAsync(http.RequestAborted);
-            var fresh = new RunningUsageReport(prices, period, groupBy, names);
-            fresh.Add(all.Select(r => UsageRows.ToEntry(r).Event).ToList(), head);
-            slot.State = fresh;
-            reports.CountRecomputed();
-            return Results.Json(fresh.View, Json.Options);
-        }
-        finally
-        {
-            slot.Gate.Release();
-        }
+                var fresh = new RunningUsageReport(prices, period, groupBy, names);
+                fresh.Add(await EventsAsync(0), head);
+                return fresh;
+            }, http.RequestAborted);
+        return Results.Json(report.View, Json.Options);
     }
 
     /// <summary>
@@ -214,7 +196,7 @@ internal static class UsageEndpoints
 }
 
 /// <summary>This replica's usage reports, per org, key scope, period and grouping (see <see cref="RunningAnswers{TState}"/>).</summary>
-internal sealed class UsageReportCache : RunningAnswers<RunningUsageReport>;
+internal sealed class UsageReportCache : RatedAnswers<RunningUsageReport>;
 
 /// <summary>
 /// One usage report kept as running sums: the ledger entries up to <see cref="Seq"/> rated with <see cref="Prices"/>,
@@ -222,20 +204,17 @@ internal sealed class UsageReportCache : RunningAnswers<RunningUsageReport>;
 /// from them after each <see cref="Add"/>. Adding the entries of (Seq, head] gives exactly the report computed from
 /// scratch up to head: the sums are of integers, and amounts are rounded only when the rows are read.
 /// </summary>
-internal sealed class RunningUsageReport(PricesInForce prices, BillingPeriod period, UsageGrouping groupBy, IReadOnlyList<string> names)
+internal sealed class RunningUsageReport(PricesInForce prices, BillingPeriod period, UsageGrouping groupBy, IReadOnlyList<string> names) : IRatedAnswer
 {
     private readonly UsageTotals _priced = new(groupBy);
     private readonly UsageTotals _unpriced = new(groupBy);
     private readonly List<RatingProblem> _problems = [];
     private long _estimated;
 
-    /// <summary>The prices the next entries are rated with: replaced only by <see cref="PricesInForce.CarryAsync"/>'s.</summary>
     public PricesInForce Prices { get; set; } = prices;
 
-    /// <summary>The ledger seq the report covers up to (0: none yet).</summary>
     public long Seq { get; private set; }
 
-    /// <summary>No spot point at or after this time was read to rate the entries counted (<see cref="Rater.SpotReadUntil"/>).</summary>
     public DateTimeOffset SpotReadUntil { get; private set; } = DateTimeOffset.MinValue;
 
     public UsageReportView View { get; private set; } = null!;

@@ -85,12 +85,10 @@ internal static class EconomicsEndpoints
     /// unchanged the sums up to each org's head seen last time plus that org's entries in (that head, its head now] are
     /// exactly the sums computed from scratch; a moved price sheet, or appends in many orgs at once, recomputes.
     /// </summary>
-    private static async Task<RunningEconomics> RatedAsync(HeadroomDb db, EconomicsCache economics, BillingPeriod window, TimeSpan step, CancellationToken cancellationToken)
+    private static Task<RunningEconomics> RatedAsync(HeadroomDb db, EconomicsCache economics, BillingPeriod window, TimeSpan step, CancellationToken cancellationToken)
     {
         var (from, to) = (window.Start, window.End);
-        var slot = economics.For($"{from:O}|{to:O}|{step.Ticks}");
-        await slot.Gate.WaitAsync(cancellationToken);
-        try
+        return economics.UnderGateAsync($"{from:O}|{to:O}|{step.Ticks}", async slot =>
         {
             var heads = await db.UsageEntries.GroupBy(u => u.OrgId).Select(g => new { OrgId = g.Key, Head = g.Max(u => u.Seq) })
                 .ToDictionaryAsync(h => h.OrgId, h => h.Head, StringComparer.Ordinal, cancellationToken);
@@ -110,7 +108,11 @@ internal static class EconomicsEndpoints
                             var after = state.Heads.GetValueOrDefault(org);
                             added.AddRange(await inWindow.Where(u => u.OrgId == org && u.Seq > after && u.Seq <= head).ToListAsync(cancellationToken));
                         }
-                        slot.Extend(e => e.Add(added, moved));
+                        await slot.ExtendAsync(e =>
+                        {
+                            e.Add(added, moved);
+                            return Task.CompletedTask;
+                        });
                         economics.CountExtended();
                     }
                     return state;
@@ -124,11 +126,7 @@ internal static class EconomicsEndpoints
             slot.State = fresh;
             economics.CountRecomputed();
             return fresh;
-        }
-        finally
-        {
-            slot.Gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <summary>Milli-GPU-seconds as GPU-hours, to 6 places.</summary>
