@@ -172,11 +172,13 @@ public sealed class InvoiceLineTotals
         foreach (var charge in charges)
         {
             var key = new InvoiceLineKey(charge.ProjectId, charge.Meter, charge.Dimensions with { ApiKeyId = null }, charge.UnitPrice, charge.Unit);
-            _lines[key] = _lines.TryGetValue(key, out var line)
-                ? (checked(line.Quantity + charge.Quantity),
-                    string.CompareOrdinal(charge.EventId, line.FirstEventId) < 0 ? charge.EventId : line.FirstEventId,
-                    string.CompareOrdinal(charge.EventId, line.FirstEventId) < 0 ? charge.UnitPrice : line.UnitPrice)
-                : (charge.Quantity, charge.EventId, charge.UnitPrice);
+            if (!_lines.TryGetValue(key, out var line))
+            {
+                _lines[key] = (charge.Quantity, charge.EventId, charge.UnitPrice);
+                continue;
+            }
+            var earlier = string.CompareOrdinal(charge.EventId, line.FirstEventId) < 0;
+            _lines[key] = (checked(line.Quantity + charge.Quantity), earlier ? charge.EventId : line.FirstEventId, earlier ? charge.UnitPrice : line.UnitPrice);
         }
     }
 

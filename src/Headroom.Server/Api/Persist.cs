@@ -21,9 +21,10 @@ internal static class Persist
         }
     }
 
-    public static bool IsUniqueViolation(DbUpdateException ex) => IsUniqueViolation(ex.InnerException);
-
-    /// <summary>The same for a statement run without change tracking (<see cref="Store.BulkInsert"/>), or for either.</summary>
+    /// <summary>
+    /// Whether a unique constraint refused the write: from <c>SaveChanges</c> (a <see cref="DbUpdateException"/>) or from a
+    /// statement run without change tracking (<see cref="Store.BulkInsert"/>).
+    /// </summary>
     public static bool IsUniqueViolation(Exception? ex) => ex switch
     {
         DbUpdateException update => IsUniqueViolation(update.InnerException),
