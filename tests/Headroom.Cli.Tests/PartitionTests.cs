@@ -42,7 +42,7 @@ public sealed class PartitionTests : IDisposable
         var project = (await AdminApi.PostAsync(client, "/v1/projects", """{"name":"partition"}"""))["id"]!.GetValue<string>();
         var id = (await AdminApi.PostAsync(client, "/v1/jobs", $$"""
             {"project_id":"{{project}}","checkpoint":"requeue","command":["/bin/sh","-c",
-             "dir=$HEADROOM_CHECKPOINT_DIR; date +%s.%N > \"$dir/start.$HEADROOM_ATTEMPT\"; while :; do date +%s.%N > \"$dir/alive.$HEADROOM_ATTEMPT\"; sleep 0.2; done"]}
+             "dir=$HEADROOM_CHECKPOINT_DIR; a=$HEADROOM_ATTEMPT; date +%s.%N > \"$dir/s.tmp.$a\"; mv \"$dir/s.tmp.$a\" \"$dir/start.$a\"; while :; do date +%s.%N > \"$dir/a.tmp.$a\"; mv \"$dir/a.tmp.$a\" \"$dir/alive.$a\"; sleep 0.2; done"]}
             """))["id"]!.GetValue<string>();
         await WaitAsync(async () => (await JobAsync(client, id))["state"]!.GetValue<string>() == "running", "the job to run", agent);
 
@@ -68,7 +68,8 @@ public sealed class PartitionTests : IDisposable
         await AdminApi.PostAsync(client, $"/v1/jobs/{id}/cancel", "{}");
         await WaitAsync(async () => (await JobAsync(client, id))["state"]!.GetValue<string>() == "cancelled", "the cancel", agent);
 
-        // Attempt 1 was dead before attempt 2 started.
+        // Attempt 1 was dead before attempt 2 started. (Each beat is written to a scratch file and renamed, so a kill
+        // between the shell's truncate and date's write cannot leave an empty beat behind.)
         var checkpoints = Path.Combine(data, "jobs", "checkpoints", id);
         var lastAlive1 = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "alive.1")), CultureInfo.InvariantCulture);
         var start2 = double.Parse(await File.ReadAllTextAsync(Path.Combine(checkpoints, "start.2")), CultureInfo.InvariantCulture);
