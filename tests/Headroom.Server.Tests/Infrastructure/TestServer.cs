@@ -148,7 +148,13 @@ public static class HttpJson
             var job = await client.GetJsonAsync($"/v1/jobs/{jobId}");
             if (until(job))
                 return job;
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}");
+            if (DateTime.UtcNow >= deadline)
+            {
+                // Its history says how it got there (an extra attempt, a preemption nobody expected).
+                var events = (await client.GetJsonAsync($"/v1/jobs/{jobId}/events"))["data"]!.AsArray()
+                    .Select(e => $"{e!["time"]} attempt {e["attempt"]}: {e["from_state"]} -> {e["to_state"]} ({e["reason"]})");
+                Assert.Fail($"job {jobId} is still {job["state"]} ({job["state_reason"]}): {job}\nevents:\n{string.Join("\n", events)}");
+            }
             await Task.Delay(150);
         }
     }

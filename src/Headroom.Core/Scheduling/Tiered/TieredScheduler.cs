@@ -463,6 +463,8 @@ public static class TieredScheduler
                     : null;
             }
 
+            foreach (var (node, victims, _) in gang)
+                HoldFor(w, node, victims);
             var deadline = DateTimeOffset.MinValue;
             foreach (var v in gang.SelectMany(o => o.Victims).DistinctBy(v => v.Workload.Id))
             {
@@ -473,6 +475,32 @@ public static class TieredScheduler
                 deadline = due > deadline ? due : deadline;
             }
             return new PendingReason("waiting-for-preemption", $"{gang.SelectMany(o => o.Victims).DistinctBy(v => v.Workload.Id).Count()} spot workload(s) were given notice to make room; they stop by {Format(deadline)}");
+        }
+
+        /// <summary>
+        /// Keeps for <paramref name="w"/>, for the rest of the cycle, the free capacity of <paramref name="node"/> it
+        /// will need once its <paramref name="victims"/> have left, so that work later in the queue cannot take it in
+        /// the meantime (the victims leave at different instants: one gone a cycle before the others would otherwise
+        /// make room for a queued spot workload, which the waiting one would then have to preempt in turn).
+        /// </summary>
+        private static void HoldFor(Workload w, NodeState node, List<RunningWorkload> victims)
+        {
+            var after = (int[])node.GpuFree.Clone();
+            int cpu = node.CpuFree, mem = node.MemFree;
+            foreach (var a in victims.SelectMany(v => v.Allocations).Where(a => a.Node == node.Node.Name))
+            {
+                foreach (var g in a.Gpus)
+                    after[g] += a.GpuMilli;
+                cpu += a.CpuMilli;
+                mem += a.MemoryMib;
+            }
+            var remaining = (int[])after.Clone();
+            TakeGpus(remaining, w);
+            // What stays free now is at most what the node will have left after the victims go and w starts.
+            for (var g = 0; g < remaining.Length; g++)
+                node.GpuFree[g] = Math.Min(node.GpuFree[g], remaining[g]);
+            node.CpuFree = Math.Min(node.CpuFree, cpu - w.CpuMilliPerNode);
+            node.MemFree = Math.Min(node.MemFree, mem - w.MemoryMibPerNode);
         }
 
         private List<PendingReason> Explain(Workload w, int passing, Dictionary<string, int> rejected)

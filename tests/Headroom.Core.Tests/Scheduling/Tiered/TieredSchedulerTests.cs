@@ -133,6 +133,26 @@ public sealed class TieredSchedulerTests
         Assert.Equal("waiting-for-preemption", Assert.Single(plan.Pending).Reasons[0].Code);
     }
 
+    [Fact]
+    public void What_a_waiting_job_needs_of_the_free_capacity_is_held_for_it_while_its_victims_leave()
+    {
+        // Half of n1's victims are gone (requeued), half still run out their notice: the four free GPUs are the
+        // internal job's, not the requeued spot job's, or it would have to preempt that one next. n2's two are anyone's.
+        var plan = new SnapshotBuilder()
+            .Node("n1").Node("n2")
+            .Running(Job("leaving", Tier.Spot, gpus: 4), LongAgo, ["n1"], noticeDeadlineIn: TimeSpan.FromSeconds(2))
+            .Running(Job("n2-od", Tier.OnDemand, gpus: 6), LongAgo, ["n2"])
+            .Pending(Job("int", Tier.Internal), Job("requeued", Tier.Spot, gpus: 4, submittedAgo: TimeSpan.FromHours(1)), Job("small", Tier.Spot, gpus: 2))
+            .Plan();
+
+        Assert.Empty(plan.Notices);
+        Assert.Equal(["int", "requeued"], plan.Pending.Select(p => p.WorkloadId));
+        Assert.Equal("waiting-for-preemption", plan.Pending[0].Reasons[0].Code);
+        var start = Assert.Single(plan.Starts);
+        Assert.Equal("small", start.WorkloadId);
+        Assert.Equal("n2", Assert.Single(start.Allocations).Node);
+    }
+
     public static TheoryData<string, TimeSpan?, TimeSpan?, StopCause?> StopCases => new()
     {
         { "notice deadline passed", TimeSpan.FromSeconds(-1), null, StopCause.NoticeExpired },
