@@ -24,7 +24,7 @@ namespace Headroom.Server.Billing;
 /// Before that, leases older than <see cref="LeaseLifetime"/> that were never settled (their caller died) are settled
 /// at zero, so a crash does not hold budget forever.
 /// </summary>
-internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuard guard, HeadroomSettings settings, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
+internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuard guard, Models.CallJournal journal, HeadroomSettings settings, Leadership leadership, TimeProvider time, ILogger<BudgetWatch> logger)
     : LeaderLoop(leadership, time, logger)
 {
     public const string ThresholdCrossed = "budget.threshold_crossed";
@@ -40,6 +40,8 @@ internal sealed partial class BudgetWatch(Database database, Ids ids, BudgetGuar
     /// <summary>One pass; returns how many alerts it fired.</summary>
     internal async Task<int> WatchAsync(CancellationToken cancellationToken)
     {
+        // Spooled model calls into the journal first (SQLite): their leases settle as they go in, their tokens count below.
+        await journal.DrainAsync(cancellationToken);
         var now = Time.GetUtcNow();
         var period = BillingPeriod.MonthOf(now);
         await using var db = database.Open();

@@ -12,14 +12,15 @@ namespace Headroom.Server.Billing;
 
 /// <summary>
 /// Moves model calls from the token journal into the usage ledger, on the replica that holds the control-loop lease.
-/// A call's journal row was committed before its response completed (<c>Models/ModelHooks</c>); each pass appends, for
+/// A call's journal row was made durable before its response completed (<c>Models/CallJournal</c>); each pass appends, for
 /// every row not yet metered, an <c>input_tokens</c> event with id <c>{request id}:input_tokens</c> and (when the
 /// call generated any) an <c>output_tokens</c> event with id <c>{request id}:output_tokens</c>, then marks the row
 /// metered. The ledger refuses an id it holds, so a pass cut short after appending and before marking, repeated after
 /// a crash or on another replica, adds nothing.
 /// </summary>
 internal sealed partial class TokenMeter(
-    Database database, Leadership leadership, UsageWriter writer, HeadroomSettings settings, TimeProvider time, ILogger<TokenMeter> logger)
+    Database database, Leadership leadership, UsageWriter writer, Models.CallJournal journal, BackgroundLane lane, HeadroomSettings settings, TimeProvider time,
+    ILogger<TokenMeter> logger)
     : LeaderLoop(leadership, time, logger)
 {
     // Small enough that a batch holds SQLite's one write lock for milliseconds, not the calls' own journal commits.
@@ -27,7 +28,8 @@ internal sealed partial class TokenMeter(
 
     protected override TimeSpan Period => settings.SchedulerPeriod;
 
-    protected override Task RunPassAsync(CancellationToken cancellationToken) => MeterAsync(cancellationToken);
+    // Its work follows the call rate: on the background lane, below the requests' priority.
+    protected override Task RunPassAsync(CancellationToken cancellationToken) => lane.RunAsync(() => MeterAsync(cancellationToken), cancellationToken);
 
     /// <summary>
     /// One pass over every unmetered call; returns how many calls it metered. Each batch of calls is appended to the
@@ -35,6 +37,8 @@ internal sealed partial class TokenMeter(
     /// </summary>
     internal async Task<int> MeterAsync(CancellationToken cancellationToken)
     {
+        // The calls still in this replica's spool (SQLite) first, so a pass meters every call answered before it.
+        await journal.DrainAsync(cancellationToken);
         var metered = 0;
         while (true)
         {

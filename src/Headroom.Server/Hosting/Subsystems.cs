@@ -51,6 +51,7 @@ internal static class Subsystems
     public static IServiceCollection AddHeadroomCoordination(this IServiceCollection services)
     {
         services.AddSingleton<Leadership>();
+        services.AddSingleton<BackgroundLane>();
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.AddSingleton<Housekeeping>();
         services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());

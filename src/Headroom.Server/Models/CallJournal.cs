@@ -1,48 +1,194 @@
+using System.Buffers;
 using System.Data.Common;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Headroom.Server.Api;
+using Headroom.Server.Billing;
+using Headroom.Server.Coordination;
+using Headroom.Server.Hosting;
 using Headroom.Store;
 using Headroom.Store.Models;
-using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Headroom.Server.Models;
 
 /// <summary>
-/// Commits model calls' records (the token journal row and, for a project that keeps them, the request log) in groups.
-/// Every call waits until its own record is committed before its answer completes; calls that finish while a commit is
-/// under way share the next one. On one SQLite writer a transaction per call capped the gateway at a few hundred calls
-/// a second whatever the concurrency; a group costs one commit. The records are inserted without change tracking, on a
-/// connection of the journal's own (<see cref="Database.OpenWriter"/>: on SQLite a commit survives the server being
-/// killed at once, a power cut once the next fully synced commit follows).
+/// Makes model calls' records (the token journal row and, for a project that keeps them, the request log) durable
+/// before their answers complete, in groups: calls that finish while a group is being written share the next write.
+/// <list type="bullet">
+/// <item>On PostgreSQL a group is one transaction, inserted without change tracking; the caller then settles the
+/// call's budget lease.</item>
+/// <item>On SQLite, one process owns the store, and its one write lock is shared with the token meter and the control
+/// loops: a call's commit waited behind their writes (a model call's p99 was a meter batch) and cost a write-ahead-log
+/// write of its own. There a group is one write to the <see cref="CallSpool"/> in the data directory instead, the same
+/// durability as a commit with <c>synchronous=NORMAL</c> (it outlives a kill -9 at once); <see cref="DrainAsync"/>
+/// moves the spool into the store (fully synced), settles the calls' budget leases there, and deletes what it moved.
+/// It runs every second on the <see cref="BackgroundLane"/>, and first thing in each pass of the token meter and the budget loop and in each read of the
+/// request logs, so what reads the records finds them where it looks.</item>
+/// </list>
+/// A record already in the store (the same request id: a retried batch line, a spool moved again after a crash between
+/// its commit and its deletion) is kept once.
 /// </summary>
-internal sealed partial class CallJournal : IAsyncDisposable
+internal sealed partial class CallJournal : BackgroundService
 {
-    /// <summary>The most records one commit takes; more wait for the next.</summary>
+    /// <summary>The most records one write takes; more wait for the next.</summary>
     private const int MaxGroup = 256;
 
+    private static readonly TimeSpan DrainEvery = TimeSpan.FromSeconds(1);
+
+    private readonly BackgroundLane _lane;
     private readonly Database _database;
+    private readonly BudgetGuard _budgets;
+    private readonly TimeProvider _time;
     private readonly ILogger<CallJournal> _logger;
+    private readonly CallSpool? _spool;
+    private readonly SemaphoreSlim _draining = new(1, 1);
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
 
-    public CallJournal(Database database, ILogger<CallJournal> logger)
+    public CallJournal(Database database, BudgetGuard budgets, BackgroundLane lane, HeadroomSettings settings, TimeProvider time, ILogger<CallJournal> logger)
     {
+        _lane = lane;
         _database = database;
+        _budgets = budgets;
+        _time = time;
         _logger = logger;
+        if (database.Connection.Provider == StoreProvider.Sqlite)
+            _spool = new CallSpool(Path.Combine(settings.DataDir, "spool"));
         _writer = Task.Run(WriteAsync);
     }
 
     /// <summary>
-    /// Returns once <paramref name="journal"/> and <paramref name="log"/> (either may be null) are committed: true, or
-    /// false when a journal row with the same request id was already there (the call is counted once, by that row).
+    /// Returns once the call's <paramref name="journal"/> row and <paramref name="log"/> (either may be null) are
+    /// durable: true when the journal settles <paramref name="lease"/> at <paramref name="cost"/> itself, once they are
+    /// in the store (SQLite); false when they are in the store already and the caller settles it (PostgreSQL).
     /// </summary>
-    public async Task<bool> RecordAsync(TokenJournalRow? journal, RequestLogRow? log, CancellationToken cancellationToken)
+    public async Task<bool> RecordAsync(TokenJournalRow? journal, RequestLogRow? log, BudgetGuardLease lease, decimal cost, CancellationToken cancellationToken)
     {
-        var pending = new Pending(journal, log, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(new SpooledCall(journal, log, lease.Held ? lease.Id : null, lease.MaxCost, cost),
+            new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(pending))
             throw new InvalidOperationException("The call journal is shut down.");
-        return await pending.Done.Task.WaitAsync(cancellationToken);
+        await pending.Done.Task.WaitAsync(cancellationToken);
+        return _spool is not null;
+    }
+
+    /// <summary>
+    /// Moves every spooled record into the store and settles their budget leases; returns how many records it moved.
+    /// Nothing to do on PostgreSQL. One drain at a time; a caller that finds one under way waits for it and then runs
+    /// its own, so it sees every call that completed before it asked.
+    /// </summary>
+    public async Task<int> DrainAsync(CancellationToken cancellationToken)
+    {
+        if (_spool is null)
+            return 0;
+        await _draining.WaitAsync(cancellationToken);
+        try
+        {
+            var moved = 0;
+            foreach (var (_, path) in _spool.Segments(_spool.Roll()))
+                moved += await MoveAsync(path, cancellationToken);
+            return moved;
+        }
+        finally
+        {
+            _draining.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Started with the host, after the store is migrated; picks up what a previous run left in the spool.
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _lane.RunAsync(() => DrainAsync(stoppingToken), stoppingToken);
+                await Task.Delay(DrainEvery, _time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                LogDrainFailed(_logger, e);
+                await Task.Delay(DrainEvery, _time, CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<int> MoveAsync(string path, CancellationToken cancellationToken)
+    {
+        var calls = Read(await File.ReadAllBytesAsync(path, cancellationToken), path);
+        using (await _database.WriteTurnAsync(cancellationToken))
+        {
+            try
+            {
+                await using var db = _database.Open();
+                await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+                await BulkInsert.InsertAsync(db, [.. calls.Select(c => c.Log).OfType<RequestLogRow>()], cancellationToken);
+                await BulkInsert.InsertAsync(db, [.. calls.Select(c => c.Journal).OfType<TokenJournalRow>()], cancellationToken);
+                await tx.CommitAsync(cancellationToken);
+            }
+            catch (DbException e) when (Persist.IsUniqueViolation(e))
+            {
+                // Some are in the store already: each on its own, keeping the one there.
+                foreach (var call in calls)
+                    await SaveAloneAsync(call, cancellationToken);
+            }
+        }
+        foreach (var call in calls.Where(c => c.LeaseId is not null))
+        {
+            try
+            {
+                // A lease settled before (a spool moved again) is not settled twice.
+                await _budgets.SettleAsync(new BudgetGuardLease(call.LeaseId!, call.MaxCost), Math.Min(call.Cost, BudgetUnits.Max), cancellationToken);
+            }
+            catch (Exception e) when (e is DbException or InvalidOperationException)
+            {
+                // The call is in the store and counted as spent; the budget loop releases a lease left unsettled.
+                LogSettleFailed(_logger, call.LeaseId!, e);
+            }
+        }
+        File.Delete(path);
+        return calls.Count;
+    }
+
+    private List<SpooledCall> Read(byte[] segment, string path)
+    {
+        var calls = new List<SpooledCall>();
+        var rest = segment.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            var end = rest.IndexOf((byte)'\n');
+            var line = end < 0 ? rest : rest[..end];
+            rest = end < 0 ? [] : rest[(end + 1)..];
+            if (line.IsEmpty)
+                continue;
+            try
+            {
+                calls.Add(JsonSerializer.Deserialize(line, SpoolJson.Default.SpooledCall)!);
+            }
+            catch (JsonException e)
+            {
+                // Only a write cut by a power loss leaves a partial line, and its call was never answered.
+                LogTornRecord(_logger, path, e);
+            }
+        }
+        return calls;
+    }
+
+    private async Task SaveAloneAsync(SpooledCall call, CancellationToken cancellationToken)
+    {
+        await using var db = _database.Open();
+        if (call.Log is { } log)
+            db.RequestLogs.Add(log);
+        if (call.Journal is { } journal)
+            db.TokenJournal.Add(journal);
+        await Persist.TrySaveAsync(db, cancellationToken);
     }
 
     private async Task WriteAsync()
@@ -50,6 +196,8 @@ internal sealed partial class CallJournal : IAsyncDisposable
         // Opened with the first call, not at construction: the journal is built before the store is migrated.
         StoreWriter? writer = null;
         var group = new List<Pending>(MaxGroup);
+        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        using var json = new Utf8JsonWriter(buffer);
         while (await _queue.Reader.WaitToReadAsync())
         {
             group.Clear();
@@ -57,17 +205,31 @@ internal sealed partial class CallJournal : IAsyncDisposable
                 group.Add(pending);
             try
             {
-                writer ??= _database.OpenWriter();
-                using (await _database.WriteTurnAsync(CancellationToken.None))
+                if (_spool is not null)
+                {
+                    buffer.ResetWrittenCount();
+                    foreach (var pending in group)
+                    {
+                        json.Reset(buffer);
+                        JsonSerializer.Serialize(json, pending.Call, SpoolJson.Default.SpooledCall);
+                        json.Flush();
+                        buffer.Write("\n"u8);
+                    }
+                    _spool.Append(buffer.WrittenSpan);
+                }
+                else
+                {
+                    writer ??= _database.OpenWriter();
                     await SaveAsync(writer, group);
+                }
                 foreach (var pending in group)
-                    pending.Done.TrySetResult(true);
+                    pending.Done.TrySetResult();
             }
             catch (DbException e) when (Persist.IsUniqueViolation(e))
             {
                 // A request id recorded before (a retried batch line) spoils the group's commit: each on its own, then.
                 foreach (var pending in group)
-                    await SaveAloneAsync(writer!, pending);
+                    await SaveAloneAsync(pending);
             }
             catch (Exception e)
             {
@@ -86,18 +248,17 @@ internal sealed partial class CallJournal : IAsyncDisposable
     {
         await using var db = writer.Open();
         await using var tx = await db.Database.BeginTransactionAsync();
-        await BulkInsert.InsertAsync(db, [.. group.Select(p => p.Log).OfType<RequestLogRow>()], CancellationToken.None);
-        await BulkInsert.InsertAsync(db, [.. group.Select(p => p.Journal).OfType<TokenJournalRow>()], CancellationToken.None);
+        await BulkInsert.InsertAsync(db, [.. group.Select(p => p.Call.Log).OfType<RequestLogRow>()], CancellationToken.None);
+        await BulkInsert.InsertAsync(db, [.. group.Select(p => p.Call.Journal).OfType<TokenJournalRow>()], CancellationToken.None);
         await tx.CommitAsync();
     }
 
-    private static async Task SaveAloneAsync(StoreWriter writer, Pending pending)
+    private async Task SaveAloneAsync(Pending pending)
     {
         try
         {
-            await using var db = writer.Open();
-            Add(db, pending);
-            pending.Done.TrySetResult(await Persist.TrySaveAsync(db, CancellationToken.None));
+            await SaveAloneAsync(pending.Call, CancellationToken.None);
+            pending.Done.TrySetResult();
         }
         catch (Exception e)
         {
@@ -105,22 +266,46 @@ internal sealed partial class CallJournal : IAsyncDisposable
         }
     }
 
-    private static void Add(HeadroomDb db, Pending pending)
-    {
-        if (pending.Log is { } log)
-            db.RequestLogs.Add(log);
-        if (pending.Journal is { } journal)
-            db.TokenJournal.Add(journal);
-    }
-
-    public async ValueTask DisposeAsync()
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
         await _writer;
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            // A clean stop leaves nothing in the spool (a crash leaves it for the next start).
+            await DrainAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogDrainFailed(_logger, e);
+        }
     }
 
-    private sealed record Pending(TokenJournalRow? Journal, RequestLogRow? Log, TaskCompletionSource<bool> Done);
+    public override void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _spool?.Dispose();
+        base.Dispose();
+    }
 
-    [LoggerMessage(EventId = 7004, Level = LogLevel.Error, Message = "Could not commit the records of {Count} model calls; those calls fail")]
+    private sealed record Pending(SpooledCall Call, TaskCompletionSource Done);
+
+    /// <summary>One call's records in the spool, with the budget lease to settle once they are in the store (null: none held).</summary>
+    internal sealed record SpooledCall(TokenJournalRow? Journal, RequestLogRow? Log, string? LeaseId, decimal MaxCost, decimal Cost);
+
+    [JsonSerializable(typeof(SpooledCall))]
+    private sealed partial class SpoolJson : JsonSerializerContext;
+
+    [LoggerMessage(EventId = 7004, Level = LogLevel.Error, Message = "Could not record {Count} model calls; those calls fail")]
     private static partial void LogCommitFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Error, Message = "Could not move the spooled model calls into the store; the next drain tries again")]
+    private static partial void LogDrainFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Warning, Message = "Skipped a partial record at the end of {Path} (a write cut short)")]
+    private static partial void LogTornRecord(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 7007, Level = LogLevel.Warning, Message = "Could not settle budget lease {LeaseId} of a spooled model call; the budget loop releases it")]
+    private static partial void LogSettleFailed(ILogger logger, string leaseId, Exception exception);
 }

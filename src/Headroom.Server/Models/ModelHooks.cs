@@ -122,21 +122,23 @@ internal sealed partial class ModelHooks(
             return;
         var principal = admission.Principal;
         var charged = 0m;
+        var settledByJournal = false;
         try
         {
             // A failed call is not charged, except a stream cut after output reached the caller: those tokens were served.
             var charge = (error is null || (call.Stream && usage.OutputTokens > 0)) && usage.TotalTokens > 0;
+            var cost = charge ? ((usage.InputTokens * admission.InputPerMillion) + (usage.OutputTokens * admission.OutputPerMillion)) / 1_000_000m : 0m;
             if (charge || admission.KeepsLogs)
-                await RecordAsync(call, admission, usage, charge, error, cancellationToken);
-            if (charge)
-                charged = ((usage.InputTokens * admission.InputPerMillion) + (usage.OutputTokens * admission.OutputPerMillion)) / 1_000_000m;
+                settledByJournal = await RecordAsync(call, admission, usage, charge, cost, error, cancellationToken);
+            charged = cost;
         }
         finally
         {
             try
             {
                 // After the journal: the budget loop counts journaled calls as spent, so a settlement is never lost.
-                await budgets.SettleAsync(admission.Budget, Math.Min(charged, BudgetUnits.Max), CancellationToken.None);
+                if (!settledByJournal)
+                    await budgets.SettleAsync(admission.Budget, Math.Min(charged, BudgetUnits.Max), CancellationToken.None);
             }
             catch (Exception e) when (e is DbException or DbUpdateException or InvalidOperationException)
             {
@@ -158,10 +160,11 @@ internal sealed partial class ModelHooks(
     }
 
     /// <summary>
-    /// Commits the call's token counts when it is <paramref name="charged"/> (a row already there, the same request id,
-    /// counts once) and, for a project that keeps request logs, the call's request log, both in one transaction.
+    /// Records the call's token counts when it is <paramref name="charged"/> (a row already there, the same request id,
+    /// counts once) and, for a project that keeps request logs, the call's request log, together (<see cref="CallJournal"/>).
+    /// True when the journal settles the call's budget lease at <paramref name="cost"/> once they are in the store.
     /// </summary>
-    private async Task RecordAsync(GatewayCall call, Admission admission, TokenUsage usage, bool charged, GatewayError? error, CancellationToken cancellationToken)
+    private async Task<bool> RecordAsync(GatewayCall call, Admission admission, TokenUsage usage, bool charged, decimal cost, GatewayError? error, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var apiKeyId = admission.Principal.ActorType == ActorType.ApiKey ? admission.Principal.ActorId : null;
@@ -202,7 +205,7 @@ internal sealed partial class ModelHooks(
             DedicatedTier = DedicatedTier(call.Model),
             ServedAt = now,
         };
-        await journalWriter.RecordAsync(journal, log, cancellationToken);
+        return await journalWriter.RecordAsync(journal, log, admission.Budget, Math.Min(cost, BudgetUnits.Max), cancellationToken);
     }
 
     /// <summary>
@@ -272,7 +275,9 @@ internal sealed partial class ModelHooks(
     private static string CallerScope(Principal principal) =>
         (principal.ActorType == ActorType.ApiKey ? "key:" : "user:") + principal.ActorId;
 
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Information,
+    // Debug: at thousands of calls a second a line each is most of the console's work and a tail-latency cost; every
+    // call is in the token journal and the ledger anyway. Logging__LogLevel__Headroom.Server.Models=Debug turns it on.
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Debug,
         Message = "Model call {RequestId}: {Model} {Operation} org {OrgId} project {ProjectId} by {Actor} on {Replica}: {InputTokens} in, {OutputTokens} out (estimated {Estimated}), status {Status}")]
     private static partial void LogCall(ILogger logger, string requestId, string model, GatewayOperation operation, string orgId, string projectId,
         string actor, string? replica, int inputTokens, int outputTokens, bool estimated, int status);

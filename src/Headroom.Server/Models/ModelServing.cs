@@ -67,6 +67,7 @@ internal static class ModelServing
         services.AddSingleton(sp => LoadModels(settings, sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ModelRateLimits>();
         services.AddSingleton<CallJournal>();
+        services.AddHostedService(sp => sp.GetRequiredService<CallJournal>());
         services.AddSingleton<ModelHooks>();
         return services;
     }

@@ -46,13 +46,15 @@ internal static class RequestLogs
         _ => "embeddings",
     };
 
-    private static async Task<IResult> List(HttpContext http, string id, Database database)
+    private static async Task<IResult> List(HttpContext http, string id, Database database, CallJournal journal)
     {
         if (!PageRequest.TryRead(http.Request, out var page, out var error))
             return error!;
         var principal = Access.Required(http);
         if (principal.ProjectId is { } only && only != id)
             return Errors.NotFound("project", id);
+        // Calls answered a moment ago may still be in the spool (SQLite): the list shows them.
+        await journal.DrainAsync(http.RequestAborted);
         await using var db = database.Open();
         if (!await db.Projects.AnyAsync(p => p.Id == id && p.OrgId == principal.OrgId, http.RequestAborted))
             return Errors.NotFound("project", id);

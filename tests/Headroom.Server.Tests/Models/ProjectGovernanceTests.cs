@@ -59,6 +59,7 @@ public sealed class ProjectGovernanceTests
         // The same scan finds what a project that keeps logs stores: it can fail.
         await http.PatchJsonAsync($"/v1/projects/{project}", new { retention = "7d" });
         await CallWithCanaryAsync(server, owner, project, canary, echo);
+        await server.Services.GetRequiredService<CallJournal>().DrainAsync(CancellationToken.None);
         Assert.True(await CountInStoreAsync(server, canary) > 0);
         if (provider == StoreProvider.Sqlite)
             Assert.NotEmpty(FilesHolding(server.Settings.DataDir, canary));
