@@ -86,7 +86,9 @@ internal sealed partial class UsageWriter(Database database, TimeProvider time, 
                 throw new ArgumentException($"Usage event {usage.Id} is malformed: {string.Join(" ", problems)}", nameof(events));
         }
         var ids = events.Select(e => e.Id).ToList();
-        var stored = (await db.UsageEntries.AsNoTracking().Where(u => ids.Contains(u.Id)).Select(u => u.Id).ToListAsync(cancellationToken))
+        // One parameter holding the list (a JSON array on SQLite, an array on PostgreSQL), not one per id: SQLite finds a
+        // named parameter by comparing it with every name in the statement, quadratic in a batch's hundreds of ids.
+        var stored = (await db.UsageEntries.AsNoTracking().Where(u => EF.Parameter(ids).Contains(u.Id)).Select(u => u.Id).ToListAsync(cancellationToken))
             .ToHashSet(StringComparer.Ordinal);
         var added = new List<UsageEntryRow>(events.Count);
         var now = time.GetUtcNow();

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Data.Common;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -9,6 +8,7 @@ using Headroom.Server.Coordination;
 using Headroom.Server.Hosting;
 using Headroom.Store;
 using Headroom.Store.Models;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -16,17 +16,19 @@ namespace Headroom.Server.Models;
 
 /// <summary>
 /// Makes model calls' records (the token journal row and, for a project that keeps them, the request log) durable
-/// before their answers complete, in groups: calls that finish while a group is being written share the next write.
+/// before their answers complete.
 /// <list type="bullet">
-/// <item>On PostgreSQL a group is one transaction, inserted without change tracking; the caller then settles the
-/// call's budget lease.</item>
+/// <item>On PostgreSQL in groups: calls that finish while a transaction is under way share the next one, inserted
+/// without change tracking; the caller then settles the call's budget lease.</item>
 /// <item>On SQLite, one process owns the store, and its one write lock is shared with the token meter and the control
 /// loops: a call's commit waited behind their writes (a model call's p99 was a meter batch) and cost a write-ahead-log
-/// write of its own. There a group is one write to the <see cref="CallSpool"/> in the data directory instead, the same
-/// durability as a commit with <c>synchronous=NORMAL</c> (it outlives a kill -9 at once); <see cref="DrainAsync"/>
-/// moves the spool into the store (fully synced), settles the calls' budget leases there, and deletes what it moved.
-/// It runs every second on the <see cref="BackgroundLane"/>, and first thing in each pass of the token meter and the budget loop and in each read of the
-/// request logs, so what reads the records finds them where it looks.</item>
+/// write of its own. There each call's record is one line appended to the <see cref="CallSpool"/> in the data
+/// directory instead, the same durability as a commit with <c>synchronous=NORMAL</c> (it outlives a kill -9 at once);
+/// <see cref="DrainAsync"/> moves the spool into the store (fully synced), meters it into the ledger in the same
+/// transaction (one process owns an SQLite store, so there is no other replica to leave that to), settles the calls'
+/// budget leases, and deletes what it moved. It runs every second on the <see cref="BackgroundLane"/>, and first thing in each pass of
+/// the token meter and the budget loop and in each read of the request logs, so what reads the records finds them
+/// where it looks.</item>
 /// </list>
 /// A record already in the store (the same request id: a retried batch line, a spool moved again after a crash between
 /// its commit and its deletion) is kept once.
@@ -41,6 +43,7 @@ internal sealed partial class CallJournal : BackgroundService
     private readonly BackgroundLane _lane;
     private readonly Database _database;
     private readonly BudgetGuard _budgets;
+    private readonly UsageWriter _usage;
     private readonly TimeProvider _time;
     private readonly ILogger<CallJournal> _logger;
     private readonly CallSpool? _spool;
@@ -48,8 +51,10 @@ internal sealed partial class CallJournal : BackgroundService
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
 
-    public CallJournal(Database database, BudgetGuard budgets, BackgroundLane lane, HeadroomSettings settings, TimeProvider time, ILogger<CallJournal> logger)
+    public CallJournal(Database database, BudgetGuard budgets, UsageWriter usage, BackgroundLane lane, HeadroomSettings settings, TimeProvider time,
+        ILogger<CallJournal> logger)
     {
+        _usage = usage;
         _lane = lane;
         _database = database;
         _budgets = budgets;
@@ -67,12 +72,28 @@ internal sealed partial class CallJournal : BackgroundService
     /// </summary>
     public async Task<bool> RecordAsync(TokenJournalRow? journal, RequestLogRow? log, BudgetGuardLease lease, decimal cost, CancellationToken cancellationToken)
     {
-        var pending = new Pending(new SpooledCall(journal, log, lease.Held ? lease.Id : null, lease.MaxCost, cost),
-            new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var call = new SpooledCall(journal, log, lease.Held ? lease.Id : null, lease.MaxCost, cost);
+        if (_spool is not null)
+        {
+            // A write(2) of a few hundred bytes, on the caller's own thread: handing it to a writer task and back cost
+            // two thread wake-ups per call, a good part of a call's tail on a busy machine.
+            _spool.Append(Line(call));
+            return true;
+        }
+        var pending = new Pending(call, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(pending))
             throw new InvalidOperationException("The call journal is shut down.");
         await pending.Done.Task.WaitAsync(cancellationToken);
-        return _spool is not null;
+        return false;
+    }
+
+    private static byte[] Line(SpooledCall call)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(call, SpoolJson.Default.SpooledCall);
+        var line = new byte[json.Length + 1];
+        json.CopyTo(line, 0);
+        line[^1] = (byte)'\n';
+        return line;
     }
 
     /// <summary>
@@ -123,21 +144,17 @@ internal sealed partial class CallJournal : BackgroundService
     private async Task<int> MoveAsync(string path, CancellationToken cancellationToken)
     {
         var calls = Read(await File.ReadAllBytesAsync(path, cancellationToken), path);
-        using (await _database.WriteTurnAsync(cancellationToken))
+        for (var attempt = 1; ; attempt++)
         {
+            using var turn = await _database.WriteTurnAsync(cancellationToken);
             try
             {
-                await using var db = _database.Open();
-                await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-                await BulkInsert.InsertAsync(db, [.. calls.Select(c => c.Log).OfType<RequestLogRow>()], cancellationToken);
-                await BulkInsert.InsertAsync(db, [.. calls.Select(c => c.Journal).OfType<TokenJournalRow>()], cancellationToken);
-                await tx.CommitAsync(cancellationToken);
+                await MeterAsync(calls, cancellationToken);
+                break;
             }
-            catch (DbException e) when (Persist.IsUniqueViolation(e))
+            catch (DbException e) when (Persist.IsUniqueViolation(e) && attempt < 8)
             {
-                // Some are in the store already: each on its own, keeping the one there.
-                foreach (var call in calls)
-                    await SaveAloneAsync(call, cancellationToken);
+                // Another writer appended to one of these orgs' chains first (a job's usage): read the tails again.
             }
         }
         foreach (var call in calls.Where(c => c.LeaseId is not null))
@@ -155,6 +172,30 @@ internal sealed partial class CallJournal : BackgroundService
         }
         File.Delete(path);
         return calls.Count;
+    }
+
+    /// <summary>
+    /// In one transaction: the calls' request logs and journal rows, and their usage events in the ledger, the rows
+    /// marked metered (what the token meter does with a journal row, done here at once: reading the rows back to meter
+    /// them was a third of the work). What is in the store already is left as it is.
+    /// </summary>
+    private async Task MeterAsync(IReadOnlyList<SpooledCall> calls, CancellationToken cancellationToken)
+    {
+        await using var db = _database.Open();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var requestIds = calls.Select(c => c.Journal?.RequestId).OfType<string>().ToList();
+        var journaled = (await db.TokenJournal.AsNoTracking().Where(r => EF.Parameter(requestIds).Contains(r.RequestId)).Select(r => r.RequestId)
+            .ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var logIds = calls.Select(c => c.Log?.Id).OfType<string>().ToList();
+        var logged = logIds.Count == 0 ? [] : (await db.RequestLogs.AsNoTracking().Where(r => EF.Parameter(logIds).Contains(r.Id)).Select(r => r.Id)
+            .ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var now = _time.GetUtcNow();
+        var journal = calls.Select(c => c.Journal).OfType<TokenJournalRow>().Where(r => journaled.Add(r.RequestId))
+            .Select(r => { r.MeteredAt = now; return r; }).ToList();
+        await BulkInsert.InsertAsync(db, [.. calls.Select(c => c.Log).OfType<RequestLogRow>().Where(l => logged.Add(l.Id))], cancellationToken);
+        await BulkInsert.InsertAsync(db, journal, cancellationToken);
+        await _usage.AddManyInTransactionAsync(db, [.. journal.SelectMany(TokenMeter.Events)], cancellationToken);
+        await tx.CommitAsync(cancellationToken);
     }
 
     private List<SpooledCall> Read(byte[] segment, string path)
@@ -196,8 +237,6 @@ internal sealed partial class CallJournal : BackgroundService
         // Opened with the first call, not at construction: the journal is built before the store is migrated.
         StoreWriter? writer = null;
         var group = new List<Pending>(MaxGroup);
-        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
-        using var json = new Utf8JsonWriter(buffer);
         while (await _queue.Reader.WaitToReadAsync())
         {
             group.Clear();
@@ -205,23 +244,8 @@ internal sealed partial class CallJournal : BackgroundService
                 group.Add(pending);
             try
             {
-                if (_spool is not null)
-                {
-                    buffer.ResetWrittenCount();
-                    foreach (var pending in group)
-                    {
-                        json.Reset(buffer);
-                        JsonSerializer.Serialize(json, pending.Call, SpoolJson.Default.SpooledCall);
-                        json.Flush();
-                        buffer.Write("\n"u8);
-                    }
-                    _spool.Append(buffer.WrittenSpan);
-                }
-                else
-                {
-                    writer ??= _database.OpenWriter();
-                    await SaveAsync(writer, group);
-                }
+                writer ??= _database.OpenWriter();
+                await SaveAsync(writer, group);
                 foreach (var pending in group)
                     pending.Done.TrySetResult();
             }
