@@ -16,8 +16,7 @@ namespace Headroom.Server.Billing;
 /// every row not yet metered, an <c>input_tokens</c> event with id <c>{request id}:input_tokens</c> and (when the
 /// call generated any) an <c>output_tokens</c> event with id <c>{request id}:output_tokens</c>, then marks the row
 /// metered. The ledger refuses an id it holds, so a pass cut short after appending and before marking, repeated after
-/// a crash or on another replica, adds nothing. On SQLite the calls come through the spool, whose drain meters them as
-/// it moves them in (each pass drains first): what is left here is PostgreSQL's journal.
+/// a crash or on another replica, adds nothing. On SQLite each pass first moves this replica's spool into the journal.
 /// </summary>
 internal sealed partial class TokenMeter(
     Database database, Leadership leadership, UsageWriter writer, Models.CallJournal journal, BackgroundLane lane, HeadroomSettings settings, TimeProvider time,

