@@ -37,18 +37,8 @@ public sealed class Database
         : new PostgresHeadroomDb((DbContextOptions<PostgresHeadroomDb>)_options);
 
     /// <summary>
-    /// A connection of its own for one writer that commits many small transactions, one after the other (the model
-    /// calls' journal), kept open until disposed. On SQLite it commits with <c>synchronous=NORMAL</c>: a commit is
-    /// durable against the server being killed as soon as it returns, and against a power cut once the write-ahead log
-    /// is next synced, by any other connection's commit (all sync fully) or a checkpoint. That spares each commit a
-    /// disk flush, which was a third of a model call's time. On PostgreSQL it opens pooled contexts like
-    /// <see cref="Open"/>.
-    /// </summary>
-    public StoreWriter OpenWriter() => new(this);
-
-    /// <summary>
-    /// A turn at SQLite's one write lock for the writers that take it many times a second (the call journal, the token
-    /// meter): they queue here in order, one at a time. Left to SQLite's busy handler, a waiter sleeps ever longer
+    /// A turn at SQLite's one write lock for the writers that take it many times a second (the call spool's drain, the
+    /// token meter): they queue here in order, one at a time. Left to SQLite's busy handler, a waiter sleeps ever longer
     /// between tries, and a writer that takes the lock batch after batch slipped in every time: a model call's record
     /// waited behind a whole metering pass, 100 ms and more, every second. Other writers still wait in the busy
     /// handler. On PostgreSQL, which locks rows, it is granted at once.
@@ -125,33 +115,4 @@ public sealed class Database
         private static object? Unprepared(DbConnection connection) =>
             connection is SqliteConnection { Handle: { } handle } && !s_prepared.TryGetValue(handle, out _) ? handle : null;
     }
-}
-
-/// <summary>See <see cref="Database.OpenWriter"/>. Used by one task at a time.</summary>
-public sealed class StoreWriter : IDisposable
-{
-    private readonly Database _database;
-    private readonly SqliteConnection? _connection;
-    private readonly DbContextOptions<SqliteHeadroomDb>? _options;
-
-    internal StoreWriter(Database database)
-    {
-        _database = database;
-        if (database.Connection.Provider != StoreProvider.Sqlite)
-            return;
-        // Not pooled: a pooled handle would carry NORMAL back to connections that must sync fully.
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder(database.Connection.ConnectionString) { Pooling = false }.ToString());
-        _connection.Open();
-        using (var pragmas = _connection.CreateCommand())
-        {
-            pragmas.CommandText = "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
-            pragmas.ExecuteNonQuery();
-        }
-        _options = new DbContextOptionsBuilder<SqliteHeadroomDb>().UseSqlite(_connection).Options;
-    }
-
-    /// <summary>A context on the writer's connection (SQLite) or a pooled one (PostgreSQL); dispose it after each unit of work.</summary>
-    public HeadroomDb Open() => _options is null ? _database.Open() : new SqliteHeadroomDb(_options);
-
-    public void Dispose() => _connection?.Dispose();
 }

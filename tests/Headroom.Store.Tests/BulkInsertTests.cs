@@ -32,7 +32,7 @@ public sealed class BulkInsertTests : IDisposable
 
     [Theory]
     [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
-    public async Task Rows_inserted_in_bulk_on_the_writers_connection_read_back_as_the_same_rows_saved_one_by_one(StoreProvider provider)
+    public async Task Rows_inserted_in_bulk_read_back_as_the_same_rows_saved_one_by_one(StoreProvider provider)
     {
         var database = new Database(await TestDatabases.CreateAsync(provider, _dir.Path));
         await database.MigrateAsync(CancellationToken.None);
@@ -40,9 +40,8 @@ public sealed class BulkInsertTests : IDisposable
         var bulk = Enumerable.Range(0, 205).Select(Row).ToList();
         var tracked = Enumerable.Range(1000, 5).Select(Row).ToList();
 
-        using (var writer = database.OpenWriter())
+        await using (var db = database.Open())
         {
-            await using var db = writer.Open();
             await using var tx = await db.Database.BeginTransactionAsync();
             await BulkInsert.InsertAsync(db, bulk, default);
             await tx.CommitAsync();

@@ -60,7 +60,7 @@ internal sealed partial class CallJournal : BackgroundService
         _logger = logger;
         if (database.Connection.Provider == StoreProvider.Sqlite)
             _spool = new CallSpool(Path.Combine(settings.DataDir, "spool"));
-        _writer = Task.Run(WriteAsync);
+        _writer = _spool is null ? Task.Run(WriteAsync) : Task.CompletedTask;
     }
 
     /// <summary>
@@ -214,8 +214,6 @@ internal sealed partial class CallJournal : BackgroundService
 
     private async Task WriteAsync()
     {
-        // Opened with the first call, not at construction: the journal is built before the store is migrated.
-        StoreWriter? writer = null;
         var group = new List<Pending>(MaxGroup);
         while (await _queue.Reader.WaitToReadAsync())
         {
@@ -224,8 +222,7 @@ internal sealed partial class CallJournal : BackgroundService
                 group.Add(pending);
             try
             {
-                writer ??= _database.OpenWriter();
-                await SaveAsync(writer, group);
+                await SaveAsync(group);
                 foreach (var pending in group)
                     pending.Done.TrySetResult();
             }
@@ -240,17 +237,13 @@ internal sealed partial class CallJournal : BackgroundService
                 LogCommitFailed(_logger, group.Count, e);
                 foreach (var pending in group)
                     pending.Done.TrySetException(e);
-                // The next group starts on a fresh connection, in case this one is what failed.
-                writer?.Dispose();
-                writer = null;
             }
         }
-        writer?.Dispose();
     }
 
-    private static async Task SaveAsync(StoreWriter writer, IReadOnlyList<Pending> group)
+    private async Task SaveAsync(IReadOnlyList<Pending> group)
     {
-        await using var db = writer.Open();
+        await using var db = _database.Open();
         await using var tx = await db.Database.BeginTransactionAsync();
         await BulkInsert.InsertAsync(db, [.. group.Select(p => p.Call.Log).OfType<RequestLogRow>()], CancellationToken.None);
         await BulkInsert.InsertAsync(db, [.. group.Select(p => p.Call.Journal).OfType<TokenJournalRow>()], CancellationToken.None);
