@@ -63,7 +63,9 @@ public sealed class AccessTests(AccessTests.World world) : IClassFixture<AccessT
             });
             var quote = await owner.PostJsonAsync("/v1/quotes", new
             {
-                gpu_model = "a100-80gb", region = "eu-west", gpu_count = 1, start = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero).AddHours(1), duration_hours = 1,
+                // The hour after the rate takes effect (published at 08:59:59, a block at 09:00 would have no price).
+                gpu_model = "a100-80gb", region = "eu-west", gpu_count = 1, duration_hours = 1,
+                start = new DateTimeOffset(now.AddSeconds(10).UtcTicks - (now.AddSeconds(10).UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero).AddHours(1),
             });
             IdsOfA["reservations"] = (await owner.PostJsonAsync("/v1/reservations", new
             {

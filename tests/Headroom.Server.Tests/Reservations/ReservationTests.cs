@@ -22,7 +22,16 @@ public sealed class ReservationTests
 {
     private static readonly Pool Local = new("local", "h100-80gb");
 
-    private static DateTimeOffset NextHour(DateTimeOffset now) => new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero).AddHours(1);
+    /// <summary>
+    /// The first whole hour at least 10 s after <paramref name="now"/>: a price sheet published "now" takes effect 2 s
+    /// later (<see cref="PublishAsync"/>), and a block starting on the hour just before that has no price (CI ran one at
+    /// 08:59:59).
+    /// </summary>
+    private static DateTimeOffset NextHour(DateTimeOffset now)
+    {
+        var margin = now.AddSeconds(10);
+        return new DateTimeOffset(margin.UtcTicks - (margin.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero).AddHours(1);
+    }
 
     private static Task<TestServer> StartAsync(StoreProvider provider, int gpus, int guarantee = 0, TimeProvider? time = null) =>
         TestServer.StartAsync(provider, fleetYaml: TestFleets.LocalBox(gpus), time: time, configure: s => s with
