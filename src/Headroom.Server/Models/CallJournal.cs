@@ -36,7 +36,7 @@ namespace Headroom.Server.Models;
 /// </summary>
 internal sealed partial class CallJournal : BackgroundService
 {
-    /// <summary>The most records one write takes; more wait for the next.</summary>
+    /// <summary>The most records one PostgreSQL transaction takes; more wait for the next.</summary>
     private const int MaxGroup = 256;
 
     private static readonly TimeSpan DrainEvery = TimeSpan.FromSeconds(1);
@@ -181,17 +181,14 @@ internal sealed partial class CallJournal : BackgroundService
     private List<SpooledCall> Read(byte[] segment, string path)
     {
         var calls = new List<SpooledCall>();
-        var rest = segment.AsSpan();
-        while (!rest.IsEmpty)
+        var lines = segment.AsSpan();
+        foreach (var range in lines.Split((byte)'\n'))
         {
-            var end = rest.IndexOf((byte)'\n');
-            var line = end < 0 ? rest : rest[..end];
-            rest = end < 0 ? [] : rest[(end + 1)..];
-            if (line.IsEmpty)
+            if (range.Start.Equals(range.End))
                 continue;
             try
             {
-                calls.Add(JsonSerializer.Deserialize(line, SpoolJson.Default.SpooledCall)!);
+                calls.Add(JsonSerializer.Deserialize(lines[range], SpoolJson.Default.SpooledCall)!);
             }
             catch (JsonException e)
             {
@@ -200,16 +197,6 @@ internal sealed partial class CallJournal : BackgroundService
             }
         }
         return calls;
-    }
-
-    private async Task SaveAloneAsync(SpooledCall call, CancellationToken cancellationToken)
-    {
-        await using var db = _database.Open();
-        if (call.Log is { } log)
-            db.RequestLogs.Add(log);
-        if (call.Journal is { } journal)
-            db.TokenJournal.Add(journal);
-        await Persist.TrySaveAsync(db, cancellationToken);
     }
 
     private async Task WriteAsync()
@@ -254,7 +241,12 @@ internal sealed partial class CallJournal : BackgroundService
     {
         try
         {
-            await SaveAloneAsync(pending.Call, CancellationToken.None);
+            await using var db = _database.Open();
+            if (pending.Call.Log is { } log)
+                db.RequestLogs.Add(log);
+            if (pending.Call.Journal is { } journal)
+                db.TokenJournal.Add(journal);
+            await Persist.TrySaveAsync(db, CancellationToken.None);
             pending.Done.TrySetResult();
         }
         catch (Exception e)

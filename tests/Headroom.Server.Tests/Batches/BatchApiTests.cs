@@ -81,17 +81,8 @@ public sealed class BatchApiTests
         using var worker = server.Client(await BatchKeyAsync(server, batch));
         var line = Convert.ToHexStringLower(SHA256.HashData("a"u8));
         // Batch traffic at half price.
-        var effective = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2);
         using (var admin = server.Admin())
-        {
-            await admin.PostJsonAsync("/v1/prices", new
-            {
-                effective_from = effective, currency = "USD", gpu_rates = Array.Empty<object>(), batch_discount = "0.5",
-                token_rates = new[] { new { model = "all-minilm-l6-v2", input_per_million = "1000", output_per_million = "0" } },
-            });
-        }
-        while (DateTimeOffset.UtcNow < effective.AddMilliseconds(200))
-            await Task.Delay(100);
+            await admin.PublishTokenRatesAsync("all-minilm-l6-v2", "1000", "0", batchDiscount: "0.5");
 
         var ids = new List<string>();
         for (var i = 0; i < 2; i++)

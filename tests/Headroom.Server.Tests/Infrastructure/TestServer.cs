@@ -159,6 +159,27 @@ public static class HttpJson
         }
     }
 
+    /// <summary>
+    /// Publishes a price sheet with one token rate (and an optional batch discount), taking effect on the second after
+    /// next, and returns once it is in force.
+    /// </summary>
+    public static async Task PublishTokenRatesAsync(this HttpClient admin, string model, string inputPerMillion, string outputPerMillion, string? batchDiscount = null)
+    {
+        var effective = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2);
+        var sheet = new JsonObject
+        {
+            ["effective_from"] = effective,
+            ["currency"] = "USD",
+            ["gpu_rates"] = new JsonArray(),
+            ["token_rates"] = new JsonArray(new JsonObject { ["model"] = model, ["input_per_million"] = inputPerMillion, ["output_per_million"] = outputPerMillion }),
+        };
+        if (batchDiscount is not null)
+            sheet["batch_discount"] = batchDiscount;
+        await admin.PostJsonAsync("/v1/prices", sheet);
+        while (DateTimeOffset.UtcNow < effective.AddMilliseconds(200))
+            await Task.Delay(100);
+    }
+
     public static async Task<JsonObject> PostJsonAsync(this HttpClient client, string path, object body, System.Net.HttpStatusCode expect = System.Net.HttpStatusCode.Created)
     {
         using var response = await client.PostAsJsonAsync(path, body);

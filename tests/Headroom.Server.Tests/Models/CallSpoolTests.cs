@@ -61,16 +61,7 @@ public sealed class CallSpoolTests
         await using var server = await TestServer.StartAsync();
         server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0", region: "local");
         using var admin = server.Admin();
-        var effective = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2);
-        await admin.PostJsonAsync("/v1/prices", new
-        {
-            effective_from = effective,
-            currency = "USD",
-            gpu_rates = Array.Empty<object>(),
-            token_rates = new[] { new { model = "echo", input_per_million = "1000", output_per_million = "1000" } },
-        });
-        while (DateTimeOffset.UtcNow < effective)
-            await Task.Delay(100);
+        await admin.PublishTokenRatesAsync("echo", "1000", "1000");
         var (_, owner) = await server.CreateTenantAsync("lease-co");
         using var http = server.Client(owner);
         await http.PostJsonAsync("/v1/projects", new { name = "spooled" });

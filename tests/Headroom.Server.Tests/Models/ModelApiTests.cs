@@ -315,17 +315,5 @@ public sealed class ModelApiTests(ModelApiTests.World world) : IClassFixture<Mod
     /// Publishes 0.10 per million tokens of all-minilm-l6-v2, effective in a second (a price sheet is never back-dated),
     /// and waits for it to be in force.
     /// </summary>
-    private static async Task PublishTokenPricesAsync(HttpClient admin)
-    {
-        var effective = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2);
-        await admin.PostJsonAsync("/v1/prices", new
-        {
-            effective_from = effective,
-            currency = "USD",
-            gpu_rates = Array.Empty<object>(),
-            token_rates = new[] { new { model = "all-minilm-l6-v2", input_per_million = "0.10", output_per_million = "0.10" } },
-        });
-        while (DateTimeOffset.UtcNow < effective)
-            await Task.Delay(100);
-    }
+    private static Task PublishTokenPricesAsync(HttpClient admin) => admin.PublishTokenRatesAsync("all-minilm-l6-v2", "0.10", "0.10");
 }

@@ -26,14 +26,7 @@ public sealed class ModelBudgetTests
         var project = (await owner.PostJsonAsync("/v1/projects", new { name = "capped" }))["id"]!.GetValue<string>();
 
         // 1 per thousand input tokens; embeddings have no output. A call of "budget" is a handful of tokens.
-        var effective = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2);
-        await admin.PostJsonAsync("/v1/prices", new
-        {
-            effective_from = effective, currency = "USD", gpu_rates = Array.Empty<object>(),
-            token_rates = new[] { new { model = "all-minilm-l6-v2", input_per_million = "1000", output_per_million = "0" } },
-        });
-        while (DateTimeOffset.UtcNow < effective.AddMilliseconds(200))
-            await Task.Delay(100);
+        await admin.PublishTokenRatesAsync("all-minilm-l6-v2", "1000", "0");
         const decimal limit = 0.02m;
         await owner.PostJsonAsync("/v1/budgets", new { name = "cap", project_id = project, limit = limit.ToString(CultureInfo.InvariantCulture), hard_limit = true });
 
