@@ -23,6 +23,8 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
 
     private long Now => options.TimeProvider.GetUtcNow().ToUnixTimeSeconds();
 
+    private string NewId() => options.NewId?.Invoke() ?? Guid.CreateVersion7(options.TimeProvider.GetUtcNow()).ToString("N");
+
     /// <summary>The model's replicas, or null for a model that is missing or that the caller may not know of (both 404).</summary>
     private ModelReplicas? Find(HttpContext http, string model) =>
         options.Hooks.IsModelVisible(http, model) && models.TryGet(model, out var replicas) ? replicas : null;
@@ -68,7 +70,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
                 : RequestReader.ReadCompletion(body, out includeUsage);
             call = new GatewayCall
             {
-                RequestId = (chat ? "chatcmpl-" : "cmpl-") + options.NewId(),
+                RequestId = (chat ? "chatcmpl-" : "cmpl-") + NewId(),
                 Model = model,
                 Operation = operation,
                 HttpContext = http,
@@ -228,7 +230,7 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
             request = RequestReader.ReadEmbeddings(body, out base64);
             call = new GatewayCall
             {
-                RequestId = "emb-" + options.NewId(),
+                RequestId = "emb-" + NewId(),
                 Model = model,
                 Operation = GatewayOperation.Embeddings,
                 HttpContext = http,
