@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -21,29 +22,17 @@ namespace Headroom.Gateway.Engines;
 internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string upstreamModel, EngineCapabilities capabilities, string? apiKey = null)
     : IInferenceEngine
 {
-    private readonly Uri _baseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
+    private readonly Uri _chat = Endpoint(baseUrl, "chat/completions");
+    private readonly Uri _completions = Endpoint(baseUrl, "completions");
+    private readonly Uri _embeddings = Endpoint(baseUrl, "embeddings");
+    private readonly Uri _models = Endpoint(baseUrl, "models");
 
     public EngineCapabilities Capabilities { get; } = capabilities;
 
     public async IAsyncEnumerable<GenerationChunk> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var chat = request.Messages is not null;
-        var body = (JsonObject)request.Body.DeepClone();
-        body["model"] = upstreamModel;
-        if (request.Stream)
-        {
-            body["stream"] = true;
-            var streamOptions = body["stream_options"] as JsonObject ?? [];
-            streamOptions["include_usage"] = true;
-            body["stream_options"] = streamOptions;
-        }
-        else
-        {
-            body.Remove("stream");
-            body.Remove("stream_options");
-        }
-
-        using var response = await SendAsync(chat ? "chat/completions" : "completions", body, request.Stream, cancellationToken);
+        using var response = await SendAsync(chat ? _chat : _completions, Forward(request.Body, request.Stream), request.Stream, cancellationToken);
         // Some servers answer a streaming request with one JSON body (no streaming for that endpoint): take it whole.
         if (!request.Stream || response.Content.Headers.ContentType?.MediaType == "application/json")
         {
@@ -61,28 +50,29 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         {
             if (!line.StartsWith("data:", StringComparison.Ordinal))
                 continue;
-            var data = line.AsSpan(5).Trim();
-            if (data.SequenceEqual("[DONE]"))
+            var data = line.AsMemory(5).Trim();
+            if (data.Span.SequenceEqual("[DONE]"))
                 break;
-            var chunk = ParseJson(data.ToString());
-            if (chunk["error"] is JsonObject error)
+            using var document = ParseJson(data);
+            var chunk = document.RootElement;
+            if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
                 throw UpstreamError(HttpStatusCode.BadGateway, error, retryable: false);
-            usage = ReadUsage(chunk["usage"]) ?? usage;
-            if (chunk["choices"] is not JsonArray { Count: > 0 } choices || choices[0] is not JsonObject choice)
+            usage = ReadUsage(chunk) ?? usage;
+            if (!FirstChoice(chunk, out var choice))
                 continue;
             string? text;
             JsonArray? toolCalls = null;
             if (chat)
             {
-                var delta = choice["delta"] as JsonObject;
-                text = Text(delta?["content"]);
-                toolCalls = delta?["tool_calls"] is JsonArray calls ? (JsonArray)calls.DeepClone() : null;
+                var delta = Property(choice, "delta");
+                text = Text(delta, "content");
+                toolCalls = ToolCalls(delta);
             }
             else
             {
-                text = Text(choice["text"]);
+                text = Text(choice, "text");
             }
-            var finish = Text(choice["finish_reason"]);
+            var finish = Text(choice, "finish_reason");
             finishReason = finish ?? finishReason;
             output.Append(text);
             if (!string.IsNullOrEmpty(text) || toolCalls is not null || finish is not null)
@@ -94,24 +84,73 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         };
     }
 
+    /// <summary>
+    /// The caller's body as sent, but for the upstream's model name and, when streaming, <c>stream_options.include_usage</c>
+    /// on (the counts then come from the engine); written straight to UTF-8, with no copy of the caller's tree.
+    /// </summary>
+    private byte[] Forward(JsonObject body, bool stream, string? encodingFormat = null)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (var (name, value) in body)
+            {
+                if (name is "model" or "stream" or "stream_options" || (encodingFormat is not null && name == "encoding_format"))
+                    continue;
+                writer.WritePropertyName(name);
+                if (value is null)
+                    writer.WriteNullValue();
+                else
+                    value.WriteTo(writer);
+            }
+            writer.WriteString("model", upstreamModel);
+            if (encodingFormat is not null)
+                writer.WriteString("encoding_format", encodingFormat);
+            if (stream)
+            {
+                writer.WriteBoolean("stream", true);
+                writer.WriteStartObject("stream_options");
+                if (body["stream_options"] is JsonObject options)
+                {
+                    foreach (var (name, value) in options)
+                    {
+                        if (name == "include_usage")
+                            continue;
+                        writer.WritePropertyName(name);
+                        if (value is null)
+                            writer.WriteNullValue();
+                        else
+                            value.WriteTo(writer);
+                    }
+                }
+                writer.WriteBoolean("include_usage", true);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
     public async ValueTask<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken)
     {
-        var body = (JsonObject)request.Body.DeepClone();
-        body["model"] = upstreamModel;
-        body["encoding_format"] = "float"; // we re-encode for the caller; some engines do not speak base64
-        using var response = await SendAsync("embeddings", body, stream: false, cancellationToken);
-        var json = ParseJson(await response.Content.ReadAsStringAsync(cancellationToken));
-        if (json["data"] is not JsonArray data || data.Count != request.Inputs.Count)
+        // Floats asked for whatever the caller wants: we re-encode for the caller, and some engines do not speak base64.
+        using var response = await SendAsync(_embeddings, Forward(request.Body, stream: false, encodingFormat: "float"), stream: false, cancellationToken);
+        using var document = await ReadJsonAsync(response, cancellationToken);
+        var json = document.RootElement;
+        if (!json.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array || data.GetArrayLength() != request.Inputs.Count)
             throw Malformed("an embeddings response without one vector per input");
-        var vectors = new float[data.Count][];
-        foreach (var item in data)
+        var vectors = new float[data.GetArrayLength()][];
+        foreach (var item in data.EnumerateArray())
         {
-            var index = item?["index"]?.GetValue<int>() ?? -1;
-            if (index < 0 || index >= vectors.Length || item?["embedding"] is not JsonArray embedding)
+            var index = item.ValueKind == JsonValueKind.Object && item.TryGetProperty("index", out var i) && i.TryGetInt32(out var n) ? n : -1;
+            if (index < 0 || index >= vectors.Length || !item.TryGetProperty("embedding", out var embedding) || embedding.ValueKind != JsonValueKind.Array)
                 throw Malformed("an embedding without a valid index or float vector");
-            vectors[index] = [.. embedding.Select(v => v!.GetValue<float>())];
+            vectors[index] = [.. embedding.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetSingle() : throw Malformed("an embedding with a value that is not a number"))];
         }
-        var usage = ReadUsage(json["usage"]) ?? new TokenUsage(request.Inputs.Sum(TokenEstimator.Count), 0, Estimated: true);
+        if (vectors.Any(v => v is null))
+            throw Malformed("an embeddings response without one vector per input");
+        var usage = ReadUsage(json) ?? new TokenUsage(request.Inputs.Sum(TokenEstimator.Count), 0, Estimated: true);
         return new EmbeddingResult(vectors, usage with { OutputTokens = 0 });
     }
 
@@ -119,7 +158,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_baseUrl, "models"));
+            using var request = new HttpRequestMessage(HttpMethod.Get, _models);
             if (apiKey is not null)
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
@@ -131,12 +170,10 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         }
     }
 
-    private async Task<HttpResponseMessage> SendAsync(string path, JsonObject body, bool stream, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendAsync(Uri uri, byte[] body, bool stream, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_baseUrl, path))
-        {
-            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
-        };
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         if (apiKey is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         if (stream)
@@ -159,50 +196,104 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
-            var error = TryParse(text)?["error"] as JsonObject;
             var status = (int)response.StatusCode;
             var retryable = status >= 500 || status == 429;
-            throw UpstreamError(response.StatusCode, error, retryable);
+            using var document = TryParse(text);
+            throw UpstreamError(response.StatusCode,
+                document is not null && document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? error : null,
+                retryable);
         }
     }
 
     private static async Task<GenerationChunk> ReadCompleteAsync(HttpResponseMessage response, GenerationRequest request, bool chat, CancellationToken cancellationToken)
     {
-        var json = ParseJson(await response.Content.ReadAsStringAsync(cancellationToken));
-        if (json["choices"] is not JsonArray { Count: > 0 } choices || choices[0] is not JsonObject choice)
+        using var document = await ReadJsonAsync(response, cancellationToken);
+        var json = document.RootElement;
+        if (!FirstChoice(json, out var choice))
             throw Malformed("a response without choices");
         string? text;
         JsonArray? toolCalls = null;
         if (chat)
         {
-            var message = choice["message"] as JsonObject;
-            text = Text(message?["content"]);
-            toolCalls = message?["tool_calls"] is JsonArray { Count: > 0 } calls ? (JsonArray)calls.DeepClone() : null;
+            var message = Property(choice, "message");
+            text = Text(message, "content");
+            toolCalls = ToolCalls(message);
         }
         else
         {
-            text = Text(choice["text"]);
+            text = Text(choice, "text");
         }
-        var usage = ReadUsage(json["usage"])
+        var usage = ReadUsage(json)
             ?? new TokenUsage(TokenEstimator.CountInput(request), TokenEstimator.Count(text), Estimated: true);
-        return new GenerationChunk { Text = text, ToolCalls = toolCalls, FinishReason = Text(choice["finish_reason"]) ?? "stop", Usage = usage };
+        return new GenerationChunk { Text = text, ToolCalls = toolCalls, FinishReason = Text(choice, "finish_reason") ?? "stop", Usage = usage };
+    }
+
+    /// <summary>A JSON object body, read from the stream into pooled memory (no string of it is made).</summary>
+    private static async Task<JsonDocument> ReadJsonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken);
+        }
+        catch (JsonException)
+        {
+            throw Malformed("a body that is not a JSON object");
+        }
+        if (document.RootElement.ValueKind == JsonValueKind.Object)
+            return document;
+        document.Dispose();
+        throw Malformed("a body that is not a JSON object");
     }
 
     /// <summary>The upstream's usage object, or null when it sent none (then the caller estimates).</summary>
-    private static TokenUsage? ReadUsage(JsonNode? usage) =>
-        usage is JsonObject u && u["prompt_tokens"] is JsonValue prompt && prompt.TryGetValue(out int input)
-            ? new TokenUsage(input, u["completion_tokens"] is JsonValue c && c.TryGetValue(out int output) ? output : 0)
+    private static TokenUsage? ReadUsage(JsonElement body) =>
+        Property(body, "usage") is { } usage && Property(usage, "prompt_tokens") is { } prompt && prompt.TryGetInt32(out var input)
+            ? new TokenUsage(input, Property(usage, "completion_tokens") is { } c && c.TryGetInt32(out var output) ? output : 0)
             : null;
 
-    private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue(out string? s) ? s : null;
+    private static bool FirstChoice(JsonElement body, out JsonElement choice)
+    {
+        choice = default;
+        if (Property(body, "choices") is not { ValueKind: JsonValueKind.Array } choices || choices.GetArrayLength() == 0)
+            return false;
+        choice = choices[0];
+        return choice.ValueKind == JsonValueKind.Object;
+    }
 
-    private static JsonObject ParseJson(string text) => TryParse(text) ?? throw Malformed("a body that is not a JSON object");
+    /// <summary>A tool_calls array, as the node the gateway passes on; null when there is none (or it is empty).</summary>
+    private static JsonArray? ToolCalls(JsonElement? parent) =>
+        Property(parent, "tool_calls") is { ValueKind: JsonValueKind.Array } calls && calls.GetArrayLength() > 0 ? JsonArray.Create(calls.Clone()) : null;
 
-    private static JsonObject? TryParse(string text)
+    /// <summary>The named property of an object; null for a missing one, a JSON null, or a parent that is not an object.</summary>
+    private static JsonElement? Property(JsonElement? parent, string name) =>
+        parent is { ValueKind: JsonValueKind.Object } p && p.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+    private static string? Text(JsonElement? parent, string name) =>
+        Property(parent, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+
+    private static JsonDocument ParseJson(ReadOnlyMemory<char> text)
+    {
+        JsonDocument? document = null;
+        try
+        {
+            document = JsonDocument.Parse(text);
+        }
+        catch (JsonException)
+        {
+        }
+        if (document?.RootElement.ValueKind == JsonValueKind.Object)
+            return document;
+        document?.Dispose();
+        throw Malformed("a body that is not a JSON object");
+    }
+
+    private static JsonDocument? TryParse(string text)
     {
         try
         {
-            return JsonNode.Parse(text) as JsonObject;
+            return JsonDocument.Parse(text);
         }
         catch (JsonException)
         {
@@ -214,15 +305,18 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
     /// An upstream error: a 4xx keeps its status and message (the caller's mistake, e.g. context too long); anything
     /// else is our fault and becomes a 502 without the upstream's internals.
     /// </summary>
-    private static GatewayException UpstreamError(HttpStatusCode status, JsonObject? error, bool retryable)
+    private static GatewayException UpstreamError(HttpStatusCode status, JsonElement? error, bool retryable)
     {
         var code = (int)status;
-        var message = Text(error?["message"]);
+        var message = Text(error, "message");
         if (code is >= 400 and < 500 and not 401 and not 403 and not 404 and not 429)
             return new GatewayException(new GatewayError(code, message ?? $"The model replica refused the request ({code}).",
-                Text(error?["type"]) ?? "invalid_request_error", Text(error?["param"]), Text(error?["code"])), retryable);
+                Text(error, "type") ?? "invalid_request_error", Text(error, "param"), Text(error, "code")), retryable);
         return new GatewayException(new GatewayError(502, $"The model replica failed ({code}).", "server_error", null, "upstream_error"), retryable);
     }
+
+    private static Uri Endpoint(Uri baseUrl, string path) =>
+        new(baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/"), path);
 
     private static GatewayException Malformed(string what) =>
         new(new GatewayError(502, $"The model replica sent {what}.", "server_error", null, "upstream_malformed"), retryable: true);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -209,8 +210,8 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
                 : new CompletionWire(call.RequestId, created, call.Model, [], Wire.ToWire(usage));
             await WriteEventAsync(http, final);
         }
-        await http.Response.Body.WriteAsync(Done, aborted);
-        await http.Response.Body.FlushAsync(aborted);
+        http.Response.BodyWriter.Write(Done);
+        await http.Response.BodyWriter.FlushAsync(aborted);
     }
 
     public async Task EmbeddingsAsync(HttpContext http)
@@ -397,11 +398,14 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         return Convert.ToBase64String(bytes);
     }
 
-    private static async Task WriteJsonAsync<T>(HttpContext http, int status, T value)
+    /// <summary>A JSON body with its length: one write, no chunked framing.</summary>
+    private static Task WriteJsonAsync(HttpContext http, int status, object value)
     {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, value.GetType(), Wire.Json);
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json";
-        await JsonSerializer.SerializeAsync(http.Response.Body, value, Wire.Json, http.RequestAborted);
+        http.Response.ContentLength = bytes.Length;
+        return http.Response.Body.WriteAsync(bytes, http.RequestAborted).AsTask();
     }
 
     internal static Task WriteErrorAsync(HttpContext http, GatewayError error)
@@ -411,13 +415,15 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         return WriteJsonAsync(http, error.Status, Wire.ToWire(error));
     }
 
-    private static async Task WriteEventAsync<T>(HttpContext http, T value)
+    /// <summary>One server-sent event, <c>data: {json}</c>, written into the response's pipe and flushed at once.</summary>
+    private static async Task WriteEventAsync(HttpContext http, object value)
     {
-        var body = http.Response.Body;
-        await body.WriteAsync(DataPrefix, http.RequestAborted);
-        await JsonSerializer.SerializeAsync(body, value, Wire.Json, http.RequestAborted);
-        await body.WriteAsync(EventEnd, http.RequestAborted);
-        await body.FlushAsync(http.RequestAborted);
+        var pipe = http.Response.BodyWriter;
+        pipe.Write(DataPrefix);
+        using (var json = new Utf8JsonWriter(pipe))
+            JsonSerializer.Serialize(json, value, value.GetType(), Wire.Json);
+        pipe.Write(EventEnd);
+        await pipe.FlushAsync(http.RequestAborted);
     }
 
     /// <summary>A generation whose first chunk (if any) is in <see cref="Current"/>; holds the replica until disposed.</summary>

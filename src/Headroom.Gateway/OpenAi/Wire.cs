@@ -70,13 +70,22 @@ internal sealed record ErrorWire(ErrorDetailWire Error);
 
 internal static class Wire
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    /// <summary>The serializer settings of every body above, from code generated at build time (no reflection per call).</summary>
+    public static JsonSerializerOptions Json => WireJson.Default.Options;
 
     public static ErrorWire ToWire(GatewayError error) => new(new ErrorDetailWire(error.Message, error.Type, error.Param, error.Code));
 
     public static UsageWire ToWire(Engines.TokenUsage usage) => new(usage.InputTokens, usage.OutputTokens, usage.TotalTokens);
 }
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ModelObject))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ChatCompletionWire))]
+[JsonSerializable(typeof(ChatChunkWire))]
+[JsonSerializable(typeof(CompletionWire))]
+[JsonSerializable(typeof(EmbeddingListWire))]
+[JsonSerializable(typeof(ErrorWire))]
+[JsonSerializable(typeof(float[]))] // an embedding as floats
+internal sealed partial class WireJson : JsonSerializerContext;
