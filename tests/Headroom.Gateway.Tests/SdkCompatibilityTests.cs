@@ -15,7 +15,7 @@ public sealed class SdkCompatibilityTests(GatewayFixture gateway)
     {
         var models = (await gateway.Client().GetOpenAIModelClient().GetModelsAsync()).Value;
 
-        Assert.Equal(["all-minilm-l6-v2", "cut", "dead", "flaky", "pinned", "tiny-llama", "upstream-chat", "upstream-embed", "upstream-no-usage"],
+        Assert.Equal(["all-minilm-l6-v2", "cut", "dead", "flaky", "gated", "pinned", "tiny-llama", "upstream-chat", "upstream-embed", "upstream-no-usage"],
             models.Select(m => m.Id).Order(StringComparer.Ordinal));
         Assert.All(models, m => Assert.Equal("headroom", m.OwnedBy));
     }

@@ -44,6 +44,37 @@ public sealed class WireTests(GatewayFixture gateway) : IDisposable
     }
 
     [Fact]
+    public async Task A_streamed_piece_reaches_the_client_while_the_engine_is_still_working_on_the_next()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "gated", messages = new[] { new { role = "user", content = "hi" } }, stream = true }),
+        };
+        // The engine waits after "first" until the gate opens: the piece (and the headers) must arrive before that.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        HttpResponseMessage response;
+        StreamReader reader;
+        var seen = new StringBuilder();
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+            while (!seen.ToString().Contains("\"first\"", StringComparison.Ordinal))
+                seen.AppendLine(await reader.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException($"the stream ended early: {seen}"));
+        }
+        finally
+        {
+            gateway.Gated.Open();
+        }
+        using var _ = response;
+        using var __ = reader;
+        seen.Append(await reader.ReadToEndAsync());
+
+        Assert.Contains("\" second\"", seen.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith("data: [DONE]\n\n", seen.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_include_usage_a_stream_has_no_usage_chunk_but_is_still_metered()
     {
         var response = await _http.PostAsJsonAsync("chat/completions", new

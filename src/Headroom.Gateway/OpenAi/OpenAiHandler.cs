@@ -166,20 +166,26 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
                 http.Response.Headers["X-Accel-Buffering"] = "no";
                 headersSent = true;
                 if (chat)
-                    await WriteEventAsync(http, new ChatChunkWire(call.RequestId, created, call.Model, [new ChatChunkChoiceWire(0, new ChatDeltaWire("assistant", "", null), null)], null));
-                for (var has = started.HasFirst; has; has = await started.MoveNextAsync())
+                    WriteEvent(http, new ChatChunkWire(call.RequestId, created, call.Model, [new ChatChunkChoiceWire(0, new ChatDeltaWire("assistant", "", null), null)], null));
+                for (var has = started.HasFirst; has;)
                 {
                     var chunk = started.Current;
                     usage = chunk.Usage ?? usage;
                     var hasContent = !string.IsNullOrEmpty(chunk.Text) || chunk.ToolCalls is not null;
-                    if (!hasContent && chunk.FinishReason is null)
-                        continue;
-                    text.Append(chunk.Text);
-                    object wire = chat
-                        ? new ChatChunkWire(call.RequestId, created, call.Model,
-                            [new ChatChunkChoiceWire(0, new ChatDeltaWire(null, chunk.Text, ToElement(chunk.ToolCalls)), chunk.FinishReason)], null)
-                        : new CompletionWire(call.RequestId, created, call.Model, [new CompletionChoiceWire(0, chunk.Text ?? "", chunk.FinishReason)], null);
-                    await WriteEventAsync(http, wire);
+                    if (hasContent || chunk.FinishReason is not null)
+                    {
+                        text.Append(chunk.Text);
+                        WriteEvent(http, chat
+                            ? new ChatChunkWire(call.RequestId, created, call.Model,
+                                [new ChatChunkChoiceWire(0, new ChatDeltaWire(null, chunk.Text, ToElement(chunk.ToolCalls)), chunk.FinishReason)], null)
+                            : new CompletionWire(call.RequestId, created, call.Model, [new CompletionChoiceWire(0, chunk.Text ?? "", chunk.FinishReason)], null));
+                    }
+                    // Events go out when the engine has no next one ready: each as soon as it must wait, and the ones
+                    // that came together from the engine (one read of an upstream's stream) in one write.
+                    var next = started.MoveNextAsync();
+                    if (!next.IsCompleted)
+                        await http.Response.BodyWriter.FlushAsync(aborted);
+                    has = await next;
                 }
             }
         }
@@ -200,15 +206,17 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
             if (!headersSent)
                 await WriteErrorAsync(http, error);
             else
-                await WriteEventAsync(http, Wire.ToWire(error)); // the SDKs raise an API error on an error event
+            {
+                WriteEvent(http, Wire.ToWire(error)); // the SDKs raise an API error on an error event
+                await http.Response.BodyWriter.FlushAsync(aborted);
+            }
             return;
         }
         if (includeUsage)
         {
-            object final = chat
+            WriteEvent(http, chat
                 ? new ChatChunkWire(call.RequestId, created, call.Model, [], Wire.ToWire(usage))
-                : new CompletionWire(call.RequestId, created, call.Model, [], Wire.ToWire(usage));
-            await WriteEventAsync(http, final);
+                : new CompletionWire(call.RequestId, created, call.Model, [], Wire.ToWire(usage)));
         }
         http.Response.BodyWriter.Write(Done);
         await http.Response.BodyWriter.FlushAsync(aborted);
@@ -415,15 +423,14 @@ internal sealed class OpenAiHandler(ModelRegistry models, GatewayOptions options
         return WriteJsonAsync(http, error.Status, Wire.ToWire(error));
     }
 
-    /// <summary>One server-sent event, <c>data: {json}</c>, written into the response's pipe and flushed at once.</summary>
-    private static async Task WriteEventAsync(HttpContext http, object value)
+    /// <summary>One server-sent event, <c>data: {json}</c>, written into the response's pipe; it goes out at the next flush.</summary>
+    private static void WriteEvent(HttpContext http, object value)
     {
         var pipe = http.Response.BodyWriter;
         pipe.Write(DataPrefix);
         using (var json = new Utf8JsonWriter(pipe))
             JsonSerializer.Serialize(json, value, value.GetType(), Wire.Json);
         pipe.Write(EventEnd);
-        await pipe.FlushAsync(http.RequestAborted);
     }
 
     /// <summary>A generation whose first chunk (if any) is in <see cref="Current"/>; holds the replica until disposed.</summary>

@@ -25,6 +25,7 @@ namespace Headroom.Gateway.Tests.Infrastructure;
 /// <item><c>all-minilm-l6-v2</c>: MiniLM embeddings;</item>
 /// <item><c>upstream-chat</c>, <c>upstream-embed</c>: the mock upstream; <c>upstream-no-usage</c>: one that reports no usage;</item>
 /// <item><c>flaky</c>: a failing replica first, a good one second; <c>dead</c>: a replica nobody listens on;</item>
+/// <item><c>gated</c>: an engine that gives its first piece, then waits until the test opens its gate;</item>
 /// <item><c>cut</c>: replicas whose streams break after some output; <c>pinned</c>: one replica in us-east, one in eu-west.</item>
 /// </list>
 /// </summary>
@@ -39,6 +40,7 @@ public sealed class GatewayFixture : IAsyncLifetime
     internal MockUpstream Broken { get; private set; } = null!;
     internal ModelRegistry Registry { get; } = new();
     internal RecordingHooks Hooks { get; } = new();
+    internal GatedEngine Gated { get; } = new();
     public Uri BaseUrl { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -60,6 +62,7 @@ public sealed class GatewayFixture : IAsyncLifetime
             .Add("dead", InferenceEngines.OpenAiUpstream(_upstreamHttp, new Uri("http://127.0.0.1:9/v1/"), "mock-model"))
             .Add("pinned", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-model"), "pinned-us", region: "us-east")
             .Add("pinned", InferenceEngines.OpenAiUpstream(_upstreamHttp, Good.BaseUrl, "mock-model"), "pinned-eu", region: "eu-west")
+            .Add("gated", Gated)
             .Add("cut", new CuttingEngine(), "cut-a")
             .Add("cut", new CuttingEngine(), "cut-b");
 
@@ -153,6 +156,29 @@ internal sealed class CuttingEngine : IInferenceEngine
         await Task.Yield();
         yield return new GenerationChunk { Text = " answer" };
         throw new GatewayException(new GatewayError(502, "The model replica failed (500).", "server_error", null, "upstream_error"), retryable: true);
+    }
+
+    public ValueTask<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public ValueTask<bool> CheckHealthAsync(CancellationToken cancellationToken) => ValueTask.FromResult(true);
+}
+
+/// <summary>An engine that yields a first piece and then waits for <see cref="Open"/>, as a model between two tokens.</summary>
+internal sealed class GatedEngine : IInferenceEngine
+{
+    private readonly SemaphoreSlim _gate = new(0);
+
+    public EngineCapabilities Capabilities { get; } = new(Chat: true, Completions: true, Embeddings: false, Tools: false, ResponseFormat: false);
+
+    /// <summary>Lets one waiting generation go on to its end.</summary>
+    public void Open() => _gate.Release();
+
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(GenerationRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        yield return new GenerationChunk { Text = "first" };
+        await _gate.WaitAsync(cancellationToken);
+        yield return new GenerationChunk { Text = " second", FinishReason = "stop" };
+        yield return new GenerationChunk { Usage = new TokenUsage(3, 2) };
     }
 
     public ValueTask<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
