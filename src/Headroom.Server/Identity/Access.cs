@@ -20,9 +20,11 @@ internal sealed class Access(RequestDelegate next)
 
     public async Task InvokeAsync(HttpContext context, AuditWriter audit)
     {
-        // Authentication runs here rather than in UseAuthentication, which keeps only successes:
-        // a rejected credential's reason is what the caller and the audit record need.
-        var result = await context.AuthenticateAsync();
+        // The framework's authentication middleware (ahead of this one) keeps only successes; a rejected credential's
+        // reason is what the caller and the audit record need, so anything but a success is asked for again here.
+        var result = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult is { Succeeded: true } succeeded
+            ? succeeded
+            : await context.AuthenticateAsync();
         if (result is { Succeeded: true } && HeadroomClaims.ToPrincipal(result.Principal) is { } principal)
         {
             context.User = result.Principal;
