@@ -57,7 +57,7 @@ internal static class ServerBench
                     $"throughput headroom/portkey {through.Rps / viaPortkey.Rps:F1}x"));
             }
         }
-        Console.WriteLine($"memory (RSS): headroom {headroom.RssMib():F0} MiB, portkey {portkey.RssMib():F0} MiB");
+        Console.WriteLine($"memory (RSS): headroom {headroom.RssMib():F0} MiB ({headroom.RssMib("RssFile:"):F0} MiB of it mapped files), portkey {portkey.RssMib():F0} MiB");
     }
 
     /// <summary>
@@ -209,11 +209,12 @@ internal static class ServerBench
         throw new InvalidOperationException("run from within the repository (Headroom.slnx not found above the bench)");
     }
 
-    internal static double RssMib(int pid)
+    /// <summary>Resident memory in MiB (VmRSS), or of it only the pages of mapped files (RssFile: SQLite maps its database).</summary>
+    internal static double RssMib(int pid, string field = "VmRSS:")
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            if (line.StartsWith(field, StringComparison.Ordinal))
                 return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
         }
         return double.NaN;
@@ -291,7 +292,7 @@ internal sealed class HeadroomUp : IAsyncDisposable
         }
     }
 
-    public double RssMib() => ServerBench.RssMib(_process.Id);
+    public double RssMib(string field = "VmRSS:") => ServerBench.RssMib(_process.Id, field);
 
     public Process Process => _process;
 
@@ -358,7 +359,7 @@ internal sealed class Portkey : IAsyncDisposable
         return new Portkey(process, url);
     }
 
-    public double RssMib() => ServerBench.RssMib(_process.Id);
+    public double RssMib(string field = "VmRSS:") => ServerBench.RssMib(_process.Id, field);
 
     public async ValueTask DisposeAsync()
     {
