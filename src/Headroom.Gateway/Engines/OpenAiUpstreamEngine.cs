@@ -94,16 +94,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
-            foreach (var (name, value) in body)
-            {
-                if (name is "model" or "stream" or "stream_options" || (encodingFormat is not null && name == "encoding_format"))
-                    continue;
-                writer.WritePropertyName(name);
-                if (value is null)
-                    writer.WriteNullValue();
-                else
-                    value.WriteTo(writer);
-            }
+            CopyProperties(writer, body, "model", "stream", "stream_options", encodingFormat is null ? null : "encoding_format");
             writer.WriteString("model", upstreamModel);
             if (encodingFormat is not null)
                 writer.WriteString("encoding_format", encodingFormat);
@@ -112,24 +103,27 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
                 writer.WriteBoolean("stream", true);
                 writer.WriteStartObject("stream_options");
                 if (body["stream_options"] is JsonObject options)
-                {
-                    foreach (var (name, value) in options)
-                    {
-                        if (name == "include_usage")
-                            continue;
-                        writer.WritePropertyName(name);
-                        if (value is null)
-                            writer.WriteNullValue();
-                        else
-                            value.WriteTo(writer);
-                    }
-                }
+                    CopyProperties(writer, options, "include_usage");
                 writer.WriteBoolean("include_usage", true);
                 writer.WriteEndObject();
             }
             writer.WriteEndObject();
         }
         return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void CopyProperties(Utf8JsonWriter writer, JsonObject from, params ReadOnlySpan<string?> except)
+    {
+        foreach (var (name, value) in from)
+        {
+            if (except.Contains(name))
+                continue;
+            writer.WritePropertyName(name);
+            if (value is null)
+                writer.WriteNullValue();
+            else
+                value.WriteTo(writer);
+        }
     }
 
     public async ValueTask<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken)
