@@ -64,11 +64,11 @@ internal sealed partial class TokenMeter(
                 .OrderBy(r => r.ServedAt).ThenBy(r => r.RequestId).Take(Batch).ToListAsync(cancellationToken);
             if (rows.Count == 0)
                 return 0;
-            await writer.AddManyInTransactionAsync(db, [.. rows.SelectMany(Events)], cancellationToken);
             var requestIds = rows.Select(r => r.RequestId).ToList();
             var now = Time.GetUtcNow();
             try
             {
+                await writer.AddManyInTransactionAsync(db, [.. rows.SelectMany(Events)], cancellationToken);
                 await db.TokenJournal.Where(r => EF.Parameter(requestIds).Contains(r.RequestId)) // one list parameter, as in UsageWriter
                     .ExecuteUpdateAsync(s => s.SetProperty(r => r.MeteredAt, now), cancellationToken);
                 await tx.CommitAsync(cancellationToken);
@@ -76,7 +76,9 @@ internal sealed partial class TokenMeter(
             }
             catch (Exception e) when (Api.Persist.IsUniqueViolation(e) && attempt < 8)
             {
-                // Another writer appended to one of these orgs' chains first (a job's usage): read the tails again.
+                // Another writer appended to one of these orgs' chains first (a job's usage), or another pass stored these
+                // calls' events between our check and our insert (a replica that has just lost the lease, a direct call on
+                // PostgreSQL): read the rows and the tails again.
             }
         }
     }
