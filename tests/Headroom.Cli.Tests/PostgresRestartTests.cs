@@ -143,7 +143,9 @@ public sealed class PostgresRestartTests : IAsyncLifetime
     /// <summary>POSTs until acknowledged: a refused connection, a timeout or a 5xx is retried with the same key.</summary>
     private static async Task<JsonNode?> SubmitAsync(HttpClient client, string path, string body, string key)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // Past the idempotency claim's one minute: an attempt cut by the restart can leave its key claimed (409
+        // idempotency_key_in_use) until the claim counts as abandoned (CI gave up at 60 s once, on that boundary).
+        var deadline = DateTime.UtcNow.AddSeconds(150);
         while (true)
         {
             try
