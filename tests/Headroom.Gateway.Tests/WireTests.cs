@@ -52,8 +52,8 @@ public sealed class WireTests(GatewayFixture gateway) : IDisposable
         };
         // The engine waits after "first" until the gate opens: the piece (and the headers) must arrive before that.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        HttpResponseMessage response;
-        StreamReader reader;
+        HttpResponseMessage? response = null;
+        StreamReader? reader = null;
         var seen = new StringBuilder();
         try
         {
@@ -66,9 +66,9 @@ public sealed class WireTests(GatewayFixture gateway) : IDisposable
         {
             gateway.Gated.Open();
         }
-        using var _ = response;
-        using var __ = reader;
-        seen.Append(await reader.ReadToEndAsync());
+        using (response)
+        using (reader)
+            seen.Append(await reader.ReadToEndAsync());
 
         Assert.Contains("\" second\"", seen.ToString(), StringComparison.Ordinal);
         Assert.EndsWith("data: [DONE]\n\n", seen.ToString(), StringComparison.Ordinal);

@@ -192,7 +192,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
             var status = (int)response.StatusCode;
             var retryable = status >= 500 || status == 429;
-            using var document = TryParse(text);
+            using var document = TryParse(text.AsMemory());
             throw UpstreamError(response.StatusCode,
                 document is not null && document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? error : null,
                 retryable);
@@ -269,21 +269,14 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
 
     private static JsonDocument ParseJson(ReadOnlyMemory<char> text)
     {
-        JsonDocument? document = null;
-        try
-        {
-            document = JsonDocument.Parse(text);
-        }
-        catch (JsonException)
-        {
-        }
+        var document = TryParse(text);
         if (document?.RootElement.ValueKind == JsonValueKind.Object)
             return document;
         document?.Dispose();
         throw Malformed("a body that is not a JSON object");
     }
 
-    private static JsonDocument? TryParse(string text)
+    private static JsonDocument? TryParse(ReadOnlyMemory<char> text)
     {
         try
         {
