@@ -75,16 +75,59 @@ internal static class Harness
         var body = ChatBody(stream);
         for (var i = 0; i < connections * 20; i++)
             await CallAsync(http, body, stream); // warm up: JIT, connections
+        var (latencies, elapsed) = await TurnAsync(http, connections, body, stream, TimeSpan.FromSeconds(seconds));
+        return Result.Of(latencies, elapsed);
+    }
+
+    /// <summary>
+    /// <see cref="LoadAsync"/> on several targets in turns of about a second each, <paramref name="seconds"/> in all per
+    /// target: the load on a shared machine drifts (other tenants, a runtime's background work), and runs one after the
+    /// other gave each target a different share of it, moving a 1-connection p99 by a millisecond between runs. Each
+    /// target keeps its connections across its turns.
+    /// </summary>
+    public static async Task<Result[]> LoadInTurnsAsync(IReadOnlyList<(string Url, IReadOnlyDictionary<string, string>? Headers)> targets, int connections, bool stream, double seconds)
+    {
+        var clients = targets.Select(t => Client(t.Url, connections, t.Headers)).ToArray();
+        try
+        {
+            var body = ChatBody(stream);
+            foreach (var http in clients)
+            {
+                for (var i = 0; i < connections * 20; i++)
+                    await CallAsync(http, body, stream); // warm up: JIT, connections
+            }
+            var turns = Math.Max(1, (int)Math.Round(seconds));
+            var latencies = targets.Select(_ => new List<double>()).ToArray();
+            var elapsed = new TimeSpan[targets.Count];
+            for (var turn = 0; turn < turns; turn++)
+            {
+                for (var t = 0; t < targets.Count; t++)
+                {
+                    var (taken, clock) = await TurnAsync(clients[t], connections, body, stream, TimeSpan.FromSeconds(seconds / turns));
+                    latencies[t].AddRange(taken);
+                    elapsed[t] += clock;
+                }
+            }
+            return [.. latencies.Select((l, t) => Result.Of(l, elapsed[t]))];
+        }
+        finally
+        {
+            foreach (var http in clients)
+                http.Dispose();
+        }
+    }
+
+    private static async Task<(IEnumerable<double> Latencies, TimeSpan Elapsed)> TurnAsync(HttpClient http, int connections, string body, bool stream, TimeSpan length)
+    {
         var latencies = new List<double>[connections];
         var clock = Stopwatch.StartNew();
-        var until = TimeSpan.FromSeconds(seconds);
         await Task.WhenAll(Enumerable.Range(0, connections).Select(async c =>
         {
             latencies[c] = [];
-            while (clock.Elapsed < until)
+            while (clock.Elapsed < length)
                 latencies[c].Add(await CallAsync(http, body, stream));
         }));
-        return Result.Of(latencies.SelectMany(l => l), clock.Elapsed);
+        return (latencies.SelectMany(l => l), clock.Elapsed);
     }
 
     public static HttpClient Client(string baseUrl, int connections, IReadOnlyDictionary<string, string>? headers = null)

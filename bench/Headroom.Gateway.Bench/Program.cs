@@ -49,8 +49,8 @@ static async Task LayerAsync(double seconds)
     {
         foreach (var connections in new[] { 1, 16, 64 })
         {
-            var direct = await Harness.LoadAsync(mock.Url, connections, stream, seconds);
-            var through = await Harness.LoadAsync(gateway.Url, connections, stream, seconds);
+            var results = await Harness.LoadInTurnsAsync([(mock.Url, null), (gateway.Url, null)], connections, stream, seconds);
+            var (direct, through) = (results[0], results[1]);
             Harness.Print("direct", stream, connections, direct);
             Harness.Print("gateway", stream, connections, through);
             Console.WriteLine($"{"",-9} {"",-7} {"",5} added p50 {through.P50 - direct.P50:F3} ms, p99 {through.P99 - direct.P99:F3} ms, throughput ratio {through.Rps / direct.Rps:F2}");

@@ -45,9 +45,8 @@ internal static class ServerBench
         {
             foreach (var connections in new[] { 1, 16, 64 })
             {
-                var direct = await Harness.LoadAsync(mock.Url, connections, stream, seconds);
-                var through = await Harness.LoadAsync(headroom.Url, connections, stream, seconds, headroomHeaders);
-                var viaPortkey = await Harness.LoadAsync(portkey.Url, connections, stream, seconds, portkeyHeaders);
+                var results = await Harness.LoadInTurnsAsync([(mock.Url, null), (headroom.Url, headroomHeaders), (portkey.Url, portkeyHeaders)], connections, stream, seconds);
+                var (direct, through, viaPortkey) = (results[0], results[1], results[2]);
                 Harness.Print("direct", stream, connections, direct);
                 Harness.Print("headroom", stream, connections, through);
                 Harness.Print("portkey", stream, connections, viaPortkey);
