@@ -16,7 +16,8 @@ namespace Headroom.Server.Billing;
 /// every row not yet metered, an <c>input_tokens</c> event with id <c>{request id}:input_tokens</c> and (when the
 /// call generated any) an <c>output_tokens</c> event with id <c>{request id}:output_tokens</c>, then marks the row
 /// metered. The ledger refuses an id it holds, so a pass cut short after appending and before marking, repeated after
-/// a crash or on another replica, adds nothing. On SQLite each pass first moves this replica's spool into the journal.
+/// a crash or on another replica, adds nothing. On SQLite each pass first drains this replica's spool, which appends
+/// the spooled calls' events itself (<c>CallJournal</c>): what is left here is rows an earlier version wrote unmetered.
 /// </summary>
 internal sealed partial class TokenMeter(
     Database database, Leadership leadership, UsageWriter writer, Models.CallJournal journal, BackgroundLane lane, HeadroomSettings settings, TimeProvider time,
@@ -37,7 +38,8 @@ internal sealed partial class TokenMeter(
     /// </summary>
     internal async Task<int> MeterAsync(CancellationToken cancellationToken)
     {
-        // The calls still in this replica's spool (SQLite) first, so a pass meters every call answered before it.
+        // The calls still in this replica's spool (SQLite) first, metered as they are moved, so a pass meters every call
+        // answered before it.
         await journal.DrainAsync(cancellationToken);
         var metered = 0;
         while (true)

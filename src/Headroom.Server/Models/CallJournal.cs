@@ -24,10 +24,12 @@ namespace Headroom.Server.Models;
 /// loops: a call's commit waited behind their writes (a model call's p99 was a meter batch) and cost a write-ahead-log
 /// write of its own. There each call's record is one line appended to the <see cref="CallSpool"/> in the data
 /// directory instead, the same durability as a commit with <c>synchronous=NORMAL</c> (it outlives a kill -9 at once);
-/// <see cref="DrainAsync"/> moves the spool into the store (fully synced), settles the calls' budget leases, and
-/// deletes what it moved; the token meter takes the rows from there into the ledger (metering in the drain's own
-/// transaction was tried: one large transaction a second instead of the meter's batches of 200 doubled the gateway's
-/// p99 at 16 connections). It runs every second on the <see cref="BackgroundLane"/>, and first thing in each pass of
+/// <see cref="DrainAsync"/> moves the spool into the store (fully synced) and meters it on the way: each chunk of
+/// calls' journal rows goes in already marked metered, in one transaction with their usage events, as the token meter
+/// would append them (writing the rows unmetered for the meter to read back, append and mark cost a third of the
+/// background lane's CPU). Then it settles the calls' budget leases and deletes what it moved. Chunks of
+/// <see cref="DrainChunk"/>, a write turn each: one transaction for a whole second of calls doubled the gateway's
+/// p99 at 16 connections. It runs every second on the <see cref="BackgroundLane"/>, and first thing in each pass of
 /// the token meter and the budget loop and in each read of the request logs, so what reads the records finds them
 /// where it looks.</item>
 /// </list>
@@ -39,11 +41,15 @@ internal sealed partial class CallJournal : BackgroundService
     /// <summary>The most records one PostgreSQL transaction takes; more wait for the next.</summary>
     private const int MaxGroup = 256;
 
+    /// <summary>The most spooled calls one SQLite transaction moves: the token meter's batch, for the same reason.</summary>
+    private const int DrainChunk = 200;
+
     private static readonly TimeSpan DrainEvery = TimeSpan.FromSeconds(1);
 
     private readonly BackgroundLane _lane;
     private readonly Database _database;
     private readonly BudgetGuard _budgets;
+    private readonly UsageWriter _usage;
     private readonly TimeProvider _time;
     private readonly ILogger<CallJournal> _logger;
     private readonly CallSpool? _spool;
@@ -51,11 +57,12 @@ internal sealed partial class CallJournal : BackgroundService
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
 
-    public CallJournal(Database database, BudgetGuard budgets, BackgroundLane lane, HeadroomSettings settings, TimeProvider time, ILogger<CallJournal> logger)
+    public CallJournal(Database database, BudgetGuard budgets, UsageWriter usage, BackgroundLane lane, HeadroomSettings settings, TimeProvider time, ILogger<CallJournal> logger)
     {
         _lane = lane;
         _database = database;
         _budgets = budgets;
+        _usage = usage;
         _time = time;
         _logger = logger;
         if (database.Connection.Provider == StoreProvider.Sqlite)
@@ -142,8 +149,12 @@ internal sealed partial class CallJournal : BackgroundService
     private async Task<int> MoveAsync(string path, CancellationToken cancellationToken)
     {
         var calls = Read(await File.ReadAllBytesAsync(path, cancellationToken), path);
-        using (await _database.WriteTurnAsync(cancellationToken))
-            await InsertAsync(calls, cancellationToken);
+        foreach (var chunk in calls.Chunk(DrainChunk))
+        {
+            // A turn per chunk, so other writers (a job's usage, the control loops) get the store between them.
+            using (await _database.WriteTurnAsync(cancellationToken))
+                await InsertAsync(chunk, cancellationToken);
+        }
         foreach (var call in calls.Where(c => c.LeaseId is not null))
         {
             try
@@ -161,7 +172,11 @@ internal sealed partial class CallJournal : BackgroundService
         return calls.Count;
     }
 
-    /// <summary>In one transaction: the calls' request logs and journal rows. What is in the store already is left as it is.</summary>
+    /// <summary>
+    /// In one transaction: the calls' request logs, their journal rows marked metered, and their usage events. What is in
+    /// the store already is left as it is: a journal row there had its events appended with it (or, written unmetered by
+    /// an earlier version, is the token meter's to take).
+    /// </summary>
     private async Task InsertAsync(IReadOnlyList<SpooledCall> calls, CancellationToken cancellationToken)
     {
         await using var db = _database.Open();
@@ -173,8 +188,12 @@ internal sealed partial class CallJournal : BackgroundService
         var logged = logIds.Count == 0 ? [] : (await db.RequestLogs.AsNoTracking().Where(r => EF.Parameter(logIds).Contains(r.Id)).Select(r => r.Id)
             .ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
         var journal = calls.Select(c => c.Journal).OfType<TokenJournalRow>().Where(r => journaled.Add(r.RequestId)).ToList();
+        var now = _time.GetUtcNow();
+        foreach (var row in journal)
+            row.MeteredAt = now;
         await BulkInsert.InsertAsync(db, [.. calls.Select(c => c.Log).OfType<RequestLogRow>().Where(l => logged.Add(l.Id))], cancellationToken);
         await BulkInsert.InsertAsync(db, journal, cancellationToken);
+        await _usage.AddManyInTransactionAsync(db, [.. journal.SelectMany(TokenMeter.Events)], cancellationToken);
         await tx.CommitAsync(cancellationToken);
     }
 
