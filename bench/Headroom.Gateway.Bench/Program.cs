@@ -3,7 +3,8 @@
 //       the openai-upstream engine, no auth, limits or metering) against the mock, at 1, 16 and 64 connections
 //   ... -- compare [seconds] [headroom executable]   direct to the mock, through `headroom up` (auth, limits, metering on)
 //       and through the Portkey gateway (bench/Headroom.Gateway.Bench/portkey, `npm ci` there first), in one run
-//   ... -- through [seconds] [connections] [headroom executable]   through `headroom up` alone (BENCH_PAUSE seconds first, to attach a profiler)
+//   ... -- through [seconds] [connections] [headroom executable]   through `headroom up` alone, plain (BENCH_STREAM=1: streaming;
+//       BENCH_PAUSE seconds first, to attach a profiler)
 //   ... -- flood [seconds] [headroom executable]   one tenant flooding at 10x its limits: another tenant's latency
 //   ... -- tokens [rounds] [model.gguf]   the in-process llama engine against LLamaSharp called directly
 using System.Globalization;

@@ -19,7 +19,8 @@ internal static class ServerBench
 
     /// <summary>
     /// Direct to the mock, through Headroom and through the Portkey gateway, at 1, 16 and 64 connections, plain and
-    /// streaming, one after the other in one run; prints each and the ratios the targets are stated in.
+    /// streaming, in one run (the three in turns, <see cref="Harness.LoadInTurnsAsync"/>); prints each and the ratios
+    /// the targets are stated in.
     /// </summary>
     public static async Task CompareAsync(double seconds, string? executable)
     {
@@ -60,26 +61,27 @@ internal static class ServerBench
     }
 
     /// <summary>
-    /// Through Headroom only, plain calls at <paramref name="connections"/>, after a pause of <c>BENCH_PAUSE</c> seconds
+    /// Through Headroom only, plain calls (streaming with <c>BENCH_STREAM=1</c>) at <paramref name="connections"/>, after a pause of <c>BENCH_PAUSE</c> seconds
     /// (default 0) in which a profiler can attach to the printed process id; for finding where a call's time goes.
     /// </summary>
     public static async Task ThroughAsync(double seconds, int connections, string? executable)
     {
+        var stream = Environment.GetEnvironmentVariable("BENCH_STREAM") == "1";
         await using var mock = await Harness.StartMockAsync();
         await using var headroom = await HeadroomUp.StartAsync(executable, new Dictionary<string, string>());
         var (_, key) = await headroom.TenantAsync("bench");
         await headroom.DeployMockAsync(mock.Url);
         var headers = new Dictionary<string, string> { ["Authorization"] = "Bearer " + key };
-        await Harness.LoadAsync(headroom.Url, connections, false, WarmUpSeconds, headers); // warm-up: the JIT recompiles hot code for the first seconds
+        await Harness.LoadAsync(headroom.Url, connections, stream, WarmUpSeconds, headers); // warm-up: the JIT recompiles hot code for the first seconds
         Console.WriteLine($"headroom pid {headroom.Process.Id}");
         await Task.Delay(TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("BENCH_PAUSE") ?? "0", CultureInfo.InvariantCulture)));
-        var direct = await Harness.LoadAsync(mock.Url, connections, false, seconds);
+        var direct = await Harness.LoadAsync(mock.Url, connections, stream, seconds);
         var cpuBefore = headroom.Process.TotalProcessorTime;
-        var through = await Harness.LoadAsync(headroom.Url, connections, false, seconds, headers);
+        var through = await Harness.LoadAsync(headroom.Url, connections, stream, seconds, headers);
         headroom.Process.Refresh();
         var cpu = headroom.Process.TotalProcessorTime - cpuBefore;
-        Harness.Print("direct", false, connections, direct);
-        Harness.Print("headroom", false, connections, through);
+        Harness.Print("direct", stream, connections, direct);
+        Harness.Print("headroom", stream, connections, through);
         // CPU per call barely moves with other load on the machine, unlike the rates and latencies.
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"headroom adds p50 {through.P50 - direct.P50:F3} ms, p99 {through.P99 - direct.P99:F3} ms; {cpu.TotalMilliseconds * 1000 / through.Count:F0} us of CPU per call (metering included)"));
