@@ -26,7 +26,7 @@ namespace Headroom.Server.Models;
 /// directory instead, the same durability as a commit with <c>synchronous=NORMAL</c> (it outlives a kill -9 at once);
 /// <see cref="DrainAsync"/> moves the spool into the store (fully synced) and meters it on the way: each chunk of
 /// calls' journal rows goes in already marked metered, in one transaction with their usage events, as the token meter
-/// would append them (writing the rows unmetered for the meter to read back, append and mark cost a third of the
+/// would append them (writing the rows unmetered for the meter to read back, append and mark cost a sixth of the
 /// background lane's CPU). Then it settles the calls' budget leases and deletes what it moved. Chunks of
 /// <see cref="DrainChunk"/>, a write turn each: one transaction for a whole second of calls doubled the gateway's
 /// p99 at 16 connections. It runs every second on the <see cref="BackgroundLane"/>, and first thing in each pass of
