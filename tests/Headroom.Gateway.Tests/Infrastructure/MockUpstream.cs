@@ -82,7 +82,12 @@ internal sealed class MockUpstream : IAsyncDisposable
             var includeUsage = body["stream_options"]?["include_usage"]?.GetValue<bool>() == true && ReportUsage;
             async Task Send(object chunk)
             {
-                await http.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n");
+                // Each event in two writes cut inside its JSON, so a reader must join a line split between reads; the
+                // mock without usage ends its lines with CRLF, as some servers do.
+                var line = "data: " + JsonSerializer.Serialize(chunk) + (ReportUsage ? "\n\n" : "\r\n\r\n");
+                await http.Response.WriteAsync(line[..(line.Length / 2)]);
+                await http.Response.Body.FlushAsync();
+                await http.Response.WriteAsync(line[(line.Length / 2)..]);
                 await http.Response.Body.FlushAsync();
             }
             await Send(new { id = "chatcmpl-mock", @object = "chat.completion.chunk", model, choices = new[] { new { index = 0, delta = new { role = "assistant", content = "" }, finish_reason = (string?)null } } });
