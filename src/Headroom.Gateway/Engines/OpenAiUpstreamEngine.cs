@@ -214,10 +214,10 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
             return response;
         using (response)
         {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken);
             var status = (int)response.StatusCode;
             var retryable = status >= 500 || status == 429;
-            using var document = TryParse(text.AsMemory());
+            using var document = TryParse(answer);
             throw UpstreamError(response.StatusCode,
                 document is not null && document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? error : null,
                 retryable);
@@ -331,18 +331,6 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         try
         {
             return JsonDocument.Parse(utf8);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private static JsonDocument? TryParse(ReadOnlyMemory<char> text)
-    {
-        try
-        {
-            return JsonDocument.Parse(text);
         }
         catch (JsonException)
         {
