@@ -76,18 +76,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
                     usage = ReadUsage(chunk) ?? usage;
                     if (!FirstChoice(chunk, out var choice))
                         continue;
-                    string? text;
-                    JsonArray? toolCalls = null;
-                    if (chat)
-                    {
-                        var delta = Property(choice, "delta");
-                        text = Text(delta, "content");
-                        toolCalls = ToolCalls(delta);
-                    }
-                    else
-                    {
-                        text = Text(choice, "text");
-                    }
+                    var (text, toolCalls) = Content(choice, chat ? "delta" : null);
                     var finish = Text(choice, "finish_reason");
                     finishReason = finish ?? finishReason;
                     output.Append(text);
@@ -230,18 +219,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         var json = document.RootElement;
         if (!FirstChoice(json, out var choice))
             throw Malformed("a response without choices");
-        string? text;
-        JsonArray? toolCalls = null;
-        if (chat)
-        {
-            var message = Property(choice, "message");
-            text = Text(message, "content");
-            toolCalls = ToolCalls(message);
-        }
-        else
-        {
-            text = Text(choice, "text");
-        }
+        var (text, toolCalls) = Content(choice, chat ? "message" : null);
         var usage = ReadUsage(json)
             ?? new TokenUsage(TokenEstimator.CountInput(request), TokenEstimator.Count(text), Estimated: true);
         return new GenerationChunk { Text = text, ToolCalls = toolCalls, FinishReason = Text(choice, "finish_reason") ?? "stop", Usage = usage };
@@ -282,6 +260,18 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
     }
 
     /// <summary>A tool_calls array, as the node the gateway passes on; null when there is none (or it is empty).</summary>
+    /// <summary>
+    /// A choice's text and tool calls: a chat choice's are in its <paramref name="message"/> object (<c>message</c>, or
+    /// <c>delta</c> in a stream), a completion choice's text is its own (<paramref name="message"/> null).
+    /// </summary>
+    private static (string? Text, JsonArray? ToolCalls) Content(JsonElement choice, string? message)
+    {
+        if (message is null)
+            return (Text(choice, "text"), null);
+        var part = Property(choice, message);
+        return (Text(part, "content"), ToolCalls(part));
+    }
+
     private static JsonArray? ToolCalls(JsonElement? parent) =>
         Property(parent, "tool_calls") is { ValueKind: JsonValueKind.Array } calls && calls.GetArrayLength() > 0 ? JsonArray.Create(calls.Clone()) : null;
 
