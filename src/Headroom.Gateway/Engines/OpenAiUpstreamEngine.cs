@@ -43,7 +43,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
 
         // SSE: "data: {json}" lines, events separated by blank lines, ended by "data: [DONE]". Lines are read as bytes
         // and each event parsed where it lies: read as strings, every event was decoded from UTF-8 and encoded back for
-        // the parser (4 % of a streamed call's CPU).
+        // the parser (4 % of a streamed call's request-thread samples).
         await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         var output = new StringBuilder();
@@ -259,7 +259,6 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         return choice.ValueKind == JsonValueKind.Object;
     }
 
-    /// <summary>A tool_calls array, as the node the gateway passes on; null when there is none (or it is empty).</summary>
     /// <summary>
     /// A choice's text and tool calls: a chat choice's are in its <paramref name="message"/> object (<c>message</c>, or
     /// <c>delta</c> in a stream), a completion choice's text is its own (<paramref name="message"/> null).
@@ -272,6 +271,7 @@ internal sealed class OpenAiUpstreamEngine(HttpClient http, Uri baseUrl, string 
         return (Text(part, "content"), ToolCalls(part));
     }
 
+    /// <summary>A tool_calls array, as the node the gateway passes on; null when there is none (or it is empty).</summary>
     private static JsonArray? ToolCalls(JsonElement? parent) =>
         Property(parent, "tool_calls") is { ValueKind: JsonValueKind.Array } calls && calls.GetArrayLength() > 0 ? JsonArray.Create(calls.Clone()) : null;
 
