@@ -73,8 +73,7 @@ internal static class Harness
     {
         using var http = Client(baseUrl, connections, headers);
         var body = ChatBody(stream);
-        for (var i = 0; i < connections * 20; i++)
-            await CallAsync(http, body, stream); // warm up: JIT, connections
+        await WarmUpAsync(http, connections, body, stream);
         var (latencies, elapsed) = await TurnAsync(http, connections, body, stream, TimeSpan.FromSeconds(seconds));
         return Result.Of(latencies, elapsed);
     }
@@ -92,10 +91,7 @@ internal static class Harness
         {
             var body = ChatBody(stream);
             foreach (var http in clients)
-            {
-                for (var i = 0; i < connections * 20; i++)
-                    await CallAsync(http, body, stream); // warm up: JIT, connections
-            }
+                await WarmUpAsync(http, connections, body, stream);
             var turns = Math.Max(1, (int)Math.Round(seconds));
             var latencies = targets.Select(_ => new List<double>()).ToArray();
             var elapsed = new TimeSpan[targets.Count];
@@ -115,6 +111,13 @@ internal static class Harness
             foreach (var http in clients)
                 http.Dispose();
         }
+    }
+
+    /// <summary>Calls before anything is timed: the JIT, and the client's connections opened.</summary>
+    private static async Task WarmUpAsync(HttpClient http, int connections, string body, bool stream)
+    {
+        for (var i = 0; i < connections * 20; i++)
+            await CallAsync(http, body, stream);
     }
 
     private static async Task<(IEnumerable<double> Latencies, TimeSpan Elapsed)> TurnAsync(HttpClient http, int connections, string body, bool stream, TimeSpan length)

@@ -61,8 +61,9 @@ internal static class ServerBench
     }
 
     /// <summary>
-    /// Through Headroom only, plain calls (streaming with <c>BENCH_STREAM=1</c>) at <paramref name="connections"/>, after a pause of <c>BENCH_PAUSE</c> seconds
-    /// (default 0) in which a profiler can attach to the printed process id; for finding where a call's time goes.
+    /// Through Headroom only, plain calls (streaming with <c>BENCH_STREAM=1</c>) at <paramref name="connections"/>, after
+    /// a pause of <c>BENCH_PAUSE</c> seconds (default 0) in which a profiler can attach to the printed process id; for
+    /// finding where a call's time goes.
     /// </summary>
     public static async Task ThroughAsync(double seconds, int connections, string? executable)
     {
