@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Data.Common;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -82,7 +83,7 @@ internal sealed partial class CallJournal : BackgroundService
         {
             // A write(2) of a few hundred bytes, on the caller's own thread: handing it to a writer task and back cost
             // two thread wake-ups per call, a good part of a call's tail on a busy machine.
-            _spool.Append(Line(call));
+            Append(_spool, call);
             return true;
         }
         var pending = new Pending(call, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
@@ -92,13 +93,22 @@ internal sealed partial class CallJournal : BackgroundService
         return false;
     }
 
-    private static byte[] Line(SpooledCall call)
+    // Each request thread's line buffer: a record serialized to its own array and copied into a second one with the
+    // newline was two short-lived arrays per call. One grown past KeptLine by a large request log is not kept.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_line;
+    private const int KeptLine = 64 * 1024;
+
+    private static void Append(CallSpool spool, SpooledCall call)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(call, SpoolJson.Default.SpooledCall);
-        var line = new byte[json.Length + 1];
-        json.CopyTo(line, 0);
-        line[^1] = (byte)'\n';
-        return line;
+        var line = t_line ??= new ArrayBufferWriter<byte>(1024);
+        line.ResetWrittenCount();
+        using (var json = new Utf8JsonWriter(line))
+            JsonSerializer.Serialize(json, call, SpoolJson.Default.SpooledCall);
+        line.Write("\n"u8);
+        spool.Append(line.WrittenSpan);
+        if (line.Capacity > KeptLine)
+            t_line = null;
     }
 
     /// <summary>
@@ -148,14 +158,29 @@ internal sealed partial class CallJournal : BackgroundService
 
     private async Task<int> MoveAsync(string path, CancellationToken cancellationToken)
     {
-        var calls = Read(await File.ReadAllBytesAsync(path, cancellationToken), path);
-        foreach (var chunk in calls.Chunk(DrainChunk))
+        // The segment is read into a pooled buffer and parsed a chunk at a time: a second of calls read whole was a
+        // large-object array each drain, and all its parsed records lived through the drain's collections into the
+        // older generations, where the collections that reclaimed them paused the calls.
+        var (segment, length) = await ReadSegmentAsync(path, cancellationToken);
+        var leased = new List<SpooledCall>();
+        var moved = 0;
+        try
         {
-            // A turn per chunk, so other writers (a job's usage, the control loops) get the store between them.
-            using (await _database.WriteTurnAsync(cancellationToken))
-                await InsertAsync(chunk, cancellationToken);
+            for (var offset = 0; offset < length;)
+            {
+                var calls = Parse(segment.AsSpan(0, length), ref offset, path);
+                // A turn per chunk, so other writers (a job's usage, the control loops) get the store between them.
+                using (await _database.WriteTurnAsync(cancellationToken))
+                    await InsertAsync(calls, cancellationToken);
+                leased.AddRange(calls.Where(c => c.LeaseId is not null));
+                moved += calls.Count;
+            }
         }
-        foreach (var call in calls.Where(c => c.LeaseId is not null))
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(segment);
+        }
+        foreach (var call in leased)
         {
             try
             {
@@ -169,7 +194,25 @@ internal sealed partial class CallJournal : BackgroundService
             }
         }
         File.Delete(path);
-        return calls.Count;
+        return moved;
+    }
+
+    /// <summary>A closed segment's bytes, in an array rented from the shared pool (the caller returns it).</summary>
+    private static async Task<(byte[] Segment, int Length)> ReadSegmentAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous);
+        var length = checked((int)file.Length);
+        var segment = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            await file.ReadExactlyAsync(segment.AsMemory(0, length), cancellationToken);
+            return (segment, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(segment);
+            throw;
+        }
     }
 
     /// <summary>
@@ -197,17 +240,24 @@ internal sealed partial class CallJournal : BackgroundService
         await tx.CommitAsync(cancellationToken);
     }
 
-    private List<SpooledCall> Read(byte[] segment, string path)
+    /// <summary>
+    /// The records of whole lines from <paramref name="offset"/> on, up to <see cref="DrainChunk"/> of them; moves
+    /// <paramref name="offset"/> past the lines read.
+    /// </summary>
+    private List<SpooledCall> Parse(ReadOnlySpan<byte> segment, ref int offset, string path)
     {
-        var calls = new List<SpooledCall>();
-        var lines = segment.AsSpan();
-        foreach (var range in lines.Split((byte)'\n'))
+        var calls = new List<SpooledCall>(DrainChunk);
+        while (calls.Count < DrainChunk && offset < segment.Length)
         {
-            if (range.Start.Equals(range.End))
+            var rest = segment[offset..];
+            var end = rest.IndexOf((byte)'\n');
+            var line = end < 0 ? rest : rest[..end];
+            offset += end < 0 ? rest.Length : end + 1;
+            if (line.IsEmpty)
                 continue;
             try
             {
-                calls.Add(JsonSerializer.Deserialize(lines[range], SpoolJson.Default.SpooledCall)!);
+                calls.Add(JsonSerializer.Deserialize(line, SpoolJson.Default.SpooledCall)!);
             }
             catch (JsonException e)
             {

@@ -57,6 +57,38 @@ public sealed class CallSpoolTests
     }
 
     [Fact]
+    public async Task A_segment_of_several_chunks_is_moved_whole()
+    {
+        await using var server = await TestServer.StartAsync();
+        server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0", region: "local");
+        var (_, owner) = await server.CreateTenantAsync("chunks-co");
+        using var http = server.Client(owner);
+        await http.PostJsonAsync("/v1/projects", new { name = "spooled" });
+        var journal = server.Services.GetRequiredService<CallJournal>();
+        var spool = Path.Combine(server.Settings.DataDir, "spool");
+        await journal.DrainAsync(CancellationToken.None);
+
+        // One call's record made into 450 (a drain moves 200 per transaction), the last line with no newline after it.
+        string line;
+        string id;
+        using (await server.Database.WriteTurnAsync(CancellationToken.None))
+        {
+            id = (await http.PostJsonAsync("/v1/chat/completions", new { model = "echo", messages = new[] { new { role = "user", content = "one" } } }, HttpStatusCode.OK))["id"]!.GetValue<string>();
+            line = File.ReadAllLines(Directory.GetFiles(spool).Single()).Single();
+            File.Delete(Directory.GetFiles(spool).Single());
+        }
+        var ids = Enumerable.Range(0, 450).Select(i => $"{id}-{i}").ToList();
+        await File.WriteAllTextAsync(Path.Combine(spool, "calls-0000000000000001.jsonl"), string.Join('\n', ids.Select(i => line.Replace(id, i, StringComparison.Ordinal))));
+
+        await journal.DrainAsync(CancellationToken.None);
+        Assert.Empty(Directory.GetFiles(spool));
+        await using var db = server.Database.Open();
+        var rows = await db.TokenJournal.AsNoTracking().Where(r => r.RequestId.StartsWith(id + "-")).Select(r => r.RequestId).ToListAsync();
+        Assert.Equal(ids.Order(), rows.Order());
+        Assert.Equal(900, await db.UsageEntries.CountAsync(u => u.Id.StartsWith(id + "-")));
+    }
+
+    [Fact]
     public async Task A_spooled_calls_budget_lease_holds_its_maximum_until_its_record_is_in_the_store()
     {
         await using var server = await TestServer.StartAsync();
