@@ -58,8 +58,8 @@ internal static class Harness
         return new Host(app, app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
     }
 
-    public static void Print(string target, bool stream, int connections, Result r) =>
-        Console.WriteLine($"{target,-9} {(stream ? "stream" : "plain"),-7} {connections,5} {r.Rps,9:F0} {r.P50,8:F3} {r.P99,8:F3}");
+    public static void Print(string target, bool stream, int connections, Result r, string also = "") =>
+        Console.WriteLine($"{target,-9} {(stream ? "stream" : "plain"),-7} {connections,5} {r.Rps,9:F0} {r.P50,8:F3} {r.P99,8:F3}{also}");
 
     public static string ChatBody(bool stream) => stream
         ? """{"model":"mock-model","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"""

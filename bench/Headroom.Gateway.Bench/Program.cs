@@ -5,6 +5,7 @@
 //       and through the Portkey gateway (bench/Headroom.Gateway.Bench/portkey, `npm ci` there first), in one run
 //   ... -- through [seconds] [connections] [headroom executable]   through `headroom up` alone, plain (BENCH_STREAM=1: streaming;
 //       BENCH_PAUSE seconds first, to attach a profiler)
+//   ... -- ab [seconds] [headroom executable A] [executable B]   two builds (or environments, BENCH_ENV_A / BENCH_ENV_B) in turns
 //   ... -- flood [seconds] [headroom executable]   one tenant flooding at 10x its limits: another tenant's latency
 //   ... -- tokens [rounds] [model.gguf]   the in-process llama engine against LLamaSharp called directly
 using System.Globalization;
@@ -28,13 +29,16 @@ switch (mode)
     case "through":
         await ServerBench.ThroughAsync(Seconds(5), args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 16, args.Length > 3 ? args[3] : null);
         return 0;
+    case "ab":
+        await ServerBench.AbAsync(Seconds(6), Executable(), args.Length > 3 ? args[3] : null);
+        return 0;
     case "flood":
         return await ServerBench.FloodAsync(Seconds(20), Executable()) ? 0 : 1;
     case "layer":
         await LayerAsync(Seconds(5));
         return 0;
     default:
-        Console.Error.WriteLine($"unknown mode '{mode}': layer, compare, through, flood or tokens");
+        Console.Error.WriteLine($"unknown mode '{mode}': layer, compare, through, ab, flood or tokens");
         return 2;
 }
 

@@ -61,6 +61,46 @@ internal static class ServerBench
     }
 
     /// <summary>
+    /// Two builds of Headroom side by side (<paramref name="executableA"/> and <paramref name="executableB"/>, the same
+    /// one by default; <c>BENCH_ENV_A</c> / <c>BENCH_ENV_B</c> add environment, <c>NAME=value,NAME=value</c>), loaded in
+    /// turns at 1 and 16 connections, plain and streaming: a change measured against the code before it under the same
+    /// drift of the shared machine, which moved results of runs one after the other by more than most changes do. The CPU
+    /// per call is each process's over all the turns, its idle ones included.
+    /// </summary>
+    public static async Task AbAsync(double seconds, string? executableA, string? executableB)
+    {
+        static Dictionary<string, string> EnvironmentOf(string variable) =>
+            (Environment.GetEnvironmentVariable(variable) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .Select(pair => pair.Split('=', 2)).ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : "");
+        await using var mock = await Harness.StartMockAsync();
+        await using var a = await HeadroomUp.StartAsync(executableA, EnvironmentOf("BENCH_ENV_A"));
+        await using var b = await HeadroomUp.StartAsync(executableB ?? executableA, EnvironmentOf("BENCH_ENV_B"));
+        var targets = new List<(string, IReadOnlyDictionary<string, string>?)>();
+        foreach (var headroom in new[] { a, b })
+        {
+            var (_, key) = await headroom.TenantAsync("bench");
+            await headroom.DeployMockAsync(mock.Url);
+            targets.Add((headroom.Url, new Dictionary<string, string> { ["Authorization"] = "Bearer " + key }));
+        }
+        foreach (var stream in new[] { false, true })
+            foreach (var (url, headers) in targets)
+                await Harness.LoadAsync(url, 16, stream, WarmUpSeconds / 2, headers);
+
+        Console.WriteLine($"{"target",-9} {"mode",-7} {"conns",5} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"CPU us/call",12}");
+        foreach (var stream in new[] { false, true })
+        {
+            foreach (var connections in new[] { 1, 16 })
+            {
+                var (cpuA, cpuB) = (a.CpuTime(), b.CpuTime());
+                var results = await Harness.LoadInTurnsAsync(targets, connections, stream, seconds);
+                (cpuA, cpuB) = (a.CpuTime() - cpuA, b.CpuTime() - cpuB);
+                Harness.Print("A", stream, connections, results[0], string.Create(CultureInfo.InvariantCulture, $" {cpuA.TotalMicroseconds / results[0].Count,12:F0}"));
+                Harness.Print("B", stream, connections, results[1], string.Create(CultureInfo.InvariantCulture, $" {cpuB.TotalMicroseconds / results[1].Count,12:F0}"));
+            }
+        }
+    }
+
+    /// <summary>
     /// Through Headroom only, plain calls (streaming with <c>BENCH_STREAM=1</c>) at <paramref name="connections"/>, after
     /// a pause of <c>BENCH_PAUSE</c> seconds (default 0) in which a profiler can attach to the printed process id; for
     /// finding where a call's time goes.
@@ -77,10 +117,9 @@ internal static class ServerBench
         Console.WriteLine($"headroom pid {headroom.Process.Id}");
         await Task.Delay(TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("BENCH_PAUSE") ?? "0", CultureInfo.InvariantCulture)));
         var direct = await Harness.LoadAsync(mock.Url, connections, stream, seconds);
-        var cpuBefore = headroom.Process.TotalProcessorTime;
+        var cpuBefore = headroom.CpuTime();
         var through = await Harness.LoadAsync(headroom.Url, connections, stream, seconds, headers);
-        headroom.Process.Refresh();
-        var cpu = headroom.Process.TotalProcessorTime - cpuBefore;
+        var cpu = headroom.CpuTime() - cpuBefore;
         Harness.Print("direct", stream, connections, direct);
         Harness.Print("headroom", stream, connections, through);
         // CPU per call barely moves with other load on the machine, unlike the rates and latencies.
@@ -240,6 +279,13 @@ internal sealed class HeadroomUp : IAsyncDisposable
     }
 
     public string Url { get; }
+
+    /// <summary>The process's CPU time so far, user and system.</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
 
     public static async Task<HeadroomUp> StartAsync(string? executable, IReadOnlyDictionary<string, string> environment)
     {
