@@ -43,7 +43,8 @@ build() {
     say "kube-apiserver is cached: $BIN/kube-apiserver"
     return 0
   fi
-  install_missing golang-go golang-github-modern-go-reflect2-dev etcd-server etcd-client make
+  # rsync: the upstream build places its binaries with it.
+  install_missing golang-go golang-github-modern-go-reflect2-dev etcd-server etcd-client make rsync
   mkdir -p "$W/apt/parts" "$W/apt/lists/partial" "$BIN"
   # A deb-src twin of the machine's own Debian sources: the source package comes from the same archive.
   sed -e 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$W/apt/parts/src.sources"

@@ -41,8 +41,10 @@ internal static partial class DeploymentEndpoints
         group.MapPost("", Create).WithName("deployments.create").RequireAccess(Permission.JobWrite);
         group.MapGet("", List).WithName("deployments.list").RequireAccess(Permission.JobRead);
         group.MapGet("/{id}", Get).WithName("deployments.get").RequireAccess(Permission.JobRead);
-        group.MapPatch("/{id}", Scale).WithName("deployments.scale").RequireAccess(Permission.JobWrite);
-        group.MapDelete("/{id}", Delete).WithName("deployments.delete").RequireAccess(Permission.JobWrite);
+        group.MapPatch("/{id}", (HttpContext http, string id, ScaleDeploymentRequest? body, Database database, TimeProvider time) =>
+            RetryOnChangeAsync(() => Scale(http, id, body, database, time))).WithName("deployments.scale").RequireAccess(Permission.JobWrite);
+        group.MapDelete("/{id}", (HttpContext http, string id, Database database, TimeProvider time) =>
+            RetryOnChangeAsync(() => Delete(http, id, database, time))).WithName("deployments.delete").RequireAccess(Permission.JobWrite);
     }
 
     private static async Task<IResult> Create(HttpContext http, CreateDeploymentRequest? body, Database database, Ids ids, TimeProvider time,
@@ -268,6 +270,8 @@ internal static partial class DeploymentEndpoints
     private static IResult ReadOnly(string id) =>
         Errors.Conflict($"{id} is loaded in process when the control plane starts; change it in the settings (models, serve_minilm).", "system_deployment");
 
+    private static readonly IResult Changed = Errors.Conflict("The deployment kept changing while it was being updated; retry.", "deployment_changed");
+
     private static async Task<IResult?> SaveAsync(HeadroomDb db, HttpContext http)
     {
         try
@@ -277,7 +281,23 @@ internal static partial class DeploymentEndpoints
         }
         catch (DbUpdateConcurrencyException)
         {
-            return Errors.Conflict("The deployment changed while it was being updated; retry.", "deployment_changed");
+            return Changed;
+        }
+    }
+
+    /// <summary>
+    /// A caller's change read again and reapplied when the deployment changed under it: the controller writes a
+    /// deployment's row as it scales (desired replicas, the last scaling), and a scale or delete that lost that race
+    /// was a 409 for a change that did not touch what the controller wrote.
+    /// </summary>
+    private static async Task<IResult> RetryOnChangeAsync(Func<Task<IResult>> change)
+    {
+        const int attempts = 3;
+        for (var attempt = 1; ; attempt++)
+        {
+            var result = await change();
+            if (!ReferenceEquals(result, Changed) || attempt == attempts)
+                return result;
         }
     }
 

@@ -169,6 +169,8 @@ internal sealed partial class CallJournal : BackgroundService
             for (var offset = 0; offset < length;)
             {
                 var calls = Parse(segment.AsSpan(0, length), ref offset, path);
+                if (calls.Count == 0)
+                    continue; // only a cut line was left
                 // A turn per chunk, so other writers (a job's usage, the control loops) get the store between them.
                 using (await _database.WriteTurnAsync(cancellationToken))
                     await InsertAsync(calls, cancellationToken);
