@@ -19,10 +19,7 @@ public sealed class CallSpoolTests
     public async Task A_segment_moved_twice_meters_its_calls_once_and_a_cut_line_is_skipped()
     {
         await using var server = await TestServer.StartAsync();
-        server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0", region: "local");
-        var (_, owner) = await server.CreateTenantAsync("spool-co");
-        using var http = server.Client(owner);
-        await http.PostJsonAsync("/v1/projects", new { name = "spooled" });
+        using var http = await EchoTenantAsync(server, "spool-co");
         var journal = server.Services.GetRequiredService<CallJournal>();
         var spool = Path.Combine(server.Settings.DataDir, "spool");
         await journal.DrainAsync(CancellationToken.None); // nothing of the set-up left in it
@@ -60,10 +57,7 @@ public sealed class CallSpoolTests
     public async Task A_segment_of_several_chunks_is_moved_whole()
     {
         await using var server = await TestServer.StartAsync();
-        server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0", region: "local");
-        var (_, owner) = await server.CreateTenantAsync("chunks-co");
-        using var http = server.Client(owner);
-        await http.PostJsonAsync("/v1/projects", new { name = "spooled" });
+        using var http = await EchoTenantAsync(server, "chunks-co");
         var journal = server.Services.GetRequiredService<CallJournal>();
         var spool = Path.Combine(server.Settings.DataDir, "spool");
         await journal.DrainAsync(CancellationToken.None);
@@ -92,12 +86,9 @@ public sealed class CallSpoolTests
     public async Task A_spooled_calls_budget_lease_holds_its_maximum_until_its_record_is_in_the_store()
     {
         await using var server = await TestServer.StartAsync();
-        server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0", region: "local");
         using var admin = server.Admin();
         await admin.PublishTokenRatesAsync("echo", "1000", "1000");
-        var (_, owner) = await server.CreateTenantAsync("lease-co");
-        using var http = server.Client(owner);
-        await http.PostJsonAsync("/v1/projects", new { name = "spooled" });
+        using var http = await EchoTenantAsync(server, "lease-co");
         await http.PostJsonAsync("/v1/budgets", new { name = "cap", limit = "100", hard_limit = true });
         var journal = server.Services.GetRequiredService<CallJournal>();
 
@@ -115,6 +106,16 @@ public sealed class CallSpoolTests
         var settled = await SpendAsync(server);
         Assert.Equal(0, settled.Reserved);
         Assert.InRange(settled.Settled, 1, held.Reserved - 1); // what the few tokens it used cost
+    }
+
+    /// <summary>An in-process <c>echo</c> model, and a client of a new org that has a project its calls are metered to.</summary>
+    private static async Task<HttpClient> EchoTenantAsync(TestServer server, string org)
+    {
+        server.Services.GetRequiredService<ModelRegistry>().Add("echo", new EchoEngine(), "echo-0", region: "local");
+        var (_, owner) = await server.CreateTenantAsync(org);
+        var http = server.Client(owner);
+        await http.PostJsonAsync("/v1/projects", new { name = "spooled" });
+        return http;
     }
 
     private static async Task<(long Reserved, long Settled)> SpendAsync(TestServer server)
