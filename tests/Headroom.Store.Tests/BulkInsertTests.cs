@@ -18,8 +18,8 @@ public sealed class BulkInsertTests : IDisposable
         OrgId = "org_a",
         ProjectId = "prj_" + (i % 3),
         ApiKeyId = i % 4 == 0 ? null : "key_" + i,
-        Actor = "key_" + i,
-        Model = i % 2 == 0 ? "tiny" : "mock-model",
+        Actor = i % 10 == 3 ? $"ключ-{i}-é" : "key_" + i, // text bound as UTF-8
+        Model = i == 42 ? new string('m', 3000) : i % 2 == 0 ? "tiny" : "mock-model", // longer than the first text buffer
         Region = i % 5 == 0 ? null : "eu-west",
         InputTokens = i * 7,
         OutputTokens = i % 6 == 0 ? 0 : i,
@@ -59,5 +59,32 @@ public sealed class BulkInsertTests : IDisposable
         {
             Assert.Equivalent(expected, actual, strict: true);
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Providers), MemberType = typeof(TestDatabases))]
+    public async Task A_row_already_stored_fails_the_insert_as_a_unique_violation_and_its_transaction_keeps_nothing(StoreProvider provider)
+    {
+        var database = new Database(await TestDatabases.CreateAsync(provider, _dir.Path));
+        await database.MigrateAsync(CancellationToken.None);
+        await using (var db = database.Open())
+        {
+            db.TokenJournal.Add(Row(7));
+            await db.SaveChangesAsync();
+        }
+
+        await using (var db = database.Open())
+        {
+            await using var tx = await db.Database.BeginTransactionAsync();
+            var error = await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => BulkInsert.InsertAsync(db, [Row(5), Row(6), Row(7), Row(8)], default));
+            Assert.Equal(provider == StoreProvider.Sqlite ? "19" : "23505", error switch
+            {
+                Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteErrorCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                _ => error.SqlState,
+            });
+        }
+
+        await using var read = database.Open();
+        Assert.Equal(["chatcmpl-0007"], await read.TokenJournal.Select(r => r.RequestId).ToListAsync());
     }
 }
