@@ -114,17 +114,20 @@ internal sealed partial class CallJournal : BackgroundService
     /// <summary>
     /// Moves every spooled record into the store and settles their budget leases; returns how many records it moved.
     /// Nothing to do on PostgreSQL. One drain at a time; a caller that finds one under way waits for it and then runs
-    /// its own, so it sees every call that completed before it asked.
+    /// its own, so it sees every call that completed before it asked. Whoever asks, the drain runs on the
+    /// <see cref="BackgroundLane"/>: run on the budget loop's pool thread, a drain's chunks held a core for
+    /// milliseconds at the requests' own priority, and calls waited behind them.
     /// </summary>
-    public async Task<int> DrainAsync(CancellationToken cancellationToken)
+    public Task<int> DrainAsync(CancellationToken cancellationToken) =>
+        _spool is null ? Task.FromResult(0) : _lane.RunAsync(() => DrainOnLaneAsync(_spool, cancellationToken), cancellationToken);
+
+    private async Task<int> DrainOnLaneAsync(CallSpool spool, CancellationToken cancellationToken)
     {
-        if (_spool is null)
-            return 0;
         await _draining.WaitAsync(cancellationToken);
         try
         {
             var moved = 0;
-            foreach (var (_, path) in _spool.Segments(_spool.Roll()))
+            foreach (var (_, path) in spool.Segments(spool.Roll()))
                 moved += await MoveAsync(path, cancellationToken);
             return moved;
         }
@@ -141,7 +144,7 @@ internal sealed partial class CallJournal : BackgroundService
         {
             try
             {
-                await _lane.RunAsync(() => DrainAsync(stoppingToken), stoppingToken);
+                await DrainAsync(stoppingToken);
                 await Task.Delay(DrainEvery, _time, stoppingToken);
             }
             catch (OperationCanceledException)
