@@ -59,10 +59,7 @@ public static class BulkInsert
     private static void InsertSqlite<T>(SqliteConnection connection, Table table, IReadOnlyList<T> rows) where T : class
     {
         var handle = connection.Handle!;
-        var row = new StringBuilder(table.Head).Append('(');
-        for (var c = 0; c < table.Columns.Count; c++)
-            row.Append(c == 0 ? "?" : ", ?");
-        SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(handle, row.Append(')').ToString(), out var statement), handle);
+        SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(handle, table.PositionalRow, out var statement), handle);
         using (statement)
         {
             byte[]? text = null;
@@ -163,9 +160,14 @@ public static class BulkInsert
         }
     }
 
-    /// <summary>An entity's table as the EF model maps it: the INSERT up to <c>VALUES</c>, and its columns in order.</summary>
+    /// <summary>
+    /// An entity's table as the EF model maps it: the INSERT up to <c>VALUES</c>, its columns in order, and the INSERT of
+    /// one row with positional parameters (<c>?</c>, SQLite's).
+    /// </summary>
     private sealed record Table(string Name, string Head, IReadOnlyList<Column> Columns)
     {
+        public string PositionalRow { get; } = Head + "(" + string.Join(", ", Enumerable.Repeat("?", Columns.Count)) + ")";
+
         public static Table Of(HeadroomDb db, Type type)
         {
             var entity = db.Model.FindEntityType(type) ?? throw new InvalidOperationException($"{type.Name} is not in the model.");
