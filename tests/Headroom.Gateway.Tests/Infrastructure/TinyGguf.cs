@@ -108,12 +108,27 @@ internal static class TinyGguf
         }
         Pad();
 
+        // Random weights, except that the model never ends a turn by itself: tests ask for at least one token, and a
+        // random model would otherwise pick an end token first about once in a thousand calls. Dimension 0 of every
+        // token's embedding carries a constant no layer writes to (their output rows for it are zero), so it reaches
+        // the output norm positive whatever the prompt; the end tokens' output rows weigh it strongly negative.
+        var ends = new HashSet<int> { tokens.IndexOf("</s>"), tokens.IndexOf("<|im_end|>") };
         var random = new Random(seed);
-        foreach (var (_, dims, ones) in tensors)
+        foreach (var (name, dims, ones) in tensors)
         {
             var count = dims.Aggregate(1L, (a, b) => a * b);
+            var row = dims[0];
             for (var i = 0; i < count; i++)
-                w.Write(ones ? 1f : (float)((random.NextDouble() * 2 - 1) * 0.5));
+            {
+                var value = ones ? 1f : (float)((random.NextDouble() * 2 - 1) * 0.5);
+                if (name == "token_embd.weight" && i % row == 0)
+                    value = 4f;
+                else if ((name.EndsWith(".attn_output.weight", StringComparison.Ordinal) || name.EndsWith(".ffn_down.weight", StringComparison.Ordinal)) && i < row)
+                    value = 0f;
+                else if (name == "output.weight" && i % row == 0)
+                    value = ends.Contains((int)(i / row)) ? -30f : 0f;
+                w.Write(value);
+            }
             Pad();
         }
 
