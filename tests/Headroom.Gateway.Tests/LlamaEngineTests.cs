@@ -10,42 +10,45 @@ public sealed class LlamaEngineTests
     [Fact]
     public async Task Tiny_random_model_loads_and_generates_counted_tokens()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"headroom-tiny-{Guid.NewGuid():N}.gguf");
-        TinyGguf.Write(path);
-        try
+        await WithTinyEngineAsync(async engine =>
         {
-            using var engine = (IDisposable)InferenceEngines.Llama(new LlamaEngineOptions(path) { ContextSize = 256, Threads = 2 });
             var chunks = new List<GenerationChunk>();
-            await foreach (var chunk in ((IInferenceEngine)engine).GenerateAsync(new GenerationRequest { Prompt = "hello world", MaxTokens = 8, Seed = 1 }, default))
+            await foreach (var chunk in engine.GenerateAsync(new GenerationRequest { Prompt = "hello world", MaxTokens = 8, Seed = 1 }, default))
                 chunks.Add(chunk);
             var usage = chunks[^1].Usage!;
             Assert.True(usage.InputTokens > 0);
             Assert.InRange(usage.OutputTokens, 1, 8);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        });
     }
 
     [Fact]
     public async Task The_tiny_model_never_ends_a_turn_by_itself_so_tests_may_count_on_its_tokens()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"headroom-tiny-{Guid.NewGuid():N}.gguf");
-        TinyGguf.Write(path);
-        try
+        await WithTinyEngineAsync(async engine =>
         {
-            using var engine = (IDisposable)InferenceEngines.Llama(new LlamaEngineOptions(path) { ContextSize = 256, Threads = 1 });
             // Unseeded, as most tests call it: the random weights alone picked an end token within four tokens about 9 times in 1,000.
             var counts = new List<int>();
             for (var i = 0; i < 1000; i++)
             {
                 var request = new GenerationRequest { Messages = [new ChatMessage("user", $"hi {i}")], MaxTokens = 4 };
-                await foreach (var chunk in ((IInferenceEngine)engine).GenerateAsync(request, default))
+                await foreach (var chunk in engine.GenerateAsync(request, default))
                     if (chunk.Usage is { } usage)
                         counts.Add(usage.OutputTokens);
             }
             Assert.Equal(Enumerable.Repeat(4, 1000), counts);
+        });
+    }
+
+    /// <summary>Runs <paramref name="test"/> on the in-process engine loaded with a fresh tiny model, deleted after.</summary>
+    private static async Task WithTinyEngineAsync(Func<IInferenceEngine, Task> test)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"headroom-tiny-{Guid.NewGuid():N}.gguf");
+        TinyGguf.Write(path);
+        try
+        {
+            var engine = InferenceEngines.Llama(new LlamaEngineOptions(path) { ContextSize = 256, Threads = 2 });
+            using (engine as IDisposable)
+                await test(engine);
         }
         finally
         {
