@@ -225,9 +225,16 @@ public sealed class IdentityTests
         await using (var db = server.Database.Open())
             Assert.NotNull((await db.IdempotencyRecords.SingleAsync(r => r.OrgId == orgId && r.Key == "k1")).AppliedAt);
 
+        // Its holder, another replica, has the response yet to store (its store was away): a repeat is asked to wait for it.
+        await using (var db = server.Database.Open())
+            await db.IdempotencyRecords.Where(r => r.Key == "k1").ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.StatusCode, 0).SetProperty(r => r.Body, Array.Empty<byte>()).SetProperty(r => r.ClaimedBy, "replica-b#alive"));
+        using var early = await Post("k1", """{"name":"web"}""");
+        Assert.Equal("idempotency_key_in_use", (await HttpJson.ErrorAsync(early, 409))["code"]!.GetValue<string>());
+
         // The server died after that commit and before it stored the response: the repeat is told, and runs nothing.
         await using (var db = server.Database.Open())
-            await db.IdempotencyRecords.Where(r => r.Key == "k1").ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, 0).SetProperty(r => r.Body, Array.Empty<byte>()));
+            await db.IdempotencyRecords.Where(r => r.Key == "k1").ExecuteUpdateAsync(s => s.SetProperty(r => r.ClaimedBy, $"{server.Settings.ReplicaId}#an-earlier-run"));
         using var repeat = await Post("k1", """{"name":"web"}""");
         Assert.Equal("idempotency_key_applied", (await HttpJson.ErrorAsync(repeat, 409))["code"]!.GetValue<string>());
 
@@ -249,6 +256,44 @@ public sealed class IdentityTests
         Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
         var names = (await owner.GetJsonAsync("/v1/projects"))["data"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).Order().ToList();
         Assert.Equal(["api", "web"], names);
+    }
+
+    [Fact]
+    public async Task A_response_the_store_refused_for_a_moment_is_stored_when_it_answers_again_and_replayed_to_a_repeat()
+    {
+        await using var server = await TestServer.StartAsync(StoreProvider.Postgres);
+        var (_, ownerKey) = await server.CreateTenantAsync("acme");
+        using var owner = server.Client(ownerKey);
+        // PostgreSQL refuses the first three writes of a stored response, as it does while it restarts (57P03); the
+        // project the response is for was committed before them. A sequence counts, because a failed write rolls back.
+        await using (var db = server.Database.Open())
+            await db.Database.ExecuteSqlRawAsync("""
+                CREATE SEQUENCE refused_responses;
+                CREATE FUNCTION refuse_responses() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.status_code <> 0 AND nextval('refused_responses') <= 3 THEN
+                        RAISE EXCEPTION 'the database system is starting up' USING ERRCODE = '57P03';
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER refuse_responses BEFORE UPDATE ON idempotency_records FOR EACH ROW EXECUTE FUNCTION refuse_responses();
+                """);
+        async Task<HttpResponseMessage> Post() =>
+            await owner.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/projects")
+            {
+                Content = new StringContent("""{"name":"web"}""", Encoding.UTF8, "application/json"),
+                Headers = { { "Idempotency-Key", "k1" } },
+            });
+
+        using var first = await Post();
+        using var repeat = await Post();
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal("true", repeat.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(JsonNode.Parse(await first.Content.ReadAsStringAsync())!["id"]!.ToString(), JsonNode.Parse(await repeat.Content.ReadAsStringAsync())!["id"]!.ToString());
+        Assert.Single((await owner.GetJsonAsync("/v1/projects"))["data"]!.AsArray());
+        await using (var db = server.Database.Open())
+            Assert.Equal(4, await db.Database.SqlQueryRaw<long>("SELECT last_value AS \"Value\" FROM refused_responses").SingleAsync());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using Headroom.Server.Hosting;
@@ -16,17 +17,23 @@ namespace Headroom.Server.Api;
 /// first still runs, gets 409. A 5xx or 429 is not stored, so the caller can retry.
 /// </summary>
 /// <remarks>
-/// A replica can die between committing the first request's writes and storing its response. The
-/// handler's writes stamp the claim in their own transaction (<see cref="IdempotencyClaim"/>), so a
-/// repeat then gets 409 <c>idempotency_key_applied</c> — the request took effect, fetch its result —
-/// and never runs it twice. A claim with nothing applied is taken over once its holder is known dead:
-/// this replica restarted since (its replica id is unique among running replicas, as the leader
-/// lease already requires), or <see cref="AbandonedAfter"/> has passed.
+/// The store can be unreachable for a moment (a PostgreSQL restart) between committing the handler's
+/// writes and storing their response: the response, held in memory, is stored once the store answers
+/// again (<see cref="StoreRetryFor"/>), and until then a repeat is told the first is still running.
+/// Only a holder known dead cannot store it: the handler's writes stamp the claim in their own
+/// transaction (<see cref="IdempotencyClaim"/>), so a repeat then gets 409 <c>idempotency_key_applied</c>
+/// — the request took effect, fetch its result — and never runs it twice. A claim with nothing applied
+/// is taken over once its holder is known dead: this replica restarted since (its replica id is unique
+/// among running replicas, as the leader lease already requires), or <see cref="AbandonedAfter"/> has passed.
 /// </remarks>
 internal sealed class Idempotency(RequestDelegate next)
 {
     public const string Header = "Idempotency-Key";
     private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
+
+    // How long a request keeps trying to record its outcome in a store that went away: well inside AbandonedAfter, so
+    // a repeat never takes over a claim whose holder may still record it.
+    private static readonly TimeSpan StoreRetryFor = TimeSpan.FromSeconds(30);
 
     // Tells this process's claims from those of an earlier run of the same replica.
     private static readonly string s_instance = Guid.NewGuid().ToString("N");
@@ -53,9 +60,10 @@ internal sealed class Idempotency(RequestDelegate next)
         await using (var db = database.Open())
         {
             var existing = await db.IdempotencyRecords.SingleOrDefaultAsync(r => r.OrgId == principal.OrgId && r.Key == key, context.RequestAborted);
-            if (existing is not null && !(existing.StatusCode == 0 && existing.AppliedAt is null && existing.RequestHash == requestHash && Abandoned(existing, now, settings)))
+            var abandoned = existing is not null && existing.StatusCode == 0 && Abandoned(existing, now, settings);
+            if (existing is not null && !(abandoned && existing.AppliedAt is null && existing.RequestHash == requestHash))
             {
-                await AnswerRepeatAsync(context, existing, requestHash);
+                await AnswerRepeatAsync(context, existing, requestHash, abandoned);
                 return;
             }
             var claimedBy = $"{settings.ReplicaId}#{s_instance}";
@@ -66,7 +74,7 @@ internal sealed class Idempotency(RequestDelegate next)
                 {
                     await using var again = database.Open();
                     var winner = await again.IdempotencyRecords.SingleAsync(r => r.OrgId == principal.OrgId && r.Key == key, context.RequestAborted);
-                    await AnswerRepeatAsync(context, winner, requestHash);
+                    await AnswerRepeatAsync(context, winner, requestHash, holderDead: false);
                     return;
                 }
             }
@@ -89,7 +97,7 @@ internal sealed class Idempotency(RequestDelegate next)
         catch
         {
             context.Response.Body = original;
-            await ForgetAsync(database, principal.OrgId, key);
+            await WhileStoreRecoversAsync(time, () => ReleaseAsync(database, principal.OrgId, key));
             throw;
         }
         context.Response.Body = original;
@@ -97,31 +105,36 @@ internal sealed class Idempotency(RequestDelegate next)
         // A 429 (a spent budget, a rate limit) is not kept either: the same request may succeed once there is room.
         if (context.Response.StatusCode is >= 500 or StatusCodes.Status429TooManyRequests)
         {
-            await ForgetAsync(database, principal.OrgId, key);
+            await WhileStoreRecoversAsync(time, () => ReleaseAsync(database, principal.OrgId, key));
         }
         else
         {
-            await using var db = database.Open();
-            await db.IdempotencyRecords.Where(r => r.OrgId == principal.OrgId && r.Key == key).ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.StatusCode, context.Response.StatusCode)
-                .SetProperty(r => r.ContentType, context.Response.ContentType ?? "")
-                .SetProperty(r => r.Location, context.Response.Headers.Location.ToString())
-                .SetProperty(r => r.Body, buffer.ToArray()), CancellationToken.None);
+            var (status, contentType, location, body) = (context.Response.StatusCode, context.Response.ContentType ?? "", context.Response.Headers.Location.ToString(), buffer.ToArray());
+            await WhileStoreRecoversAsync(time, async () =>
+            {
+                await using var db = database.Open();
+                await db.IdempotencyRecords.Where(r => r.OrgId == principal.OrgId && r.Key == key).ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.StatusCode, status)
+                    .SetProperty(r => r.ContentType, contentType)
+                    .SetProperty(r => r.Location, location)
+                    .SetProperty(r => r.Body, body), CancellationToken.None);
+            });
         }
         buffer.Position = 0;
         await buffer.CopyToAsync(original, context.RequestAborted);
     }
 
-    private static async Task AnswerRepeatAsync(HttpContext context, IdempotencyRow row, string requestHash)
+    private static async Task AnswerRepeatAsync(HttpContext context, IdempotencyRow row, string requestHash, bool holderDead)
     {
         if (row.RequestHash != requestHash)
         {
             await Errors.Conflict($"This {Header} was already used with a different request.", "idempotency_key_reused", Header).ExecuteAsync(context);
             return;
         }
-        if (row.StatusCode == 0 && row.AppliedAt is not null)
+        // A live holder may still store the response of what it applied; only a dead one leaves the caller to look it up.
+        if (row.StatusCode == 0 && row.AppliedAt is not null && holderDead)
         {
-            await Errors.Conflict($"A request with this {Header} took effect, but the server stopped before it answered. Look up its result (for example with GET) instead of sending it again.",
+            await Errors.Conflict($"A request with this {Header} took effect, but its response was lost (the server stopped or failed before answering). Look up its result (for example with GET) instead of sending it again.",
                 "idempotency_key_applied", Header).ExecuteAsync(context);
             return;
         }
@@ -140,14 +153,37 @@ internal sealed class Idempotency(RequestDelegate next)
     }
 
     private static bool Abandoned(IdempotencyRow claim, DateTimeOffset now, HeadroomSettings settings) =>
-        claim.CreatedAt < now - AbandonedAfter ||
+        claim.ClaimedBy.Length == 0 || claim.CreatedAt < now - AbandonedAfter ||
         (claim.ClaimedBy.StartsWith($"{settings.ReplicaId}#", StringComparison.Ordinal) && claim.ClaimedBy != $"{settings.ReplicaId}#{s_instance}");
 
-    private static async Task ForgetAsync(Database database, string orgId, string key)
+    /// <summary>
+    /// Runs a write of the request's outcome (idempotent: the same values each time), again while the store is unreachable,
+    /// for up to <see cref="StoreRetryFor"/>; then the last failure is thrown.
+    /// </summary>
+    private static async Task WhileStoreRecoversAsync(TimeProvider time, Func<Task> write)
+    {
+        var deadline = time.GetUtcNow() + StoreRetryFor;
+        for (var pause = TimeSpan.FromMilliseconds(50); ; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond)))
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (Exception e) when (e is DbException or DbUpdateException or InvalidOperationException or TimeoutException && time.GetUtcNow() + pause < deadline)
+            {
+                await Task.Delay(pause, time);
+            }
+        }
+    }
+
+    /// <summary>Lets go of a claim whose request is not answered: a repeat runs it, or learns at once that it took effect.</summary>
+    private static async Task ReleaseAsync(Database database, string orgId, string key)
     {
         await using var db = database.Open();
-        // A claim whose request changed something stays: a retry must learn it took effect, not apply it again.
         await db.IdempotencyRecords.Where(r => r.OrgId == orgId && r.Key == key && r.StatusCode == 0 && r.AppliedAt == null).ExecuteDeleteAsync(CancellationToken.None);
+        // A claim whose request changed something stays (a repeat must not apply it again), with no holder left to wait for.
+        await db.IdempotencyRecords.Where(r => r.OrgId == orgId && r.Key == key && r.StatusCode == 0).ExecuteUpdateAsync(s => s.SetProperty(r => r.ClaimedBy, ""), CancellationToken.None);
     }
 
     /// <summary>Hashes what makes two requests "the same": method, path, query and body bytes.</summary>

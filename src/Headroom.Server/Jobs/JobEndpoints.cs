@@ -168,6 +168,8 @@ internal static class JobEndpoints
             query = query.Where(j => j.ProjectId == project);
         if (q["tier"].ToString() is { Length: > 0 } tier)
             query = query.Where(j => j.Tier == tier);
+        if (q["name"].ToString() is { Length: > 0 } name)
+            query = query.Where(j => j.Name == name);
         var rows = await page.ApplyTo(query, j => j.Id).ToListAsync(http.RequestAborted);
         return Results.Json(page.Build(rows, JobView.Of, v => v.Id), Json.Options);
     }

@@ -72,6 +72,7 @@ public sealed class JobApiTests(JobApiTests.Fixture fixture) : IClassFixture<Job
         var id = job["id"]!.GetValue<string>();
         var events = await owner.GetJsonAsync($"/v1/jobs/{id}/events");
         var listed = await owner.GetJsonAsync("/v1/jobs?tier=spot&state=queued");
+        var named = (await owner.GetJsonAsync("/v1/jobs?name=finetune"))["data"]!.AsArray();
         var audit = await owner.GetJsonAsync($"/v1/audit?target={id}");
 
         Assert.StartsWith("job_", id, StringComparison.Ordinal);
@@ -81,6 +82,8 @@ public sealed class JobApiTests(JobApiTests.Fixture fixture) : IClassFixture<Job
         Assert.Equal("requeue", job["spec"]!["checkpoint"]!.GetValue<string>());
         Assert.Equal("queued", Assert.Single(events["data"]!.AsArray())!["to_state"]!.GetValue<string>());
         Assert.Contains(listed["data"]!.AsArray(), j => j!["id"]!.GetValue<string>() == id);
+        Assert.Contains(named, j => j!["id"]!.GetValue<string>() == id);
+        Assert.All(named, j => Assert.Equal("finetune", j!["name"]!.GetValue<string>()));
         Assert.Equal("jobs.create", Assert.Single(audit["data"]!.AsArray())!["action"]!.GetValue<string>());
     }
 
