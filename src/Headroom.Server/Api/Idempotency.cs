@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using Headroom.Server.Hosting;
@@ -19,21 +18,18 @@ namespace Headroom.Server.Api;
 /// <remarks>
 /// The store can be unreachable for a moment (a PostgreSQL restart) between committing the handler's
 /// writes and storing their response: the response, held in memory, is stored once the store answers
-/// again (<see cref="StoreRetryFor"/>), and until then a repeat is told the first is still running.
-/// Only a holder known dead cannot store it: the handler's writes stamp the claim in their own
-/// transaction (<see cref="IdempotencyClaim"/>), so a repeat then gets 409 <c>idempotency_key_applied</c>
-/// — the request took effect, fetch its result — and never runs it twice. A claim with nothing applied
-/// is taken over once its holder is known dead: this replica restarted since (its replica id is unique
-/// among running replicas, as the leader lease already requires), or <see cref="AbandonedAfter"/> has passed.
+/// again (for <see cref="Persist.OutageRetryFor"/>, well inside <see cref="AbandonedAfter"/>), and until
+/// then a repeat is told the first is still running. A holder that died, or failed after its commit,
+/// cannot store it: the handler's writes stamp the claim in their own transaction (<see cref="IdempotencyClaim"/>), so a
+/// repeat then gets 409 <c>idempotency_key_applied</c> — the request took effect, fetch its result —
+/// and never runs it twice. A claim with nothing applied is taken over once its holder is known dead:
+/// it let go, this replica restarted since (its replica id is unique among running replicas, as the
+/// leader lease already requires), or <see cref="AbandonedAfter"/> has passed.
 /// </remarks>
 internal sealed class Idempotency(RequestDelegate next)
 {
     public const string Header = "Idempotency-Key";
     private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
-
-    // How long a request keeps trying to record its outcome in a store that went away: well inside AbandonedAfter, so
-    // a repeat never takes over a claim whose holder may still record it.
-    private static readonly TimeSpan StoreRetryFor = TimeSpan.FromSeconds(30);
 
     // Tells this process's claims from those of an earlier run of the same replica.
     private static readonly string s_instance = Guid.NewGuid().ToString("N");
@@ -97,7 +93,7 @@ internal sealed class Idempotency(RequestDelegate next)
         catch
         {
             context.Response.Body = original;
-            await WhileStoreRecoversAsync(time, () => ReleaseAsync(database, principal.OrgId, key));
+            await Persist.WhileStoreRecoversAsync(time, () => ReleaseAsync(database, principal.OrgId, key));
             throw;
         }
         context.Response.Body = original;
@@ -105,12 +101,12 @@ internal sealed class Idempotency(RequestDelegate next)
         // A 429 (a spent budget, a rate limit) is not kept either: the same request may succeed once there is room.
         if (context.Response.StatusCode is >= 500 or StatusCodes.Status429TooManyRequests)
         {
-            await WhileStoreRecoversAsync(time, () => ReleaseAsync(database, principal.OrgId, key));
+            await Persist.WhileStoreRecoversAsync(time, () => ReleaseAsync(database, principal.OrgId, key));
         }
         else
         {
             var (status, contentType, location, body) = (context.Response.StatusCode, context.Response.ContentType ?? "", context.Response.Headers.Location.ToString(), buffer.ToArray());
-            await WhileStoreRecoversAsync(time, async () =>
+            await Persist.WhileStoreRecoversAsync(time, async () =>
             {
                 await using var db = database.Open();
                 await db.IdempotencyRecords.Where(r => r.OrgId == principal.OrgId && r.Key == key).ExecuteUpdateAsync(s => s
@@ -155,27 +151,6 @@ internal sealed class Idempotency(RequestDelegate next)
     private static bool Abandoned(IdempotencyRow claim, DateTimeOffset now, HeadroomSettings settings) =>
         claim.ClaimedBy.Length == 0 || claim.CreatedAt < now - AbandonedAfter ||
         (claim.ClaimedBy.StartsWith($"{settings.ReplicaId}#", StringComparison.Ordinal) && claim.ClaimedBy != $"{settings.ReplicaId}#{s_instance}");
-
-    /// <summary>
-    /// Runs a write of the request's outcome (idempotent: the same values each time), again while the store is unreachable,
-    /// for up to <see cref="StoreRetryFor"/>; then the last failure is thrown.
-    /// </summary>
-    private static async Task WhileStoreRecoversAsync(TimeProvider time, Func<Task> write)
-    {
-        var deadline = time.GetUtcNow() + StoreRetryFor;
-        for (var pause = TimeSpan.FromMilliseconds(50); ; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond)))
-        {
-            try
-            {
-                await write();
-                return;
-            }
-            catch (Exception e) when (e is DbException or DbUpdateException or InvalidOperationException or TimeoutException && time.GetUtcNow() + pause < deadline)
-            {
-                await Task.Delay(pause, time);
-            }
-        }
-    }
 
     /// <summary>Lets go of a claim whose request is not answered: a repeat runs it, or learns at once that it took effect.</summary>
     private static async Task ReleaseAsync(Database database, string orgId, string key)

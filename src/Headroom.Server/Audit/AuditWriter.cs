@@ -23,13 +23,27 @@ internal sealed partial class AuditWriter(Database database, Ids ids, TimeProvid
             ids.New("aud"), e.OrgId, time.GetUtcNow(), e.Actor, Map(e.ActorType), e.Action, e.Target, e.Source,
             e.Succeeded ? AuditOutcome.Success : AuditOutcome.Failure, e.StatusCode, e.RequestId, e.Detail.Length == 0 ? null : e.Detail);
 
+        // The request's response waits for its record, so a store away for a moment (a PostgreSQL restart) is waited out.
+        var again = false;
+        await Persist.WhileStoreRecoversAsync(time, async () =>
+        {
+            // An outage can cut the answer to a commit that happened: then the record is in the chain already.
+            if (again && await AlreadyStoredAsync(entry.Id, cancellationToken))
+                return;
+            again = true;
+            await AppendOnceAsync(entry, cancellationToken);
+        });
+    }
+
+    private async Task AppendOnceAsync(AuditEntry entry, CancellationToken cancellationToken)
+    {
         for (var attempt = 1; ; attempt++)
         {
             await using var db = database.Open();
             await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
             if (db.Provider == StoreProvider.Postgres)
-                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"audit:" + e.OrgId}))", cancellationToken);
-            var last = await db.AuditRecords.AsNoTracking().Where(r => r.OrgId == e.OrgId)
+                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"audit:" + entry.OrgId}))", cancellationToken);
+            var last = await db.AuditRecords.AsNoTracking().Where(r => r.OrgId == entry.OrgId)
                 .OrderByDescending(r => r.Seq).FirstOrDefaultAsync(cancellationToken);
             var record = AuditChain.Seal(last is null ? null : AuditRows.ToRecord(last), entry);
             db.AuditRecords.Add(AuditRows.ToRow(record));
@@ -39,11 +53,17 @@ internal sealed partial class AuditWriter(Database database, Ids ids, TimeProvid
                 await tx.CommitAsync(cancellationToken);
                 return;
             }
-            catch (DbUpdateException ex) when (Api.Persist.IsUniqueViolation(ex) && attempt < Attempts)
+            catch (DbUpdateException ex) when (Persist.IsUniqueViolation(ex) && attempt < Attempts)
             {
-                LogRetry(logger, e.OrgId, attempt);
+                LogRetry(logger, entry.OrgId, attempt);
             }
         }
+    }
+
+    private async Task<bool> AlreadyStoredAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var db = database.Open();
+        return await db.AuditRecords.AnyAsync(r => r.Id == id, cancellationToken);
     }
 
     private static AuditActorType Map(ActorType type) => type switch
