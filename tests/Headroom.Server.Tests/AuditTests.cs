@@ -48,20 +48,8 @@ public sealed class AuditTests
         await using var server = await TestServer.StartAsync(StoreProvider.Postgres);
         var (orgId, ownerKey) = await server.CreateTenantAsync("acme");
         using var owner = server.Client(ownerKey);
-        // PostgreSQL refuses the next three audit appends as it does while it restarts (57P03), after the project is
-        // committed. A sequence counts, because a refused write rolls back.
-        await using (var db = server.Database.Open())
-            await db.Database.ExecuteSqlRawAsync("""
-                CREATE SEQUENCE refused_appends;
-                CREATE FUNCTION refuse_appends() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    IF nextval('refused_appends') <= 3 THEN
-                        RAISE EXCEPTION 'the database system is starting up' USING ERRCODE = '57P03';
-                    END IF;
-                    RETURN NEW;
-                END $$;
-                CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION refuse_appends();
-                """);
+        // The next three audit appends are refused, after the project is committed.
+        var refused = await RefusedWrites.ArmAsync(server.Database, "refused_appends", "INSERT", "audit_records", times: 3);
 
         using var response = await owner.PostAsJsonAsync("/v1/projects", new { name = "web" });
 
@@ -69,8 +57,7 @@ public sealed class AuditTests
         var id = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
         var record = Assert.Single((await owner.GetJsonAsync($"/v1/audit?target={id}"))["data"]!.AsArray())!;
         Assert.Equal(("projects.create", 201), (record["action"]!.GetValue<string>(), record["status_code"]!.GetValue<int>()));
-        await using (var db = server.Database.Open())
-            Assert.Equal(4, await db.Database.SqlQueryRaw<long>("SELECT last_value AS \"Value\" FROM refused_appends").SingleAsync());
+        Assert.Equal(4, await refused.TriedAsync());
         Assert.Empty(await VerifyAsync(server.Database, orgId));
     }
 

@@ -264,20 +264,8 @@ public sealed class IdentityTests
         await using var server = await TestServer.StartAsync(StoreProvider.Postgres);
         var (_, ownerKey) = await server.CreateTenantAsync("acme");
         using var owner = server.Client(ownerKey);
-        // PostgreSQL refuses the first three writes of a stored response, as it does while it restarts (57P03); the
-        // project the response is for was committed before them. A sequence counts, because a failed write rolls back.
-        await using (var db = server.Database.Open())
-            await db.Database.ExecuteSqlRawAsync("""
-                CREATE SEQUENCE refused_responses;
-                CREATE FUNCTION refuse_responses() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    IF NEW.status_code <> 0 AND nextval('refused_responses') <= 3 THEN
-                        RAISE EXCEPTION 'the database system is starting up' USING ERRCODE = '57P03';
-                    END IF;
-                    RETURN NEW;
-                END $$;
-                CREATE TRIGGER refuse_responses BEFORE UPDATE ON idempotency_records FOR EACH ROW EXECUTE FUNCTION refuse_responses();
-                """);
+        // The first three writes of a stored response are refused; the project it is for was committed before them.
+        var refused = await RefusedWrites.ArmAsync(server.Database, "refused_responses", "UPDATE", "idempotency_records", times: 3, when: "NEW.status_code <> 0");
         async Task<HttpResponseMessage> Post() =>
             await owner.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/projects")
             {
@@ -292,8 +280,7 @@ public sealed class IdentityTests
         Assert.Equal("true", repeat.Headers.GetValues("Idempotent-Replayed").Single());
         Assert.Equal(JsonNode.Parse(await first.Content.ReadAsStringAsync())!["id"]!.ToString(), JsonNode.Parse(await repeat.Content.ReadAsStringAsync())!["id"]!.ToString());
         Assert.Single((await owner.GetJsonAsync("/v1/projects"))["data"]!.AsArray());
-        await using (var db = server.Database.Open())
-            Assert.Equal(4, await db.Database.SqlQueryRaw<long>("SELECT last_value AS \"Value\" FROM refused_responses").SingleAsync());
+        Assert.Equal(4, await refused.TriedAsync());
     }
 
     [Fact]
